@@ -1,0 +1,41 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is setup.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+PACKAGES = workflows activities definitions records vein2vein worker.py
+
+.PHONY: run test setup system-deps lint typecheck unit clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+# PostgreSQL (ledger tests) and Chromium (console tests) come from Debian's packages.
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "PostgreSQL is missing: run 'sudo apt-get install postgresql' or set VEIN2VEIN_SKIP_POSTGRES=1"; fi; \
+	fi
+
+run: setup
+	$(BIN)/vein2vein dev --demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy $(PACKAGES)
+
+unit: setup system-deps
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) .vein2vein .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,94 @@
+"""How activities reach the outside world: the adapter interface and the sites configuration.
+
+An order names its treatment centre, manufacturing site and courier; the sites configuration
+says which adapter serves each of them. A real deployment plugs in adapters for its hospitals,
+couriers, MES and LIMS; the simulated adapter (`activities.simulated`) stands in for all of them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workflows.model import StepCall, StepOutput
+
+SiteKind = Literal["treatment_centre", "manufacturing_site", "courier", "system"]
+
+
+class BusinessRefusal(Exception):
+    """The outside world said no for a business reason (no capacity, failed collection).
+
+    Never retried: it becomes a deviation. `error_type` must be one of
+    `workflows.policy.BUSINESS_ERROR_TYPES`.
+    """
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class AdapterUnavailable(Exception):
+    """The outside world could not be reached; retried under the step's policy."""
+
+
+class SiteAdapter(Protocol):
+    """One outside system's side of every activity addressed to its site."""
+
+    async def perform(self, call: StepCall) -> StepOutput:
+        """Carry out `call` exactly once per `call.idempotency_key`."""
+        ...
+
+
+class Site(BaseModel):
+    """One site of the network."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    site_id: str
+    kind: SiteKind
+    name: str = ""
+    adapter: str = "simulated"
+
+
+class SitesConfig(BaseModel):
+    """Every site of the network, by id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sites: dict[str, Site] = Field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> SitesConfig:
+        """Read a TOML file of `[sites.<id>]` tables with `kind`, `name` and `adapter`."""
+        raw = tomllib.loads(path.read_text())
+        sites = {
+            site_id: Site(site_id=site_id, **body) for site_id, body in raw.get("sites", {}).items()
+        }
+        return cls(sites=sites)
+
+    def check_order(self, sites: dict[str, str]) -> list[str]:
+        """Problems with an order's sites (unknown id, wrong kind); empty when it is fine."""
+        problems = []
+        for role, site_id in sites.items():
+            site = self.sites.get(site_id)
+            if site is None:
+                problems.append(f"{role} '{site_id}' is not a configured site")
+            elif site.kind != role:
+                problems.append(f"{role} '{site_id}' is a {site.kind}")
+        return problems
+
+
+DEFAULT_SITES = SitesConfig(
+    sites={
+        s.site_id: s
+        for s in (
+            Site(site_id="TC-NORTH", kind="treatment_centre", name="North Cancer Centre"),
+            Site(site_id="TC-SOUTH", kind="treatment_centre", name="South University Hospital"),
+            Site(site_id="MFG-EAST", kind="manufacturing_site", name="East Cell Therapy Plant"),
+            Site(site_id="COURIER-CRYO", kind="courier", name="CryoCourier"),
+        )
+    }
+)

@@ -1,0 +1,42 @@
+"""Every activity a definition may name, grouped by the kind of work, with what it does.
+
+Each one hands its `StepCall` to the adapter of the site it addresses; the adapter does the
+work once per idempotency key. Definitions are validated against these names.
+"""
+
+from __future__ import annotations
+
+#: activity name -> what it asks of the outside world
+SITE_ACTIVITIES: dict[str, str] = {
+    # scheduling and capacity
+    "book_slot": "Book a manufacturing slot inside the patient's treatment window.",
+    "release_slot": "Release a booked manufacturing slot (compensation).",
+    # collection (apheresis) at the treatment centre
+    "schedule_apheresis": "Ask the treatment centre to collect the patient's cells.",
+    "cancel_apheresis": "Cancel a scheduled collection (compensation).",
+    # shipping
+    "book_courier": "Book a courier for a shipment under the stated condition.",
+    "cancel_courier": "Cancel a courier booking (compensation).",
+    # manufacturing: selection, transduction or editing, expansion, harvest, formulation
+    "start_operation": "Ask the MES to run one manufacturing operation on the batch.",
+    # materials
+    "allocate_lots": "Allocate material lots (vector, media, reagents) to the batch.",
+    "return_lots": "Return unused allocated lots to stock (compensation).",
+    # release testing
+    "request_release_test": "Ask the LIMS to run a release assay on the batch.",
+    # infusion and the bedside
+    "confirm_availability": "Confirm product availability before lymphodepletion starts.",
+    "request_bedside_check": "Ask the treatment centre for a two-person bedside identity check.",
+    "schedule_infusion": "Schedule the infusion and ask for the infusion record.",
+    # notifications
+    "notify": "Tell a site something (product released, batch abandoned).",
+}
+
+#: activities served by vein2vein itself rather than by a site adapter
+SYSTEM_ACTIVITIES: dict[str, str] = {
+    "allocate_coi": "Allocate the chain-of-identity identifier through the COI issuer.",
+    "project_audit": "Write audit events into the ledger, exactly once each.",
+    "deliver_report": "Deliver a simulated outside-world report to its batch.",
+}
+
+KNOWN_ACTIVITIES = frozenset(SITE_ACTIVITIES) | frozenset(SYSTEM_ACTIVITIES)

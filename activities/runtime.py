@@ -1,0 +1,107 @@
+"""The activity implementations, bound to this worker's adapters, ledger and client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from activities.adapters import AdapterUnavailable, BusinessRefusal, SiteAdapter
+from activities.catalog import SITE_ACTIVITIES
+from activities.sim_report import REPORT_WORKFLOW, ScheduledReport
+from workflows.client import TASK_QUEUE, report_event
+from workflows.coi import CoiIssuer, DefaultCoiIssuer
+from workflows.model import AuditEvent, ExternalEvent, StepCall, StepOutput
+
+
+class AuditSink(Protocol):
+    """Where audit events go: the ledger (see `records.Ledger`)."""
+
+    def append(self, events: Sequence[AuditEvent]) -> int:
+        """Write each event exactly once; return how many were new."""
+        ...
+
+
+class Activities:
+    """Every activity of vein2vein, bound to what this worker talks to."""
+
+    def __init__(
+        self,
+        *,
+        adapter_for: Callable[[str], SiteAdapter],
+        ledger: AuditSink,
+        client: Client | None = None,
+        coi_issuer: CoiIssuer | None = None,
+        task_queue: str = TASK_QUEUE,
+    ) -> None:
+        self._adapter_for = adapter_for
+        self._ledger = ledger
+        self._client = client
+        self._issuer = coi_issuer or DefaultCoiIssuer()
+        self._task_queue = task_queue
+
+    def all(self) -> list[Callable[..., Any]]:
+        """Every activity function, ready for `Worker(activities=...)`."""
+        site = [self._site_activity(name, doc) for name, doc in SITE_ACTIVITIES.items()]
+        return [*site, self.allocate_coi, self.project_audit, self.deliver_report]
+
+    def _site_activity(self, name: str, doc: str) -> Callable[[StepCall], Any]:
+        async def run(call: StepCall) -> StepOutput:
+            adapter = self._adapter_for(call.site)
+            try:
+                return await adapter.perform(call)
+            except BusinessRefusal as err:
+                raise ApplicationError(str(err), type=err.error_type, non_retryable=True) from err
+            except AdapterUnavailable as err:
+                raise ApplicationError(str(err), type="AdapterUnavailable") from err
+
+        run.__name__ = name
+        run.__doc__ = doc
+        return activity.defn(name=name)(run)
+
+    @activity.defn(name="allocate_coi")
+    async def allocate_coi(self, call: StepCall) -> StepOutput:
+        """Allocate the batch's COI; the same idempotency key always yields the same COI."""
+        return StepOutput(coi=self._issuer.allocate(call.idempotency_key))
+
+    @activity.defn(name="project_audit")
+    def project_audit(self, events: list[AuditEvent]) -> int:
+        """Append audit events to the ledger; re-sent events are skipped by key."""
+        return self._ledger.append(events)
+
+    @activity.defn(name="deliver_report")
+    async def deliver_report(self, event: ExternalEvent) -> str:
+        """Deliver a report through the integration path; a refusal is final."""
+        if self._client is None:
+            raise ApplicationError("no Temporal client for reports", non_retryable=True)
+        try:
+            ack = await report_event(self._client, event)
+        except WorkflowUpdateFailedError as err:
+            raise ApplicationError(
+                f"refused: {err.cause or err}",
+                type="ReportRefused",
+                non_retryable=True,
+            ) from err
+        except RPCError as err:
+            if "not found" in str(err).lower() or "completed" in str(err).lower():
+                raise ApplicationError(str(err), type="ReportRefused", non_retryable=True) from err
+            raise
+        return "duplicate" if ack.duplicate else "delivered"
+
+    async def schedule_report(self, report: ScheduledReport) -> None:
+        """Start the durable workflow that delivers `report` later (once per event id)."""
+        if self._client is None:
+            raise AdapterUnavailable("no Temporal client to schedule reports")
+        from temporalio.common import WorkflowIDConflictPolicy
+
+        await self._client.start_workflow(
+            REPORT_WORKFLOW,
+            report,
+            id=f"sim-{report.event.event_id}",
+            task_queue=self._task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )

@@ -1,0 +1,309 @@
+"""The seeded simulated outside world: hospitals, couriers, MES and LIMS in one adapter.
+
+It answers every activity the way a real system would, schedules what that system would report
+later (see `activities.sim_report`), and injects faults on demand: failed collection, courier
+delay, temperature excursion, out-of-specification assay, label mismatch, a system that errors
+N times and then works, no manufacturing capacity. Calls are counted per idempotency key in a
+SQLite file, so a test can prove each side effect happened once even across worker crashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from activities.adapters import AdapterUnavailable, BusinessRefusal
+from activities.sim_report import ScheduledReport
+from workflows.coi import DefaultCoiIssuer
+from workflows.model import (
+    CustodyReport,
+    ExternalEvent,
+    ResultValue,
+    StepCall,
+    StepOutput,
+    TemperatureSummary,
+)
+
+FaultKind = Literal[
+    "failed_collection",
+    "courier_delay",
+    "temperature_excursion",
+    "oos",
+    "label_mismatch",
+    "flaky",
+    "no_capacity",
+    "silent",
+]
+
+
+class Fault(BaseModel):
+    """One fault to inject. Narrow it by batch, step or activity; it fires `times` per batch."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: FaultKind
+    batch_id: str | None = None
+    step: str | None = None
+    activity: str | None = None
+    result: str | None = Field(default=None, description="For 'oos': which result fails")
+    times: int = Field(default=1, ge=1)
+    delay: timedelta = timedelta(hours=36)
+    probability: float = Field(default=1.0, ge=0, le=1)
+
+
+#: Nominal values the simulated labs report, and what an out-of-specification one looks like.
+NOMINAL: dict[str, tuple[float | str, float | str, str]] = {
+    "cd3_cells": (2.4e9, 0.3e9, "cells"),
+    "viability_pct": (91.0, 52.0, "%"),
+    "total_viable_cells": (2.1e9, 0.2e9, "cells"),
+    "transduction_efficiency_pct": (38.0, 6.0, "%"),
+    "vector_copy_number": (2.1, 7.5, "copies/cell"),
+    "cd19_car_identity": ("positive", "negative", ""),
+    "sterility": ("negative", "positive", ""),
+    "endotoxin_eu_ml": (0.12, 2.4, "EU/mL"),
+    "mycoplasma": ("negative", "positive", ""),
+    "rcl": ("negative", "positive", ""),
+    "editing_efficiency_pct": (93.0, 61.0, "%"),
+    "off_target_sites": (0.0, 3.0, "sites"),
+    "karyotype": ("normal", "abnormal", ""),
+    "residual_tcr_pct": (0.2, 2.1, "%"),
+    "eligible": ("yes", "no", ""),
+    "dose_vg": (6.0e13, 0.0, "vg"),
+}
+
+#: How long each kind of outside work takes in simulated hours, by activity or operation.
+DURATIONS_H: dict[str, float] = {
+    "schedule_apheresis": 72,
+    "book_courier": 20,
+    "selection": 24,
+    "transduction": 24,
+    "editing": 24,
+    "expansion": 192,
+    "harvest": 6,
+    "formulation": 6,
+    "cryopreservation": 24,
+    "request_release_test": 48,
+    "request_bedside_check": 48,
+    "schedule_infusion": 0.3,
+    "confirm_availability": 2,
+    "default": 4,
+}
+
+DEFAULT_LOTS = {
+    "vector": "LV-CD19-2611-014",
+    "media": "MED-XV-2609-221",
+    "beads": "BEAD-CD3-2610-031",
+    "cas9": "CAS9-RNP-2608-007",
+    "lnp": "LNP-2611-003",
+}
+
+Scheduler = Callable[[ScheduledReport], Awaitable[None]]
+
+
+class SimulatedWorld:
+    """The simulated adapter for every site. Thread-safe; counts calls per idempotency key."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 7,
+        faults: list[Fault] | None = None,
+        durations_h: dict[str, float] | None = None,
+        store: Path | None = None,
+        speed: float = 1.0,
+    ) -> None:
+        self.seed = seed
+        self.faults = list(faults or [])
+        self.durations_h = {**DURATIONS_H, **(durations_h or {})}
+        self.speed = speed
+        self.schedule: Scheduler | None = None
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(store) if store else ":memory:", check_same_thread=False)
+        self._db.executescript(
+            "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, activity TEXT, n INTEGER);"
+            "CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, output TEXT);"
+            "CREATE TABLE IF NOT EXISTS fired (fault INTEGER, batch TEXT, n INTEGER,"
+            " PRIMARY KEY (fault, batch));"
+        )
+        self._db.commit()
+
+    # -- what tests read -------------------------------------------------------------------
+
+    def calls(self, key: str) -> int:
+        """How many times an activity was called with this idempotency key."""
+        row = self._db.execute("SELECT n FROM calls WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def effects(self, activity: str | None = None) -> dict[str, int]:
+        """Idempotency key -> number of side effects performed (1 each, by construction)."""
+        rows = self._db.execute(
+            "SELECT e.key, c.activity FROM effects e JOIN calls c ON c.key = e.key"
+        ).fetchall()
+        return {k: 1 for k, a in rows if activity is None or a == activity}
+
+    def all_calls(self) -> dict[str, int]:
+        """Every idempotency key seen, with its call count."""
+        return {k: int(n) for k, n in self._db.execute("SELECT key, n FROM calls").fetchall()}
+
+    def add_fault(self, fault: Fault) -> None:
+        """Inject one more fault from now on."""
+        self.faults.append(fault)
+
+    # -- the adapter -----------------------------------------------------------------------
+
+    async def perform(self, call: StepCall) -> StepOutput:
+        """Carry out `call` once per idempotency key; later calls return the first answer."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO calls (key, activity, n) VALUES (?, ?, 1) "
+                "ON CONFLICT(key) DO UPDATE SET n = n + 1",
+                (call.idempotency_key, call.activity),
+            )
+            self._db.commit()
+            n = self.calls(call.idempotency_key)
+            done = self._db.execute(
+                "SELECT output FROM effects WHERE key = ?", (call.idempotency_key,)
+            ).fetchone()
+        if done:
+            return StepOutput.model_validate_json(done[0])
+        if self._fault("flaky", call) is not None:
+            raise AdapterUnavailable(f"simulated outage at {call.site} (call {n} for this key)")
+        if call.activity == "book_slot" and self._fault("no_capacity", call):
+            raise BusinessRefusal("NoCapacity", f"no manufacturing slot at {call.site}")
+        output = self._answer(call)
+        if call.expects is not None and not self._fault("silent", call):
+            await self._report_later(call)
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO effects (key, output) VALUES (?, ?)",
+                (call.idempotency_key, output.model_dump_json()),
+            )
+            self._db.commit()
+        return output
+
+    def _answer(self, call: StepCall) -> StepOutput:
+        if call.activity == "book_slot":
+            start = call.window_start or datetime.now(UTC)
+            return StepOutput(
+                data={
+                    "slot": f"{call.site}-{self._rng(call).randint(100, 999)}",
+                    "slot_start": start.isoformat(),
+                }
+            )
+        if call.activity == "allocate_lots":
+            names = [m for m in call.params.get("materials", "").split(",") if m]
+            return StepOutput(lots=[DEFAULT_LOTS.get(m, f"{m.upper()}-LOT-1") for m in names])
+        return StepOutput(data={"accepted": call.activity})
+
+    async def _report_later(self, call: StepCall) -> None:
+        if self.schedule is None:
+            raise AdapterUnavailable("simulated world has no report scheduler")
+        rng = self._rng(call)
+        operation = call.params.get("operation", call.activity)
+        hours = self.durations_h.get(operation, self.durations_h["default"])
+        delay = timedelta(hours=hours * rng.uniform(0.9, 1.1) / self.speed)
+        late = self._fault("courier_delay", call)
+        if late is not None:
+            delay += late.delay / self.speed
+        # A failed collection yields too few cells: the process's re-collection decides.
+        failed = call.expects == "collection.completed" and bool(
+            self._fault("failed_collection", call)
+        )
+        event = ExternalEvent(
+            event_id=f"{call.idempotency_key}:report",
+            batch_id=call.batch_id,
+            step=call.step,
+            type=call.expects or "",
+            reporter=f"{call.site}/operator",
+            occurred_at=datetime.now(UTC),
+            results=self._results(call, rng, failed_collection=failed),
+            custody=self._custody(call) if call.expects == "custody" else None,
+            lots=[DEFAULT_LOTS[m] for m in call.params.get("consumes", "").split(",") if m],
+        )
+        await self.schedule(ScheduledReport(delay=delay, event=event))
+
+    def _results(
+        self, call: StepCall, rng: random.Random, *, failed_collection: bool = False
+    ) -> dict[str, ResultValue]:
+        out = {}
+        for name in call.records:
+            good, bad, unit = NOMINAL.get(name, (1.0, 0.0, ""))
+            oos = self._fault("oos", call, result=name)
+            low = name == "cd3_cells" and failed_collection
+            value = bad if (oos or low) else good
+            if isinstance(value, float) and value:
+                value = round(value * rng.uniform(0.97, 1.03), 4)
+            out[name] = ResultValue(value=value, unit=unit, method="simulated")
+        return out
+
+    def _custody(self, call: StepCall) -> CustodyReport:
+        coi = call.coi or ""
+        container = call.params.get("container", "BAG")
+        label = f"{coi}-{container}"
+        if self._fault("label_mismatch", call):
+            coi = DefaultCoiIssuer().allocate(f"another-patient:{call.batch_id}")
+            label = f"{coi}-{container}"
+        frozen = call.params.get("condition") == "frozen"
+        lo, hi = (-160.0, -152.0) if frozen else (3.2, 6.9)
+        minutes_out = 0.0
+        if self._fault("temperature_excursion", call):
+            hi, minutes_out = (-60.0, 95.0) if frozen else (14.5, 80.0)
+        return CustodyReport(
+            from_party=call.params.get("from_party", "sender"),
+            to_party=call.params.get("to_party", "receiver"),
+            scanned_coi=coi,
+            container_label=label,
+            location=call.params.get("location", call.site),
+            temperature=TemperatureSummary(min_c=lo, max_c=hi, minutes_outside_range=minutes_out),
+        )
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def _fault(
+        self, kind: FaultKind, call: StepCall, *, result: str | None = None, consume: bool = True
+    ) -> Fault | None:
+        for index, fault in enumerate(self.faults):
+            if fault.kind != kind:
+                continue
+            if fault.batch_id not in (None, call.batch_id) or fault.step not in (None, call.step):
+                continue
+            if fault.activity not in (None, call.activity):
+                continue
+            if kind == "oos" and fault.result not in (None, result):
+                continue
+            if not consume:
+                return fault
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT n FROM fired WHERE fault = ? AND batch = ?", (index, call.batch_id)
+                ).fetchone()
+                fired = int(row[0]) if row else 0
+                if fired >= fault.times:
+                    continue
+                if self._rng(call, str(index)).random() > fault.probability:
+                    continue
+                self._db.execute(
+                    "INSERT INTO fired (fault, batch, n) VALUES (?, ?, 1) "
+                    "ON CONFLICT(fault, batch) DO UPDATE SET n = n + 1",
+                    (index, call.batch_id),
+                )
+                self._db.commit()
+            return fault
+        return None
+
+    def _rng(self, call: StepCall, salt: str = "") -> random.Random:
+        digest = hashlib.sha256(f"{self.seed}:{call.idempotency_key}:{salt}".encode()).digest()
+        return random.Random(int.from_bytes(digest[:8], "big"))
+
+    def describe(self) -> str:
+        """A one-line summary for logs."""
+        return json.dumps({"seed": self.seed, "faults": len(self.faults), "speed": self.speed})

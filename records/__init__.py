@@ -1,0 +1,63 @@
+"""The regulated record store that outlives Temporal.
+
+- `Ledger`: the append-only, hash-chained audit ledger (SQLite or PostgreSQL), with lot
+  genealogy (`where_used`) and chain verification (`verify`).
+- `load_record`, `render_html`, `render_json`: the electronic batch record, rebuilt from the
+  ledger alone and exported with a review-by-exception summary first.
+- `biologically_derived_product`, `biologically_derived_product_dispense`: FHIR R5 views for
+  the treatment centre, checked by `validate_structure`.
+"""
+
+from records.batch_record import (
+    RECORD_CLOSED,
+    RECORD_SNAPSHOT,
+    RecordNotFound,
+    load_record,
+    render_html,
+    render_json,
+    snapshot_value,
+)
+from records.fhir import (
+    biologically_derived_product,
+    biologically_derived_product_dispense,
+    validate_structure,
+)
+from records.ledger import (
+    DEFAULT_URL,
+    LEDGER_URL_ENV,
+    LOT_CONSUMED,
+    Break,
+    Ledger,
+    LedgerConflictError,
+    LedgerError,
+    LedgerGapError,
+    LotUse,
+    VerifyReport,
+)
+from records.review import ExceptionKind, ReviewItem, review_by_exception
+
+__all__ = [
+    "DEFAULT_URL",
+    "LEDGER_URL_ENV",
+    "LOT_CONSUMED",
+    "RECORD_CLOSED",
+    "RECORD_SNAPSHOT",
+    "Break",
+    "ExceptionKind",
+    "Ledger",
+    "LedgerConflictError",
+    "LedgerError",
+    "LedgerGapError",
+    "LotUse",
+    "RecordNotFound",
+    "ReviewItem",
+    "VerifyReport",
+    "biologically_derived_product",
+    "biologically_derived_product_dispense",
+    "load_record",
+    "render_html",
+    "render_json",
+    "review_by_exception",
+    "snapshot_value",
+    "validate_structure",
+]

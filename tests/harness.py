@@ -1,0 +1,169 @@
+"""Driving whole batches in tests: start, advance simulated time, sign and decide."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities import Fault, SimulatedWorld
+from records import Ledger
+from workflows.client import decide as submit
+from workflows.client import get_record, new_batch_id, start_batch
+from workflows.definition import CompiledDefinition
+from workflows.model import (
+    BatchRecord,
+    DecisionAction,
+    DecisionBody,
+    DecisionReceipt,
+    Order,
+    Role,
+    SignedDecision,
+)
+from workflows.signatures import SigningKey
+
+_ids = itertools.count(1)
+
+
+def order(**overrides: Any) -> Order:
+    """A valid order on the default simulated sites."""
+    n = next(_ids)
+    fields: dict[str, Any] = {
+        "order_id": f"ORD-{n:05d}",
+        "patient_pseudonym": f"PSN-{n:06d}",
+        "treatment_centre": "TC-NORTH",
+        "manufacturing_site": "MFG-EAST",
+        "courier": "COURIER-CRYO",
+    }
+    fields.update(overrides)
+    return Order(**fields)
+
+
+class Harness:
+    """One test's handle on the shared environment, worker, simulated world and ledger."""
+
+    def __init__(
+        self,
+        env: WorkflowEnvironment,
+        world: SimulatedWorld,
+        ledger: Ledger,
+        key: SigningKey,
+    ) -> None:
+        self.env = env
+        self.world = world
+        self.ledger = ledger
+        self.key = key
+
+    @property
+    def client(self) -> Client:
+        """The environment's client (pydantic data converter)."""
+        return self.env.client
+
+    async def start(
+        self,
+        definition: CompiledDefinition,
+        *,
+        faults: list[Fault] | None = None,
+        **order_fields: Any,
+    ) -> WorkflowHandle[Any, Any]:
+        """Start a batch; `faults` are injected for this batch only."""
+        batch_id = new_batch_id()
+        for f in faults or []:
+            self.world.add_fault(f.model_copy(update={"batch_id": batch_id}))
+        return await start_batch(
+            self.client,
+            definition,
+            order(**order_fields),
+            trusted_keys=self.key.trusted(),
+            batch_id=batch_id,
+        )
+
+    async def record(self, handle: WorkflowHandle[Any, Any]) -> BatchRecord:
+        """The batch record now."""
+        return await get_record(self.client, handle.id)
+
+    async def advance_until(
+        self,
+        handle: WorkflowHandle[Any, Any],
+        pred: Callable[[BatchRecord], bool],
+        *,
+        step: timedelta = timedelta(hours=1),
+        limit: timedelta = timedelta(days=60),
+        what: str = "condition",
+    ) -> BatchRecord:
+        """Skip simulated time in `step`s until the record satisfies `pred`."""
+        elapsed = timedelta(0)
+        while True:
+            rec = await self.record(handle)
+            if pred(rec):
+                return rec
+            if elapsed > limit:
+                raise AssertionError(
+                    f"{what} not reached after {limit}: {rec.status} {rec.waiting_for}"
+                )
+            await self.env.sleep(step)
+            elapsed += step
+
+    async def until_waiting(
+        self, handle: WorkflowHandle[Any, Any], needle: str, **kw: Any
+    ) -> BatchRecord:
+        """Advance until something in `waiting_for` contains `needle`."""
+        return await self.advance_until(
+            handle, lambda r: any(needle in w for w in r.waiting_for), what=needle, **kw
+        )
+
+    async def sign(
+        self,
+        handle: WorkflowHandle[Any, Any],
+        target: str,
+        action: DecisionAction,
+        *,
+        role: Role = Role.QA,
+        signer_id: str = "qa-ada",
+        printed_name: str = "Ada Quality",
+        reason: str = "reviewed",
+        meaning: str = "approval",
+        signed_at: datetime | None = None,
+        record_hash: str | None = None,
+        batch_id: str | None = None,
+        key: SigningKey | None = None,
+    ) -> SignedDecision:
+        """A decision signed by the deployment key over the current record (overridable)."""
+        rec = await self.record(handle)
+        body = DecisionBody(
+            signature_id=f"SIG-{next(_ids):08d}",
+            batch_id=batch_id or handle.id,
+            target=target,
+            action=action,
+            signer_id=signer_id,
+            printed_name=printed_name,
+            role=role,
+            signed_at=signed_at or await self.env.get_current_time(),
+            meaning=meaning,
+            reason=reason,
+            record_hash=record_hash or rec.record_hash,
+            key_id=(key or self.key).key_id,
+        )
+        return (key or self.key).sign(body)
+
+    async def decide(
+        self, handle: WorkflowHandle[Any, Any], target: str, action: DecisionAction, **kw: Any
+    ) -> DecisionReceipt:
+        """Sign and submit a decision."""
+        return await submit(self.client, handle.id, await self.sign(handle, target, action, **kw))
+
+    async def release(self, handle: WorkflowHandle[Any, Any]) -> BatchRecord:
+        """Advance to the QA disposition and approve it."""
+        await self.until_waiting(handle, "decision at qa_disposition")
+        await self.decide(handle, "qa_disposition", DecisionAction.APPROVE, role=Role.QA)
+        return await self.advance_until(handle, lambda r: r.released, what="released")
+
+    async def finish(self, handle: WorkflowHandle[Any, Any]) -> BatchRecord:
+        """Advance until the batch has ended, and return its final record."""
+        return await self.advance_until(
+            handle, lambda r: r.completed or r.abandoned_reason is not None, what="end"
+        )

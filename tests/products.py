@@ -1,0 +1,72 @@
+"""Small products for focused tests of one language feature each."""
+
+from __future__ import annotations
+
+from activities import KNOWN_ACTIVITIES
+from workflows import (
+    Role,
+    call,
+    celsius,
+    days,
+    gate,
+    handoff,
+    hold,
+    minutes,
+    process,
+    stage,
+    task,
+    wait_for,
+    within,
+)
+
+
+def _quick(activity: str, **params: str) -> object:
+    return call(activity, at="manufacturing_site", timeout=minutes(1), attempts=3, **params)
+
+
+FLAKY_BOOKING = process(
+    "test-flaky-booking",
+    version="1",
+    title="A booking whose system errors, then a signed gate",
+    specification={"total_viable_cells": within(min=1)},
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+            task(
+                "book_slot",
+                call("book_slot", at="manufacturing_site", timeout=minutes(1), attempts=3),
+                undo=call("release_slot", at="manufacturing_site", timeout=minutes(1), attempts=3),
+            ),
+            handoff(
+                "receipt",
+                from_party="courier",
+                to_party="manufacturing",
+                container="APH",
+                temperature=celsius(2, 8),
+                ask=call(
+                    "book_courier", at="courier", timeout=minutes(1), attempts=3, condition="2-8C"
+                ),
+                deadline=days(3),
+            ),
+            hold("receipt_to_expanded", start="receipt", end="expansion", max=days(10)),
+            wait_for(
+                "expansion",
+                "mes.operation_done",
+                ask=call(
+                    "start_operation",
+                    at="manufacturing_site",
+                    timeout=minutes(1),
+                    attempts=3,
+                    operation="expansion",
+                ),
+                deadline=days(12),
+                records=("total_viable_cells",),
+            ),
+            gate("approve", roles=(Role.QA,), meaning="approval", requires=("expansion",)),
+        )
+    ],
+)
+
+TEST_PRODUCTS = {d.product: d for d in (FLAKY_BOOKING,)}

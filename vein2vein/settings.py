@@ -1,0 +1,71 @@
+"""Deployment settings, read from the environment (prefix `VEIN2VEIN_`, plus `TEMPORAL_*`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    """Where Temporal, the ledger and the keys are; how to observe the worker."""
+
+    model_config = ConfigDict(frozen=True)
+
+    data_dir: Path = Field(default=Path(".vein2vein"))
+    temporal_address: str | None = None
+    namespace: str = "default"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    ledger_url: str | None = None
+    sites_file: Path | None = None
+    sim_seed: int = 7
+    sim_speed: float = 1.0
+    tracing: str | None = Field(default=None, description="'console' or an OTLP HTTP endpoint")
+    metrics_bind: str | None = Field(default=None, description="host:port for Prometheus")
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Settings from `env` (default: the process environment)."""
+        e = os.environ if env is None else env
+
+        def path(name: str) -> Path | None:
+            return Path(e[name]) if e.get(name) else None
+
+        return cls(
+            data_dir=Path(e.get("VEIN2VEIN_DATA_DIR", ".vein2vein")),
+            temporal_address=e.get("TEMPORAL_ADDRESS") or None,
+            namespace=e.get("TEMPORAL_NAMESPACE", "default"),
+            tls_cert=path("TEMPORAL_TLS_CERT"),
+            tls_key=path("TEMPORAL_TLS_KEY"),
+            tls_ca=path("TEMPORAL_TLS_CA"),
+            temporal_port=int(e.get("VEIN2VEIN_TEMPORAL_PORT", "7233")),
+            ui_port=int(e.get("VEIN2VEIN_UI_PORT", "8233")),
+            ledger_url=e.get("VEIN2VEIN_LEDGER_URL") or None,
+            sites_file=path("VEIN2VEIN_SITES"),
+            sim_seed=int(e.get("VEIN2VEIN_SIM_SEED", "7")),
+            sim_speed=float(e.get("VEIN2VEIN_SIM_SPEED", "1")),
+            tracing=e.get("VEIN2VEIN_TRACING") or None,
+            metrics_bind=e.get("VEIN2VEIN_METRICS") or None,
+            log_level=e.get("VEIN2VEIN_LOG_LEVEL", "INFO"),
+        )
+
+    @property
+    def ledger(self) -> str:
+        """The ledger database URL: SQLite in the data directory unless configured."""
+        return self.ledger_url or f"sqlite:///{(self.data_dir / 'ledger.db').resolve()}"
+
+    @property
+    def address(self) -> str:
+        """The Temporal frontend address to use (the embedded server's when none is set)."""
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def signing_key_file(self) -> Path:
+        """The deployment's Ed25519 signing key."""
+        return self.data_dir / "signing.key"

@@ -1,0 +1,140 @@
+"""The vein2vein worker: every product definition and every activity on one task queue.
+
+Connects to `TEMPORAL_ADDRESS` or, when it is unset, starts the embedded Temporal dev server
+with a persistent SQLite file in the data directory. Run it with `python worker.py` or
+`vein2vein worker`; it stops cleanly on SIGTERM and SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import subprocess
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities import Activities, SimulatedReport, SimulatedWorld, SitesConfig
+from activities.adapters import DEFAULT_SITES
+from definitions import CATALOG
+from records import Ledger
+from workflows.client import TASK_QUEUE, connect
+from workflows.interpreter import SEARCH_ATTRIBUTES
+from workflows.registry import workflow_type
+
+log = logging.getLogger("vein2vein.worker")
+
+#: Modules the workflow sandbox may share with the host: pure, deterministic, and slow to
+#: re-import (cryptography is a C extension that must not be loaded twice).
+PASSTHROUGH = ("cryptography", "pydantic", "pydantic_core", "annotated_types")
+
+
+def build_worker(
+    client: Client,
+    activities: Activities,
+    *,
+    products: Iterable[str] | None = None,
+    task_queue: str = TASK_QUEUE,
+    max_cached_workflows: int = 1000,
+) -> Worker:
+    """A worker running every product in `products` (default: the catalog) and activities."""
+    names = list(CATALOG) if products is None else list(products)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[*(workflow_type(p) for p in names), SimulatedReport],
+        activities=activities.all(),
+        activity_executor=ThreadPoolExecutor(max_workers=8),
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        ),
+        max_cached_workflows=max_cached_workflows,
+    )
+
+
+async def register_search_attributes(client: Client, namespace: str) -> None:
+    """Register the batch search attributes (idempotent; needed on servers without flags)."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=namespace,
+            search_attributes={
+                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES
+            },
+        )
+    )
+
+
+def make_world(
+    client: Client,
+    *,
+    ledger: Ledger,
+    world: SimulatedWorld,
+    sites: SitesConfig = DEFAULT_SITES,
+    task_queue: str = TASK_QUEUE,
+) -> Activities:
+    """Activities whose every site is served by its configured adapter (here: simulated)."""
+
+    def adapter_for(site_id: str) -> SimulatedWorld:
+        site = sites.sites.get(site_id)
+        if site is not None and site.adapter != "simulated":
+            raise RuntimeError(f"site {site_id} needs adapter '{site.adapter}', not installed")
+        return world
+
+    acts = Activities(adapter_for=adapter_for, ledger=ledger, client=client, task_queue=task_queue)
+    world.schedule = acts.schedule_report
+    return acts
+
+
+async def run(stop: asyncio.Event | None = None) -> None:
+    """Run the worker until `stop` is set or SIGTERM/SIGINT arrives."""
+    from vein2vein.embedded import start_dev_server
+    from vein2vein.observability import configure_logging, make_client_options
+    from vein2vein.settings import Settings
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    server: subprocess.Popen[bytes] | None = None
+    if settings.temporal_address is None:
+        server = start_dev_server(
+            settings.data_dir, port=settings.temporal_port, ui_port=settings.ui_port
+        )
+        log.info("embedded temporal started", extra={"address": settings.address})
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        client = await connect(
+            settings.address, settings.namespace, **make_client_options(settings)
+        )
+        if settings.temporal_address is not None:
+            await register_search_attributes(client, settings.namespace)
+        ledger = Ledger.from_url(settings.ledger)
+        ledger.create_schema()
+        world = SimulatedWorld(
+            seed=settings.sim_seed,
+            store=settings.data_dir / "simulated.db",
+            speed=settings.sim_speed,
+        )
+        sites = SitesConfig.load(settings.sites_file) if settings.sites_file else DEFAULT_SITES
+        acts = make_world(client, ledger=ledger, world=world, sites=sites)
+        worker = build_worker(client, acts)
+        async with worker:
+            log.info("worker running", extra={"task_queue": TASK_QUEUE, "products": list(CATALOG)})
+            await stop.wait()
+        log.info("worker stopped")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    asyncio.run(run())

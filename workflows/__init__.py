@@ -1,0 +1,60 @@
+"""The durable engine: the process language and the Temporal workflow that interprets it.
+
+Process engineers import the vocabulary from here::
+
+    from workflows import process, stage, task, wait_for, handoff, gate, hold, ...
+"""
+
+from workflows.definition import CompiledDefinition, DefinitionError, Violation, process, validate
+from workflows.language import (
+    Call,
+    Limit,
+    Policy,
+    call,
+    celsius,
+    days,
+    decide,
+    gate,
+    handoff,
+    hold,
+    hours,
+    minutes,
+    one_of,
+    parallel,
+    policy,
+    repeat,
+    stage,
+    task,
+    wait_for,
+    within,
+)
+from workflows.model import Role
+
+__all__ = [
+    "Call",
+    "CompiledDefinition",
+    "DefinitionError",
+    "Limit",
+    "Policy",
+    "Role",
+    "Violation",
+    "call",
+    "celsius",
+    "days",
+    "decide",
+    "gate",
+    "handoff",
+    "hold",
+    "hours",
+    "minutes",
+    "one_of",
+    "parallel",
+    "policy",
+    "process",
+    "repeat",
+    "stage",
+    "task",
+    "validate",
+    "wait_for",
+    "within",
+]

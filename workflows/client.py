@@ -1,0 +1,97 @@
+"""Client-side entry points: the one path by which the CLI, the service, integration services
+and the simulated world start batches, report events, decide and read records.
+
+Nothing here runs inside a workflow.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from temporalio.client import Client, TLSConfig, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from workflows.definition import CompiledDefinition
+from workflows.model import (
+    BatchRecord,
+    BatchStart,
+    DecisionReceipt,
+    EventAck,
+    ExternalEvent,
+    Order,
+    SignedDecision,
+)
+
+TASK_QUEUE = "vein2vein"
+DEFAULT_NAMESPACE = "default"
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def new_batch_id() -> str:
+    """A random batch id: it becomes the workflow id, so it carries no patient data."""
+    return "B-" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+
+
+async def connect(
+    address: str,
+    namespace: str = DEFAULT_NAMESPACE,
+    *,
+    tls_cert: bytes | None = None,
+    tls_key: bytes | None = None,
+    tls_ca: bytes | None = None,
+    **kwargs: Any,
+) -> Client:
+    """A client with the pydantic data converter (the one every part of vein2vein uses)."""
+    tls: TLSConfig | bool = False
+    if tls_cert or tls_ca:
+        tls = TLSConfig(
+            client_cert=tls_cert, client_private_key=tls_key, server_root_ca_cert=tls_ca
+        )
+    return await Client.connect(
+        address, namespace=namespace, tls=tls, data_converter=pydantic_data_converter, **kwargs
+    )
+
+
+async def start_batch(
+    client: Client,
+    definition: CompiledDefinition,
+    order: Order,
+    *,
+    trusted_keys: dict[str, str],
+    batch_id: str | None = None,
+    task_queue: str = TASK_QUEUE,
+) -> WorkflowHandle[Any, Any]:
+    """Start a batch of `definition` for `order`; the definition is pinned in the input."""
+    start = BatchStart(
+        batch_id=batch_id or new_batch_id(),
+        order=order,
+        definition=definition.model_dump(mode="json"),
+        trusted_keys=trusted_keys,
+    )
+    return await client.start_workflow(
+        definition.product, start, id=start.batch_id, task_queue=task_queue
+    )
+
+
+async def report_event(client: Client, event: ExternalEvent) -> EventAck:
+    """Report an outside-world event to its batch; raises if the batch refuses it."""
+    handle = client.get_workflow_handle(event.batch_id)
+    ack: EventAck = await handle.execute_update("report_event", event, result_type=EventAck)
+    return ack
+
+
+async def decide(client: Client, batch_id: str, decision: SignedDecision) -> DecisionReceipt:
+    """Submit a signed decision; raises `WorkflowUpdateFailedError` with the refusal reason."""
+    handle = client.get_workflow_handle(batch_id)
+    receipt: DecisionReceipt = await handle.execute_update(
+        "decide", decision, result_type=DecisionReceipt
+    )
+    return receipt
+
+
+async def get_record(client: Client, batch_id: str) -> BatchRecord:
+    """The batch record as the workflow knows it now."""
+    handle = client.get_workflow_handle(batch_id)
+    record: BatchRecord = await handle.query("record", result_type=BatchRecord)
+    return record

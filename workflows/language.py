@@ -1,0 +1,398 @@
+"""The process language: a small typed vocabulary for process, stage and step (after ISA-88).
+
+A process engineer writes a product as a `process(...)` of `stage(...)`s, each a list of steps
+made with the functions below. Every function returns a frozen pydantic value, so a
+definition is plain data: it is hashed, validated, shipped in a batch's start input and
+interpreted by one workflow (`workflows.interpreter`). Policies sit on the step they govern.
+
+Step kinds:
+    task      an activity (book a slot, allocate lots, notify)
+    wait_for  ask an outside system to act, then wait for its report, with a deadline
+    handoff   custody transfer the receiver verifies against the batch's COI and label
+    gate      a human decision with the roles allowed, the meaning of the signature and the
+              records that must exist first
+    hold      the maximum time between two named steps, enforced by a durable timer
+    parallel  steps that run at once (release assays)
+    repeat    a bounded repeat until a result meets the specification (re-collection)
+    decide    judge recorded results against the product's specification
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workflows.model import Role
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def minutes(n: float) -> timedelta:
+    """A duration of `n` minutes."""
+    return timedelta(minutes=n)
+
+
+def hours(n: float) -> timedelta:
+    """A duration of `n` hours."""
+    return timedelta(hours=n)
+
+
+def days(n: float) -> timedelta:
+    """A duration of `n` days."""
+    return timedelta(days=n)
+
+
+class Policy(_Frozen):
+    """How one activity call is bounded: its timeout and its retries.
+
+    `timeout` and `attempts` have no defaults on purpose: validation refuses a step that
+    leaves either open, because Temporal's own default is to retry forever.
+    """
+
+    timeout: timedelta | None = Field(default=None, description="Start-to-close timeout")
+    attempts: int | None = Field(default=None, description="Maximum attempts, retries included")
+    first_retry_after: timedelta = Field(default=timedelta(seconds=2))
+    backoff: float = Field(default=2.0, ge=1.0)
+    max_retry_interval: timedelta = Field(default=timedelta(minutes=10))
+    heartbeat: timedelta | None = None
+
+
+def policy(
+    timeout: timedelta | None,
+    attempts: int | None,
+    *,
+    first_retry_after: timedelta = timedelta(seconds=2),
+    backoff: float = 2.0,
+    max_retry_interval: timedelta = timedelta(minutes=10),
+) -> Policy:
+    """A bounded call policy: `timeout` per attempt, at most `attempts` attempts."""
+    return Policy(
+        timeout=timeout,
+        attempts=attempts,
+        first_retry_after=first_retry_after,
+        backoff=backoff,
+        max_retry_interval=max_retry_interval,
+    )
+
+
+SiteRole = Literal["treatment_centre", "manufacturing_site", "courier", "system"]
+
+
+class Call(_Frozen):
+    """An activity to call at one of the order's sites, under a policy."""
+
+    activity: str
+    site: SiteRole = "system"
+    policy: Policy = Policy()
+    params: dict[str, str] = Field(default_factory=dict)
+
+
+class Limit(_Frozen):
+    """One line of a specification: a numeric range or a set of allowed values."""
+
+    unit: str = ""
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[str, ...] = ()
+
+    def accepts(self, value: float | str) -> bool:
+        """True when `value` meets this limit."""
+        if self.allowed:
+            return str(value) in self.allowed
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                return False
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+    def describe(self) -> str:
+        """The limit as a reviewer reads it, e.g. '>= 70 %'."""
+        if self.allowed:
+            return " or ".join(self.allowed)
+        parts = []
+        if self.min is not None:
+            parts.append(f">= {self.min:g}")
+        if self.max is not None:
+            parts.append(f"<= {self.max:g}")
+        return " and ".join(parts) + (f" {self.unit}" if self.unit else "")
+
+
+def within(min: float | None = None, max: float | None = None, unit: str = "") -> Limit:
+    """A numeric limit, e.g. `within(min=70, unit="%")`."""
+    return Limit(min=min, max=max, unit=unit)
+
+
+def one_of(*allowed: str) -> Limit:
+    """A qualitative limit, e.g. `one_of("negative")`."""
+    return Limit(allowed=tuple(allowed))
+
+
+class TemperatureRange(_Frozen):
+    """The storage or transport temperature a handoff must have respected."""
+
+    min_c: float
+    max_c: float
+    max_minutes_outside: float = 0
+
+
+def celsius(min_c: float, max_c: float, *, tolerate_minutes: float = 0) -> TemperatureRange:
+    """A temperature range, with the minutes outside it that still count as compliant."""
+    return TemperatureRange(min_c=min_c, max_c=max_c, max_minutes_outside=tolerate_minutes)
+
+
+class Task(_Frozen):
+    """Run one activity; optionally declare what undoes it on abandonment."""
+
+    kind: Literal["task"] = "task"
+    name: str
+    call: Call
+    compensation: Call | None = None
+    description: str = ""
+
+
+class WaitFor(_Frozen):
+    """Ask an outside system to act (optional), then wait for its report until a deadline."""
+
+    kind: Literal["wait_for"] = "wait_for"
+    name: str
+    event: str
+    ask: Call | None = None
+    deadline: timedelta | None = None
+    records: tuple[str, ...] = ()
+    compensation: Call | None = None
+    description: str = ""
+
+
+class Handoff(_Frozen):
+    """A custody transfer; the receiver's scan is verified against the COI and the label."""
+
+    kind: Literal["handoff"] = "handoff"
+    name: str
+    from_party: str
+    to_party: str
+    container: str
+    verify_identity: bool = True
+    temperature: TemperatureRange | None = None
+    ask: Call | None = None
+    deadline: timedelta | None = None
+    compensation: Call | None = None
+    description: str = ""
+
+
+class Gate(_Frozen):
+    """A human decision, signed electronically, by one of `roles`.
+
+    `requires` names steps that must be done and results that must be recorded first; the
+    performers of those steps may not sign. A `release` gate's approval releases the batch.
+    """
+
+    kind: Literal["gate"] = "gate"
+    name: str
+    roles: tuple[Role, ...]
+    meaning: str
+    requires: tuple[str, ...] = ()
+    release: bool = False
+    description: str = ""
+
+
+class Hold(_Frozen):
+    """The maximum time between the end of step `start` and the end of step `end`.
+
+    Placed right after `start` in the process; from there a durable timer runs in the
+    background, and a breach opens a deviation even if nobody reports anything.
+    """
+
+    kind: Literal["hold"] = "hold"
+    name: str
+    start: str
+    end: str
+    max: timedelta
+    description: str = ""
+
+
+class Decide(_Frozen):
+    """Judge recorded results against the specification; any failure is an OOS deviation."""
+
+    kind: Literal["decide"] = "decide"
+    name: str
+    results: tuple[str, ...]
+    exceptional_release: bool = False
+    description: str = ""
+
+
+class Parallel(_Frozen):
+    """Steps that run at once; the group ends when all of them have."""
+
+    kind: Literal["parallel"] = "parallel"
+    name: str
+    steps: tuple[Step, ...]
+    description: str = ""
+
+
+class Repeat(_Frozen):
+    """Run `steps` again, at most `max_times` in all, until result `until` meets specification.
+
+    When every attempt falls short, `on_exhausted` either opens a deviation for QA or
+    abandons the batch (e.g. the re-collection limit).
+    """
+
+    kind: Literal["repeat"] = "repeat"
+    name: str
+    steps: tuple[Step, ...]
+    until: str
+    max_times: int
+    on_exhausted: Literal["deviation", "abandon"] = "deviation"
+    description: str = ""
+
+
+Step = Annotated[
+    Task | WaitFor | Handoff | Gate | Hold | Decide | Parallel | Repeat,
+    Field(discriminator="kind"),
+]
+Parallel.model_rebuild()
+Repeat.model_rebuild()
+
+
+class Stage(_Frozen):
+    """A named phase of the process (enrolment, collection, manufacturing ...)."""
+
+    name: str
+    steps: tuple[Step, ...]
+
+
+def task(name: str, call: Call, *, undo: Call | None = None, description: str = "") -> Task:
+    """A step that runs one activity, with an optional compensation `undo`."""
+    return Task(name=name, call=call, compensation=undo, description=description)
+
+
+def wait_for(
+    name: str,
+    event: str,
+    *,
+    ask: Call | None = None,
+    deadline: timedelta | None,
+    records: tuple[str, ...] = (),
+    undo: Call | None = None,
+    description: str = "",
+) -> WaitFor:
+    """Ask (optionally) and wait for `event` to be reported for this step before `deadline`."""
+    return WaitFor(
+        name=name,
+        event=event,
+        ask=ask,
+        deadline=deadline,
+        records=records,
+        compensation=undo,
+        description=description,
+    )
+
+
+def handoff(
+    name: str,
+    *,
+    from_party: str,
+    to_party: str,
+    container: str,
+    deadline: timedelta | None,
+    temperature: TemperatureRange | None = None,
+    ask: Call | None = None,
+    undo: Call | None = None,
+    verify_identity: bool = True,
+    description: str = "",
+) -> Handoff:
+    """A custody transfer of `container` that the receiver verifies on arrival."""
+    return Handoff(
+        name=name,
+        from_party=from_party,
+        to_party=to_party,
+        container=container,
+        deadline=deadline,
+        temperature=temperature,
+        ask=ask,
+        compensation=undo,
+        verify_identity=verify_identity,
+        description=description,
+    )
+
+
+def gate(
+    name: str,
+    *,
+    roles: tuple[Role, ...],
+    meaning: str,
+    requires: tuple[str, ...] = (),
+    release: bool = False,
+    description: str = "",
+) -> Gate:
+    """A signed human decision by one of `roles`, once everything in `requires` exists."""
+    return Gate(
+        name=name,
+        roles=roles,
+        meaning=meaning,
+        requires=requires,
+        release=release,
+        description=description,
+    )
+
+
+def hold(name: str, *, start: str, end: str, max: timedelta, description: str = "") -> Hold:
+    """At most `max` may pass between the end of step `start` and the end of step `end`."""
+    return Hold(name=name, start=start, end=end, max=max, description=description)
+
+
+def decide(
+    name: str, results: tuple[str, ...], *, exceptional_release: bool = False, description: str = ""
+) -> Decide:
+    """Judge `results` against the specification; may allow exceptional release of OOS."""
+    return Decide(
+        name=name,
+        results=results,
+        exceptional_release=exceptional_release,
+        description=description,
+    )
+
+
+def parallel(name: str, *steps: Step, description: str = "") -> Parallel:
+    """Run `steps` at once."""
+    return Parallel(name=name, steps=steps, description=description)
+
+
+def repeat(
+    name: str,
+    *steps: Step,
+    until: str,
+    max_times: int,
+    on_exhausted: Literal["deviation", "abandon"] = "deviation",
+    description: str = "",
+) -> Repeat:
+    """Run `steps` up to `max_times` until result `until` meets the specification."""
+    return Repeat(
+        name=name,
+        steps=steps,
+        until=until,
+        max_times=max_times,
+        on_exhausted=on_exhausted,
+        description=description,
+    )
+
+
+def stage(name: str, *steps: Step) -> Stage:
+    """A stage of the process, its steps in order."""
+    return Stage(name=name, steps=steps)
+
+
+def call(
+    activity: str,
+    *,
+    at: SiteRole = "system",
+    timeout: timedelta | None,
+    attempts: int | None,
+    **params: str,
+) -> Call:
+    """Call `activity` at the order's site `at`, bounded by `timeout` and `attempts`."""
+    return Call(activity=activity, site=at, policy=policy(timeout, attempts), params=params)

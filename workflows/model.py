@@ -1,0 +1,379 @@
+"""Values that cross a boundary: batch input, reported events, decisions, the batch record.
+
+Everything here is a pydantic model so it survives the Temporal data converter, the HTTP
+service and the ledger unchanged. Nothing here may carry a patient's name, birth date or
+medical record number: the order knows the patient only by a pseudonym.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Pseudonyms are opaque tokens issued by the treatment centre's pseudonymisation service.
+PSEUDONYM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{5,39}$"
+#: Batch IDs become Temporal workflow IDs, which are never encrypted: no patient data, ever.
+BATCH_ID_PATTERN = r"^B-[A-Z0-9]{6,24}$"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Role(StrEnum):
+    """Roles a person can hold; gates name the roles allowed to decide them."""
+
+    OPERATOR = "operator"
+    QA = "qa"
+    QUALIFIED_PERSON = "qualified_person"
+    PROCESS_ENGINEER = "process_engineer"
+    PHYSICIAN = "physician"
+    ADMIN = "admin"
+
+
+class BatchStatus(StrEnum):
+    """Status of a batch, always derived from what happened (see `BatchRecord.status`)."""
+
+    PLANNED = "planned"
+    ACTIVE = "active"
+    HELD = "held"
+    QUARANTINED = "quarantined"
+    RELEASED = "released"
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"
+
+
+class Order(_Frozen):
+    """A treatment order: who (pseudonymously) and where. Extra fields are refused."""
+
+    order_id: str = Field(pattern=r"^[A-Za-z0-9-]{3,40}$")
+    patient_pseudonym: str = Field(pattern=PSEUDONYM_PATTERN)
+    treatment_centre: str
+    manufacturing_site: str
+    courier: str
+    weight_kg: float | None = Field(default=None, gt=0, lt=400)
+    treatment_window_start: datetime | None = None
+    treatment_window_end: datetime | None = None
+
+
+class BatchStart(_Frozen):
+    """The start input of a batch workflow. The compiled definition travels with it."""
+
+    batch_id: str = Field(pattern=BATCH_ID_PATTERN)
+    order: Order
+    definition: Any  # workflows.definition.CompiledDefinition; Any avoids an import cycle
+    trusted_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="Signing key id -> Ed25519 public key (hex) whose decisions are accepted.",
+    )
+    signature_max_age_seconds: int = Field(default=900, gt=0)
+
+
+class TemperatureSummary(_Frozen):
+    """A summary of a logger's readings, computed outside the workflow (never raw readings)."""
+
+    min_c: float
+    max_c: float
+    minutes_outside_range: float = 0
+
+
+class CustodyReport(_Frozen):
+    """What the receiver of a handoff scanned and saw."""
+
+    from_party: str
+    to_party: str
+    scanned_coi: str
+    container_label: str
+    location: str
+    temperature: TemperatureSummary | None = None
+
+
+class ResultValue(_Frozen):
+    """One recorded result (assay, count, in-process check)."""
+
+    value: float | str
+    unit: str = ""
+    method: str = ""
+
+
+class ExternalEvent(_Frozen):
+    """A report from the outside world (courier, hospital, MES, LIMS, operator scan).
+
+    `event_id` is the reporter's idempotency key: a repeat is acknowledged and ignored.
+    """
+
+    event_id: str = Field(min_length=1, max_length=200)
+    batch_id: str = Field(pattern=BATCH_ID_PATTERN)
+    step: str
+    type: str
+    reporter: str
+    occurred_at: datetime
+    outcome: str = "ok"
+    results: dict[str, ResultValue] = Field(default_factory=dict)
+    custody: CustodyReport | None = None
+    lots: list[str] = Field(default_factory=list)
+    data: dict[str, str] = Field(default_factory=dict)
+
+
+class DecisionAction(StrEnum):
+    """What a signed decision does."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    RETRY = "retry"
+    CONTINUE = "continue"
+    EXCEPTIONAL_RELEASE = "exceptional_release"
+    ABANDON = "abandon"
+
+
+class DecisionBody(_Frozen):
+    """The exact content a signer signs (21 CFR 11.50: printed name, time, meaning)."""
+
+    signature_id: str = Field(min_length=8, max_length=80)
+    batch_id: str
+    target: str = Field(description="Gate step name, or a deviation id such as DEV-1")
+    action: DecisionAction
+    signer_id: str
+    printed_name: str
+    role: Role
+    signed_at: datetime
+    meaning: str
+    reason: str = ""
+    record_hash: str = Field(description="Hash of the batch record version that was signed")
+    key_id: str
+
+    def canonical_bytes(self) -> bytes:
+        """The bytes covered by the signature: canonical JSON of every field."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+
+
+class SignedDecision(_Frozen):
+    """A decision body and the deployment's Ed25519 signature over its canonical bytes."""
+
+    body: DecisionBody
+    signature: str = Field(description="hex Ed25519 signature")
+
+
+class CustodyEntry(_Frozen):
+    """One transfer of control of the batch's material."""
+
+    step: str
+    from_party: str
+    to_party: str
+    at: datetime
+    location: str
+    container_label: str
+    scanned_coi: str
+    identity_verified: bool
+    label_verified: bool
+    temperature: TemperatureSummary | None = None
+
+
+class DeviationKind(StrEnum):
+    """Why a deviation was opened."""
+
+    IDENTITY_MISMATCH = "identity_mismatch"
+    TEMPERATURE_EXCURSION = "temperature_excursion"
+    OUT_OF_SPECIFICATION = "out_of_specification"
+    HOLD_BREACHED = "hold_breached"
+    DEADLINE_MISSED = "deadline_missed"
+    STEP_FAILED = "step_failed"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    REPEAT_EXHAUSTED = "repeat_exhausted"
+    LOT_RECALLED = "lot_recalled"
+
+
+#: Deviations that only stop the batch (held); all others also quarantine its material.
+TECHNICAL_DEVIATIONS = frozenset({DeviationKind.RETRIES_EXHAUSTED})
+
+
+class Deviation(_Frozen):
+    """A recorded departure from the approved process and, once decided, its disposition."""
+
+    deviation_id: str
+    kind: DeviationKind
+    step: str
+    opened_at: datetime
+    description: str
+    allowed: tuple[DecisionAction, ...]
+    disposition: DecisionAction | None = None
+    disposed_by: str | None = None
+    disposed_at: datetime | None = None
+    reason: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True until a person has disposed of it."""
+        return self.disposition is None
+
+
+class RecordedResult(_Frozen):
+    """A result as recorded on the batch, with its verdict against the specification."""
+
+    name: str
+    value: float | str
+    unit: str
+    step: str
+    at: datetime
+    reporter: str
+    in_specification: bool | None = None
+    limit: str | None = None
+
+
+class Signature(_Frozen):
+    """The manifestation of a signature kept on the record (11.50)."""
+
+    signature_id: str
+    target: str
+    action: DecisionAction
+    signer_id: str
+    printed_name: str
+    role: Role
+    signed_at: datetime
+    meaning: str
+    reason: str
+    record_hash: str
+
+
+class StepState(StrEnum):
+    """Progress of one step in a batch."""
+
+    ACTIVE = "active"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class StepRun(_Frozen):
+    """One execution of a step (a repeat runs the same step several times)."""
+
+    step: str
+    stage: str
+    iteration: int = 1
+    state: StepState
+    started_at: datetime
+    ended_at: datetime | None = None
+    performed_by: str | None = None
+
+
+class AuditEvent(_Frozen):
+    """One audit-trail entry: who did what, when, old and new value, and why (11.10(e))."""
+
+    batch_id: str
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    old_value: str | None = None
+    new_value: str | None = None
+    reason: str | None = None
+    signature: Signature | None = None
+    definition_hash: str
+    product: str
+
+    @property
+    def idempotency_key(self) -> str:
+        """The key under which the ledger stores this entry exactly once."""
+        return f"{self.batch_id}:{self.seq}"
+
+
+class BatchRecord(BaseModel):
+    """Everything known about a batch; the query result and the ledger's source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_id: str
+    product: str
+    definition_version: str
+    definition_hash: str
+    order_id: str
+    sites: dict[str, str]
+    coi: str | None = None
+    status: BatchStatus = BatchStatus.PLANNED
+    stage: str | None = None
+    waiting_for: list[str] = Field(default_factory=list)
+    next_deadline: datetime | None = None
+    steps: list[StepRun] = Field(default_factory=list)
+    custody: list[CustodyEntry] = Field(default_factory=list)
+    results: dict[str, RecordedResult] = Field(default_factory=dict)
+    deviations: list[Deviation] = Field(default_factory=list)
+    signatures: list[Signature] = Field(default_factory=list)
+    lots: list[str] = Field(default_factory=list)
+    released: bool = False
+    completed: bool = False
+    exceptional_release: bool = False
+    abandoned_reason: str | None = None
+    compensations: list[str] = Field(default_factory=list)
+    audit: list[AuditEvent] = Field(default_factory=list)
+    version: int = 0
+    record_hash: str = Field(default="", description="content_hash() at this version")
+
+    def content_hash(self) -> str:
+        """Hash of the record's content at this version; what a signer signs."""
+        view = self.model_dump(
+            mode="json", exclude={"audit", "waiting_for", "next_deadline", "record_hash"}
+        )
+        return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
+
+    def open_deviations(self) -> list[Deviation]:
+        """Deviations nobody has disposed of yet."""
+        return [d for d in self.deviations if d.is_open]
+
+
+class BatchOutcome(_Frozen):
+    """What a batch workflow returns when it ends."""
+
+    batch_id: str
+    status: BatchStatus
+    coi: str | None
+    reason: str | None = None
+
+
+class StepCall(_Frozen):
+    """What the interpreter hands an activity: which batch, which step, where, and the key."""
+
+    batch_id: str
+    product: str
+    step: str
+    activity: str
+    idempotency_key: str
+    site_role: str
+    site: str
+    coi: str | None = None
+    order_id: str
+    params: dict[str, str] = Field(default_factory=dict)
+    expects: str | None = Field(default=None, description="Event type the step waits for")
+    records: list[str] = Field(default_factory=list, description="Results the report must carry")
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+
+
+class StepOutput(_Frozen):
+    """What an activity hands back: results, consumed lots and plain data."""
+
+    results: dict[str, ResultValue] = Field(default_factory=dict)
+    lots: list[str] = Field(default_factory=list)
+    data: dict[str, str] = Field(default_factory=dict)
+    coi: str | None = None
+
+
+class EventAck(_Frozen):
+    """The answer to a reported event."""
+
+    event_id: str
+    duplicate: bool = False
+
+
+class DecisionReceipt(_Frozen):
+    """The answer to an accepted decision."""
+
+    signature_id: str
+    target: str
+    action: DecisionAction
+    status: BatchStatus

@@ -1,0 +1,40 @@
+"""The one place that turns a step's `Policy` into Temporal activity options."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TypedDict
+
+from temporalio.common import RetryPolicy
+
+from workflows.language import Policy
+
+#: Error types an activity raises for business failures; they are never retried.
+BUSINESS_ERROR_TYPES = frozenset(
+    {"CollectionFailed", "IdentityMismatch", "OutOfSpecification", "BusinessFailure", "NoCapacity"}
+)
+
+
+class ActivityOptions(TypedDict):
+    """Keyword arguments for `workflow.execute_activity`."""
+
+    start_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+    heartbeat_timeout: timedelta | None
+
+
+def activity_options(policy: Policy) -> ActivityOptions:
+    """Options bounded in time and attempts; validation guarantees both are set."""
+    if policy.timeout is None or policy.attempts is None:
+        raise ValueError("policy without timeout or attempts reached the interpreter")
+    return ActivityOptions(
+        start_to_close_timeout=policy.timeout,
+        heartbeat_timeout=policy.heartbeat,
+        retry_policy=RetryPolicy(
+            initial_interval=policy.first_retry_after,
+            backoff_coefficient=policy.backoff,
+            maximum_interval=policy.max_retry_interval,
+            maximum_attempts=policy.attempts,
+            non_retryable_error_types=sorted(BUSINESS_ERROR_TYPES),
+        ),
+    )

@@ -1,0 +1,87 @@
+"""Electronic signatures on decisions: the one place that signs and verifies them.
+
+The service (or CLI), after re-authenticating the signer, signs a `DecisionBody` with the
+deployment's Ed25519 key. The workflow's update validator verifies it with the public keys the
+batch was started with, without any I/O, so a decision that did not pass through the service
+is rejected.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from temporalio import workflow
+
+from workflows.model import DecisionBody, SignedDecision
+
+with workflow.unsafe.imports_passed_through():
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+
+class SignatureError(ValueError):
+    """A signed decision failed verification; the message says why."""
+
+
+class SigningKey:
+    """The deployment's Ed25519 signing key with its key id."""
+
+    def __init__(self, private: Ed25519PrivateKey, key_id: str) -> None:
+        self._private = private
+        self.key_id = key_id
+
+    @classmethod
+    def generate(cls, key_id: str | None = None) -> SigningKey:
+        """A new random key."""
+        return cls(Ed25519PrivateKey.generate(), key_id or f"k-{secrets.token_hex(4)}")
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> SigningKey:
+        """The key stored at `path` (raw hex: key id, newline, private key), made if absent."""
+        if path.exists():
+            key_id, hex_key = path.read_text().split()
+            return cls(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(hex_key)), key_id)
+        key = cls.generate()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        raw = key._private.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        path.write_text(f"{key.key_id}\n{raw.hex()}\n")
+        path.chmod(0o600)
+        return key
+
+    def public_hex(self) -> str:
+        """The public key, hex encoded, as batches carry it in `trusted_keys`."""
+        raw = self._private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return raw.hex()
+
+    def trusted(self) -> dict[str, str]:
+        """`{key_id: public_hex}` for a batch's start input."""
+        return {self.key_id: self.public_hex()}
+
+    def sign(self, body: DecisionBody) -> SignedDecision:
+        """Sign `body`; its key id must be this key's."""
+        if body.key_id != self.key_id:
+            raise SignatureError(f"body names key {body.key_id}, this key is {self.key_id}")
+        return SignedDecision(body=body, signature=self._private.sign(body.canonical_bytes()).hex())
+
+
+def verify(decision: SignedDecision, trusted_keys: dict[str, str]) -> None:
+    """Raise `SignatureError` unless `decision` is signed by one of `trusted_keys`."""
+    public_hex = trusted_keys.get(decision.body.key_id)
+    if public_hex is None:
+        raise SignatureError(f"signature key {decision.body.key_id!r} is not trusted")
+    try:
+        public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex))
+        public.verify(bytes.fromhex(decision.signature), decision.body.canonical_bytes())
+    except (InvalidSignature, ValueError) as err:
+        raise SignatureError("signature does not match the decision it claims to sign") from err
