@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from pydantic import ValidationError
+
 from activities import Fault
 from definitions import AUTOLOGOUS_CD19_CAR_T as CAR_T
-from tests.harness import Harness
+from tests.harness import Harness, order
 from workflows.coi import is_valid_coi
 from workflows.model import BatchStatus, DecisionAction, Deviation, DeviationKind, StepState
 
@@ -209,3 +212,22 @@ async def test_withdrawal_during_manufacturing_compensates_in_reverse(harness: H
         assert harness.world.calls(f"{handle.id}:{step}:{act}:undo") == 1
     closed = [e for e in harness.ledger.entries(handle.id) if e.action == "record.closed"]
     assert len(closed) == 1
+
+
+async def test_no_patient_data_in_ids_search_attributes_or_history(harness: Harness) -> None:
+    handle = await harness.start(CAR_T, patient_pseudonym="PSN-SECRET-4711")
+    await harness.until_waiting(handle, "event collection.completed")
+    history = (await handle.fetch_history()).to_json()
+    assert "PSN-SECRET-4711" not in history
+    assert "PSN-SECRET-4711" not in handle.id
+    desc = await handle.describe()
+    assert "PSN-SECRET-4711" not in str(desc.typed_search_attributes)
+    await handle.cancel()
+    await harness.finish(handle)
+
+
+def test_order_refuses_fields_that_would_identify_a_patient() -> None:
+    with pytest.raises(ValidationError):
+        order(patient_name="Jane Doe")
+    with pytest.raises(ValidationError):
+        order(patient_pseudonym="Jane Doe 1970-01-01")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from activities import KNOWN_ACTIVITIES
 from definitions import CATALOG
@@ -148,6 +149,6 @@ def test_every_violation_is_reported_at_once() -> None:
 
 def test_definition_is_frozen() -> None:
     defn = next(iter(CATALOG.values()))
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         defn.version = "2"  # type: ignore[misc]
     assert timedelta(hours=48) in [getattr(s, "max", None) for _, s in defn.steps()]

@@ -14,6 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from workflows.definition import CompiledDefinition
 from workflows.model import (
+    BatchOrder,
     BatchRecord,
     BatchStart,
     DecisionReceipt,
@@ -65,7 +66,7 @@ async def start_batch(
     """Start a batch of `definition` for `order`; the definition is pinned in the input."""
     start = BatchStart(
         batch_id=batch_id or new_batch_id(),
-        order=order,
+        order=BatchOrder.of(order),
         definition=definition.model_dump(mode="json"),
         trusted_keys=trusted_keys,
     )

@@ -10,6 +10,7 @@ exactly once into the ledger by an activity.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -655,8 +656,7 @@ class BatchInterpreter:
         rec = self._record()
         if lot not in rec.lots:
             rec.lots.append(lot)
-        payload = f'{{"coi": "{rec.coi or ""}", "step": "{step}"}}'
-        self._audit(SYSTEM, "lot.consumed", lot, new=payload)
+        self._audit(SYSTEM, "lot.consumed", lot, new=json.dumps({"coi": rec.coi, "step": step}))
 
     def _audit(
         self,
@@ -738,13 +738,27 @@ class BatchInterpreter:
             await workflow.wait_condition(lambda: len(rec.audit) > self._projected or self._closed)
             batch = rec.audit[self._projected :]
             if batch:
-                await workflow.execute_activity(
-                    "project_audit",
-                    batch,
-                    summary="ledger",
-                    start_to_close_timeout=_PROJECT_TIMEOUT,
-                    retry_policy=_PROJECT_RETRY,
-                )
+                try:
+                    await workflow.execute_activity(
+                        "project_audit",
+                        batch,
+                        summary="ledger",
+                        start_to_close_timeout=_PROJECT_TIMEOUT,
+                        retry_policy=_PROJECT_RETRY,
+                    )
+                except ActivityError as err:
+                    # The record must reach the ledger: hold the batch for a person, not fail it.
+                    dev = self._open_deviation(
+                        DeviationKind.RETRIES_EXHAUSTED,
+                        "ledger",
+                        f"audit projection failed: {err.cause or err}",
+                        (DecisionAction.RETRY,),
+                    )
+                    dev_id = dev.deviation_id
+                    await workflow.wait_condition(
+                        lambda dev_id=dev_id: dev_id in self._dispositions  # type: ignore[misc]
+                    )
+                    continue
                 self._projected += len(batch)
             elif self._closed:
                 return

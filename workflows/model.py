@@ -61,11 +61,32 @@ class Order(_Frozen):
     treatment_window_end: datetime | None = None
 
 
+class BatchOrder(_Frozen):
+    """What a batch workflow knows of its order: no patient field at all.
+
+    Workflow inputs are stored in Temporal history in plain form, so the patient's pseudonym
+    stays with the order in the caller's store and never enters the workflow.
+    """
+
+    order_id: str
+    treatment_centre: str
+    manufacturing_site: str
+    courier: str
+    weight_kg: float | None = None
+    treatment_window_start: datetime | None = None
+    treatment_window_end: datetime | None = None
+
+    @classmethod
+    def of(cls, order: Order) -> BatchOrder:
+        """The workflow's view of an intake order."""
+        return cls(**order.model_dump(exclude={"patient_pseudonym"}))
+
+
 class BatchStart(_Frozen):
     """The start input of a batch workflow. The compiled definition travels with it."""
 
     batch_id: str = Field(pattern=BATCH_ID_PATTERN)
-    order: Order
+    order: BatchOrder
     definition: Any  # workflows.definition.CompiledDefinition; Any avoids an import cycle
     trusted_keys: dict[str, str] = Field(
         default_factory=dict,

@@ -61,7 +61,9 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     admin: Engine = request.getfixturevalue("postgres_admin")
     name = f"ledger_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+        # PostgreSQL 15's default strategy WAL-logs the whole template: ten times slower here.
+        fast = (conn.dialect.server_version_info or (0,)) >= (15,)
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (" STRATEGY FILE_COPY" if fast else "")))
     yield make_url(admin.url).set(database=name).render_as_string(hide_password=False)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -65,7 +65,9 @@ class PostgresCluster:
     def start(cls, bin_dir: Path, attempts: int = 3) -> PostgresCluster:
         """initdb and start a cluster; retries on another port if the chosen one was taken."""
         run_as = _unprivileged_user()
-        base = Path(tempfile.mkdtemp(prefix="vein2vein-pg-"))
+        # The server's user must reach its directory; $TMPDIR may be private to root.
+        parent = "/tmp" if run_as is not None else None
+        base = Path(tempfile.mkdtemp(prefix="vein2vein-pg-", dir=parent))
         if run_as is not None:
             entry = pwd.getpwnam(run_as)
             os.chown(base, entry.pw_uid, entry.pw_gid)
