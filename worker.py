@@ -8,7 +8,9 @@ with a persistent SQLite file in the data directory. Run it with `python worker.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import os
 import signal
 import subprocess
 from collections.abc import Iterable
@@ -24,7 +26,11 @@ from activities import Activities, SimulatedReport, SimulatedWorld, SitesConfig
 from activities.adapters import DEFAULT_SITES
 from definitions import CATALOG
 from records import Ledger
+from vein2vein.embedded import start_dev_server
+from vein2vein.observability import configure_logging, make_client_options
+from vein2vein.settings import Settings
 from workflows.client import TASK_QUEUE, connect
+from workflows.definition import CompiledDefinition
 from workflows.interpreter import SEARCH_ATTRIBUTES
 from workflows.registry import workflow_type
 
@@ -91,14 +97,23 @@ def make_world(
     return acts
 
 
-async def run(stop: asyncio.Event | None = None) -> None:
-    """Run the worker until `stop` is set or SIGTERM/SIGINT arrives."""
-    from vein2vein.embedded import start_dev_server
-    from vein2vein.observability import configure_logging, make_client_options
-    from vein2vein.settings import Settings
+def load_catalog(extra: str | None = None) -> dict[str, CompiledDefinition]:
+    """The catalog plus definitions named in `extra` ("module:ATTR,module:ATTR").
 
-    settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    ATTR may be one compiled definition or a dict of them; used to run test products on a real
+    server (`VEIN2VEIN_DEFINITIONS`).
+    """
+    catalog = dict(CATALOG)
+    for ref in filter(None, (extra or "").split(",")):
+        module_name, _, attr = ref.strip().partition(":")
+        value = getattr(importlib.import_module(module_name), attr)
+        items = value.values() if isinstance(value, dict) else [value]
+        catalog.update({d.product: d for d in items})
+    return catalog
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the worker (and the embedded server when no address is set) until `stop` is set."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     server: subprocess.Popen[bytes] | None = None
     if settings.temporal_address is None:
@@ -106,10 +121,6 @@ async def run(stop: asyncio.Event | None = None) -> None:
             settings.data_dir, port=settings.temporal_port, ui_port=settings.ui_port
         )
         log.info("embedded temporal started", extra={"address": settings.address})
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
         client = await connect(
             settings.address, settings.namespace, **make_client_options(settings)
@@ -125,9 +136,9 @@ async def run(stop: asyncio.Event | None = None) -> None:
         )
         sites = SitesConfig.load(settings.sites_file) if settings.sites_file else DEFAULT_SITES
         acts = make_world(client, ledger=ledger, world=world, sites=sites)
-        worker = build_worker(client, acts)
-        async with worker:
-            log.info("worker running", extra={"task_queue": TASK_QUEUE, "products": list(CATALOG)})
+        catalog = load_catalog(settings.extra_definitions)
+        async with build_worker(client, acts, products=catalog):
+            log.info("worker running", extra={"task_queue": TASK_QUEUE, "products": list(catalog)})
             await stop.wait()
         log.info("worker stopped")
     finally:
@@ -136,5 +147,24 @@ async def run(stop: asyncio.Event | None = None) -> None:
             server.wait(timeout=10)
 
 
-if __name__ == "__main__":
+async def run() -> None:
+    """Run the worker from environment settings until SIGTERM or SIGINT."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(settings, stop)
+
+
+def main() -> None:
+    """Entry point: run, then exit without waiting on the Temporal runtime's native threads,
+    which abort the interpreter's finalisation after an otherwise clean shutdown."""
     asyncio.run(run())
+    logging.shutdown()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -28,6 +28,9 @@ class Settings(BaseModel):
     tracing: str | None = Field(default=None, description="'console' or an OTLP HTTP endpoint")
     metrics_bind: str | None = Field(default=None, description="host:port for Prometheus")
     log_level: str = "INFO"
+    extra_definitions: str | None = Field(
+        default=None, description="More definitions to run: 'module:ATTR,module:ATTR'"
+    )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -53,6 +56,7 @@ class Settings(BaseModel):
             tracing=e.get("VEIN2VEIN_TRACING") or None,
             metrics_bind=e.get("VEIN2VEIN_METRICS") or None,
             log_level=e.get("VEIN2VEIN_LOG_LEVEL", "INFO"),
+            extra_definitions=e.get("VEIN2VEIN_DEFINITIONS") or None,
         )
 
     @property
