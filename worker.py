@@ -112,8 +112,13 @@ def load_catalog(extra: str | None = None) -> dict[str, CompiledDefinition]:
     return catalog
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run the worker (and the embedded server when no address is set) until `stop` is set."""
+async def serve(
+    settings: Settings, stop: asyncio.Event, *, world: SimulatedWorld | None = None
+) -> None:
+    """Run the worker (and the embedded server when no address is set) until `stop` is set.
+
+    `world` lets `vein2vein dev` inject demonstration faults into the simulated adapter.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     server: subprocess.Popen[bytes] | None = None
     if settings.temporal_address is None:
@@ -129,7 +134,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             await register_search_attributes(client, settings.namespace)
         ledger = Ledger.from_url(settings.ledger)
         ledger.create_schema()
-        world = SimulatedWorld(
+        world = world or SimulatedWorld(
             seed=settings.sim_seed,
             store=settings.data_dir / "simulated.db",
             speed=settings.sim_speed,

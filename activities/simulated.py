@@ -127,6 +127,8 @@ class SimulatedWorld:
         self.speed = speed
         self.schedule: Scheduler | None = None
         self._lock = threading.Lock()
+        if store is not None:
+            store.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(store) if store else ":memory:", check_same_thread=False)
         self._db.executescript(
             "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, activity TEXT, n INTEGER);"

@@ -52,6 +52,12 @@ def start_dev_server(
 ) -> subprocess.Popen[bytes]:
     """Start the dev server on 127.0.0.1 with its SQLite file in `data_dir`; wait until up."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(
+                f"port {port} is already in use: is another Temporal server or `vein2vein dev` "
+                "running? Stop it, or set VEIN2VEIN_TEMPORAL_PORT / TEMPORAL_ADDRESS."
+            )
     args = [
         temporal_binary(),
         "server",
@@ -80,4 +86,6 @@ def start_dev_server(
     except TimeoutError:
         proc.kill()
         raise
+    if proc.poll() is not None:
+        raise RuntimeError(f"temporal server exited at start; see {data_dir / 'temporal.log'}")
     return proc
