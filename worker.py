@@ -8,7 +8,6 @@ with a persistent SQLite file in the data directory. Run it with `python worker.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
 import signal
@@ -24,13 +23,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities import Activities, SimulatedReport, SimulatedWorld, SitesConfig
 from activities.adapters import DEFAULT_SITES
-from definitions import CATALOG
+from definitions import CATALOG, load_catalog
 from records import Ledger
 from vein2vein.embedded import start_dev_server
 from vein2vein.observability import configure_logging, make_client_options
 from vein2vein.settings import Settings
 from workflows.client import TASK_QUEUE, connect
-from workflows.definition import CompiledDefinition
 from workflows.interpreter import SEARCH_ATTRIBUTES
 from workflows.registry import workflow_type
 
@@ -95,21 +93,6 @@ def make_world(
     acts = Activities(adapter_for=adapter_for, ledger=ledger, client=client, task_queue=task_queue)
     world.schedule = acts.schedule_report
     return acts
-
-
-def load_catalog(extra: str | None = None) -> dict[str, CompiledDefinition]:
-    """The catalog plus definitions named in `extra` ("module:ATTR,module:ATTR").
-
-    ATTR may be one compiled definition or a dict of them; used to run test products on a real
-    server (`VEIN2VEIN_DEFINITIONS`).
-    """
-    catalog = dict(CATALOG)
-    for ref in filter(None, (extra or "").split(",")):
-        module_name, _, attr = ref.strip().partition(":")
-        value = getattr(importlib.import_module(module_name), attr)
-        items = value.values() if isinstance(value, dict) else [value]
-        catalog.update({d.product: d for d in items})
-    return catalog
 
 
 async def serve(

@@ -6,4 +6,22 @@ from workflows.definition import CompiledDefinition
 #: Every product this deployment runs, by product name.
 CATALOG: dict[str, CompiledDefinition] = {d.product: d for d in (AUTOLOGOUS_CD19_CAR_T,)}
 
-__all__ = ["AUTOLOGOUS_CD19_CAR_T", "CATALOG"]
+
+def load_catalog(extra: str | None = None) -> dict[str, CompiledDefinition]:
+    """The catalog plus definitions named in `extra` ("module:ATTR,module:ATTR").
+
+    ATTR may be one compiled definition or a dict of them; this is how a deployment (or a
+    test on a real server) adds products without editing this package (`VEIN2VEIN_DEFINITIONS`).
+    """
+    import importlib
+
+    catalog = dict(CATALOG)
+    for ref in filter(None, (extra or "").split(",")):
+        module_name, _, attr = ref.strip().partition(":")
+        value = getattr(importlib.import_module(module_name), attr)
+        items = value.values() if isinstance(value, dict) else [value]
+        catalog.update({d.product: d for d in items})
+    return catalog
+
+
+__all__ = ["AUTOLOGOUS_CD19_CAR_T", "CATALOG", "load_catalog"]

@@ -27,7 +27,7 @@ from temporalio.service import RPCError
 
 from activities import KNOWN_ACTIVITIES
 from activities.adapters import DEFAULT_SITES, SitesConfig
-from definitions import CATALOG
+from definitions import load_catalog
 from vein2vein.settings import Settings
 from workflows.definition import CompiledDefinition, validate
 from workflows.diagram import to_mermaid
@@ -53,8 +53,9 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(record_app, name="record")
 app.add_typer(lots_app, name="lots")
 
-out = Console()
-err = Console(stderr=True)
+# No emoji or markup substitution: user input like "mod:X" must print as typed.
+out = Console(emoji=False)
+err = Console(stderr=True, emoji=False, highlight=False)
 T = TypeVar("T")
 
 
@@ -63,7 +64,7 @@ class CliError(Exception):
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(f"error: {message}", markup=False, soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -109,11 +110,19 @@ async def _client() -> Client:
         raise CliError(f"cannot reach Temporal at {s.address}: is `vein2vein dev` running?") from e
 
 
-def _definition(product: str) -> CompiledDefinition:
+def _catalog() -> dict[str, CompiledDefinition]:
     try:
-        return CATALOG[product]
+        return load_catalog(_settings().extra_definitions)
+    except (ImportError, AttributeError) as e:
+        raise CliError(f"VEIN2VEIN_DEFINITIONS: {e}") from e
+
+
+def _definition(product: str) -> CompiledDefinition:
+    catalog = _catalog()
+    try:
+        return catalog[product]
     except KeyError:
-        known = ", ".join(sorted(CATALOG))
+        known = ", ".join(sorted(catalog))
         raise CliError(f"unknown product '{product}'; known: {known}") from None
 
 
@@ -162,7 +171,7 @@ def dev(
 def definitions_list() -> None:
     """Every product this deployment runs."""
     table = Table("product", "version", "title", "steps", "hash")
-    for d in CATALOG.values():
+    for d in _catalog().values():
         table.add_row(d.product, d.version, d.title, str(len(list(d.steps()))), d.content_hash[:12])
     out.print(table)
 
@@ -210,7 +219,7 @@ def definitions_validate(
     from workflows.definition import DefinitionError
 
     if ref is None:
-        targets = list(CATALOG.values())
+        targets = list(_catalog().values())
     else:
         import importlib
 

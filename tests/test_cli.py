@@ -1,0 +1,130 @@
+"""The command line: tables on success, one line and exit 1 on bad input, nothing changed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from definitions import AUTOLOGOUS_CD19_CAR_T as CAR_T
+from tests.harness import Harness
+from tests.products import FLAKY_BOOKING
+from vein2vein.cli import app
+from workflows.model import DecisionAction
+
+runner = CliRunner()
+
+
+def _env(harness: Harness, tmp: Path) -> dict[str, str]:
+    return {
+        "TEMPORAL_ADDRESS": harness.client.service_client.config.target_host,
+        "VEIN2VEIN_DATA_DIR": str(tmp),
+        "VEIN2VEIN_LEDGER_URL": str(harness.ledger.engine.url),
+        "COLUMNS": "200",
+        "VEIN2VEIN_DEFINITIONS": "tests.products:TEST_PRODUCTS",
+    }
+
+
+async def _cli(args: list[str], env: dict[str, str] | None = None, stdin: str | None = None):  # type: ignore[no-untyped-def]
+    return await asyncio.to_thread(
+        runner.invoke, app, args, env=env or {"COLUMNS": "200"}, input=stdin
+    )
+
+
+async def test_definitions_commands() -> None:
+    listed = await _cli(["definitions", "list"])
+    assert listed.exit_code == 0 and CAR_T.content_hash[:12] in listed.output
+    shown = await _cli(["definitions", "show", CAR_T.product])
+    assert "qa_disposition" in shown.output and ">= 80 %" in shown.output
+    diagram = await _cli(["definitions", "diagram", CAR_T.product])
+    assert diagram.output.startswith("flowchart TD")
+    assert "fresh_apheresis_hold" in diagram.output
+    valid = await _cli(["definitions", "validate", "tests.products:TEST_PRODUCTS"])
+    assert valid.exit_code == 0 and "valid test-flaky-booking" in valid.output
+
+
+async def test_bad_input_gets_one_line_and_exit_1() -> None:
+    for args, needle in [
+        (["definitions", "show", "no-such-product"], "unknown product 'no-such-product'"),
+        (["definitions", "validate", "tests.nothing:X"], "cannot load tests.nothing:X"),
+        (["batch", "event", "B-AAAAAAAA", "{not json"], "malformed JSON"),
+        (
+            ["batch", "start", CAR_T.product, "--order-id", "O-1", "--pseudonym", "x"],
+            "invalid input: patient_pseudonym",
+        ),
+        (
+            [
+                "batch",
+                "start",
+                CAR_T.product,
+                "--order-id",
+                "O-1",
+                "--pseudonym",
+                "PSN-000001",
+                "--site",
+                "MFG-MOON",
+            ],
+            "manufacturing_site 'MFG-MOON' is not a configured site",
+        ),
+    ]:
+        result = await _cli(args)
+        assert result.exit_code == 1, (args, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], result.output
+
+
+async def test_batch_start_show_event_against_temporal(harness: Harness, tmp_path: Path) -> None:
+    env = _env(harness, tmp_path)
+    started = await _cli(
+        [
+            "batch",
+            "start",
+            FLAKY_BOOKING.product,
+            "--order-id",
+            "O-CLI-1",
+            "--pseudonym",
+            "PSN-CLI-0001",
+        ],
+        env,
+    )
+    assert started.exit_code == 0, started.output
+    batch_id = started.output.strip()
+    handle = harness.client.get_workflow_handle(batch_id)
+    await harness.advance_until(handle, lambda r: r.coi is not None)
+    shown = await _cli(["batch", "show", batch_id], env)
+    assert shown.exit_code == 0 and "test-flaky-booking" in shown.output
+    event = {
+        "event_id": "cli-1",
+        "step": "approve",
+        "type": "custody",
+        "reporter": "courier-x",
+        "occurred_at": "2026-11-24T00:00:00Z",
+    }
+    refused = await _cli(["batch", "event", batch_id, json.dumps(event)], env)
+    assert refused.exit_code == 1
+    assert "is not waiting for a report at 'approve'" in refused.output
+    as_json = await _cli(["batch", "show", batch_id, "--json"], env)
+    assert json.loads(as_json.output)["batch_id"] == batch_id
+    await handle.cancel()
+    await harness.finish(handle)
+
+
+async def test_ledger_verify_and_record_export(harness: Harness, tmp_path: Path) -> None:
+    handle = await harness.start(FLAKY_BOOKING)
+    await harness.until_waiting(handle, "decision at approve")
+    await harness.decide(handle, "approve", DecisionAction.APPROVE)
+    await harness.finish(handle)
+    env = _env(harness, tmp_path)
+    verified = await _cli(["ledger", "verify", "--batch", handle.id], env)
+    assert verified.exit_code == 0 and "ok 1 batch(es)" in verified.output
+    out = tmp_path / "ebr.html"
+    exported = await _cli(
+        ["record", "export", handle.id, "--format", "html", "--out", str(out)], env
+    )
+    assert exported.exit_code == 0, exported.output
+    html = out.read_text()
+    assert handle.id in html and "Review by exception" in html
+    missing = await _cli(["record", "export", "B-NOTHERE00"], env)
+    assert missing.exit_code == 1
