@@ -29,6 +29,7 @@ from vein2vein.embedded import start_dev_server
 from vein2vein.observability import configure_logging, make_client_options
 from vein2vein.settings import Settings
 from workflows.client import TASK_QUEUE, connect
+from workflows.entities import Inventory, SiteCapacity
 from workflows.interpreter import SEARCH_ATTRIBUTES
 from workflows.registry import workflow_type
 
@@ -52,7 +53,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[*(workflow_type(p) for p in names), SimulatedReport],
+        workflows=[*(workflow_type(p) for p in names), SimulatedReport, SiteCapacity, Inventory],
         activities=activities.all(),
         activity_executor=ThreadPoolExecutor(max_workers=8),
         workflow_runner=SandboxedWorkflowRunner(

@@ -11,6 +11,7 @@ SITE_ACTIVITIES: dict[str, str] = {
     # scheduling and capacity
     "book_slot": "Book a manufacturing slot inside the patient's treatment window.",
     "release_slot": "Release a booked manufacturing slot (compensation).",
+    "move_slot": "Move the slot after the treatment centre rescheduled the collection.",
     # collection (apheresis) at the treatment centre
     "schedule_apheresis": "Ask the treatment centre to collect the patient's cells.",
     "cancel_apheresis": "Cancel a scheduled collection (compensation).",
@@ -28,6 +29,10 @@ SITE_ACTIVITIES: dict[str, str] = {
     "confirm_availability": "Confirm product availability before lymphodepletion starts.",
     "request_bedside_check": "Ask the treatment centre for a two-person bedside identity check.",
     "schedule_infusion": "Schedule the infusion and ask for the infusion record.",
+    # in vivo and follow-up at the treatment centre
+    "assess_eligibility": "Ask the treatment centre to assess and report eligibility.",
+    "prepare_in_pharmacy": "Ask the pharmacy to thaw, dilute and label the dose.",
+    "schedule_visit": "Book a follow-up visit and ask for its report.",
     # notifications
     "notify": "Tell a site something (product released, batch abandoned).",
 }
@@ -37,6 +42,10 @@ SYSTEM_ACTIVITIES: dict[str, str] = {
     "allocate_coi": "Allocate the chain-of-identity identifier through the COI issuer.",
     "project_audit": "Write audit events into the ledger, exactly once each.",
     "deliver_report": "Deliver a simulated outside-world report to its batch.",
+    "calculate_dose": "Weight-based dose and vial count from the order's body weight.",
+    "release_to_inventory": "Put a released lot's doses into its product's inventory.",
+    "allocate_doses": "Allocate doses from a product's inventory to the batch.",
+    "return_doses": "Return the batch's allocated doses to inventory (compensation).",
 }
 
 KNOWN_ACTIVITIES = frozenset(SITE_ACTIVITIES) | frozenset(SYSTEM_ACTIVITIES)

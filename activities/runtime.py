@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from temporalio import activity
@@ -11,7 +11,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from activities.adapters import AdapterUnavailable, BusinessRefusal, SiteAdapter
-from activities.catalog import SITE_ACTIVITIES
+from activities.catalog import SITE_ACTIVITIES, SYSTEM_ACTIVITIES
+from activities.entities import EntityActivities, calculate_dose
 from activities.sim_report import REPORT_WORKFLOW, ScheduledReport
 from workflows.client import TASK_QUEUE, report_event
 from workflows.coi import CoiIssuer, DefaultCoiIssuer
@@ -37,7 +38,9 @@ class Activities:
         client: Client | None = None,
         coi_issuer: CoiIssuer | None = None,
         task_queue: str = TASK_QUEUE,
+        lanes: dict[str, int] | None = None,
     ) -> None:
+        self._lanes = lanes or {}
         self._adapter_for = adapter_for
         self._ledger = ledger
         self._client = client
@@ -47,17 +50,65 @@ class Activities:
     def all(self) -> list[Callable[..., Any]]:
         """Every activity function, ready for `Worker(activities=...)`."""
         site = [self._site_activity(name, doc) for name, doc in SITE_ACTIVITIES.items()]
-        return [*site, self.allocate_coi, self.project_audit, self.deliver_report]
+        system = [
+            self._system_activity(name, SYSTEM_ACTIVITIES[name], fn)
+            for name, fn in self._system_calls().items()
+        ]
+        return [*site, *system, self.allocate_coi, self.project_audit, self.deliver_report]
+
+    def _entities(self) -> EntityActivities:
+        if self._client is None:
+            raise ApplicationError("no Temporal client for entities", non_retryable=True)
+        return EntityActivities(self._client, self._task_queue, self._lanes)
+
+    def _after_site(self) -> dict[str, Callable[[StepCall], Awaitable[StepOutput]]]:
+        # The site's own system confirms first; then vein2vein's slot calendar records it.
+        return {
+            "book_slot": lambda c: self._entities().book(c),
+            "release_slot": lambda c: self._entities().release(c),
+            "move_slot": lambda c: self._entities().move(c),
+        }
+
+    def _system_calls(self) -> dict[str, Callable[[StepCall], Awaitable[StepOutput]]]:
+        async def dose(c: StepCall) -> StepOutput:
+            return calculate_dose(c)
+
+        return {
+            "calculate_dose": dose,
+            "release_to_inventory": lambda c: self._entities().add_to_inventory(c),
+            "allocate_doses": lambda c: self._entities().allocate(c),
+            "return_doses": lambda c: self._entities().give_back(c),
+        }
+
+    def _system_activity(
+        self, name: str, doc: str, fn: Callable[[StepCall], Awaitable[StepOutput]]
+    ) -> Callable[[StepCall], Any]:
+        async def run(call: StepCall) -> StepOutput:
+            return await fn(call)
+
+        run.__name__ = name
+        run.__doc__ = doc
+        return activity.defn(name=name)(run)
 
     def _site_activity(self, name: str, doc: str) -> Callable[[StepCall], Any]:
+        after = self._after_site().get(name)
+
         async def run(call: StepCall) -> StepOutput:
             adapter = self._adapter_for(call.site)
             try:
-                return await adapter.perform(call)
+                output = await adapter.perform(call)
             except BusinessRefusal as err:
                 raise ApplicationError(str(err), type=err.error_type, non_retryable=True) from err
             except AdapterUnavailable as err:
                 raise ApplicationError(str(err), type="AdapterUnavailable") from err
+            if after is None:
+                return output
+            recorded = await after(call)
+            return StepOutput(
+                results={**output.results, **recorded.results},
+                lots=[*output.lots, *recorded.lots],
+                data={**output.data, **recorded.data},
+            )
 
         run.__name__ = name
         run.__doc__ = doc

@@ -95,6 +95,11 @@ DURATIONS_H: dict[str, float] = {
     "request_bedside_check": 48,
     "schedule_infusion": 0.3,
     "confirm_availability": 2,
+    "assess_eligibility": 48,
+    "prepare_in_pharmacy": 0.5,
+    "schedule_visit": 24,
+    "administration": 0.2,
+    "observation": 24,
     "default": 4,
 }
 

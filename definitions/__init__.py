@@ -1,10 +1,21 @@
 """Therapy product definitions, one module per product, written by process engineers."""
 
+from definitions.allogeneic_edited import ALLOGENEIC_DONOR_LOT, ALLOGENEIC_PATIENT_ORDER
 from definitions.autologous_car_t import AUTOLOGOUS_CD19_CAR_T
+from definitions.in_vivo_lnp import IN_VIVO_LOT, IN_VIVO_PATIENT
 from workflows.definition import CompiledDefinition
 
 #: Every product this deployment runs, by product name.
-CATALOG: dict[str, CompiledDefinition] = {d.product: d for d in (AUTOLOGOUS_CD19_CAR_T,)}
+CATALOG: dict[str, CompiledDefinition] = {
+    d.product: d
+    for d in (
+        AUTOLOGOUS_CD19_CAR_T,
+        ALLOGENEIC_DONOR_LOT,
+        ALLOGENEIC_PATIENT_ORDER,
+        IN_VIVO_LOT,
+        IN_VIVO_PATIENT,
+    )
+}
 
 
 def load_catalog(extra: str | None = None) -> dict[str, CompiledDefinition]:
@@ -24,4 +35,12 @@ def load_catalog(extra: str | None = None) -> dict[str, CompiledDefinition]:
     return catalog
 
 
-__all__ = ["AUTOLOGOUS_CD19_CAR_T", "CATALOG", "load_catalog"]
+__all__ = [
+    "ALLOGENEIC_DONOR_LOT",
+    "ALLOGENEIC_PATIENT_ORDER",
+    "AUTOLOGOUS_CD19_CAR_T",
+    "CATALOG",
+    "IN_VIVO_LOT",
+    "IN_VIVO_PATIENT",
+    "load_catalog",
+]

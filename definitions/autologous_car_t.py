@@ -7,10 +7,11 @@ thawed at the bedside after a two-person identity check and infused within 30 mi
 Abandonment undoes, in reverse: the courier, the lots, the collection and the slot.
 """
 
+from definitions._common import assay as _assay
+from definitions._common import operation as _operation
+from definitions._common import quick
 from workflows import (
-    Call,
     Role,
-    call,
     celsius,
     days,
     decide,
@@ -28,43 +29,9 @@ from workflows import (
     wait_for,
     within,
 )
-from workflows.language import SiteRole, WaitFor
 
-
-def quick(activity: str, at: SiteRole = "system", **params: str) -> Call:
-    """A booking or message to another system: 2 minutes per attempt, 5 attempts."""
-    return call(activity, at=at, timeout=minutes(2), attempts=5, **params)
-
-
-def _operation(
-    name: str,
-    operation: str,
-    *,
-    deadline_h: float,
-    records: tuple[str, ...] = (),
-    consumes: str = "",
-) -> WaitFor:
-    """One MES operation: ask the manufacturing site to run it, wait for its completion."""
-    ask = call(
-        "start_operation",
-        at="manufacturing_site",
-        timeout=minutes(10),
-        attempts=3,
-        operation=operation,
-        consumes=consumes,
-    )
-    return wait_for(
-        name, "mes.operation_done", ask=ask, deadline=hours(deadline_h), records=records
-    )
-
-
-def _assay(name: str, *records: str) -> WaitFor:
-    """One release assay run by the LIMS; results judged later against the specification."""
-    ask = call(
-        "request_release_test", at="manufacturing_site", timeout=minutes(10), attempts=3, assay=name
-    )
-    return wait_for(name, "lims.result", ask=ask, deadline=days(5), records=records)
-
+#: Collection 3 days after booking; 14 days of manufacturing; 7 for release and shipping.
+SLOT = {"lead_days": "3", "days": "14", "return_days": "7"}
 
 AUTOLOGOUS_CD19_CAR_T = process(
     "autologous-cd19-car-t",
@@ -91,7 +58,7 @@ AUTOLOGOUS_CD19_CAR_T = process(
             ),
             task(
                 "book_slot",
-                quick("book_slot", at="manufacturing_site"),
+                quick("book_slot", at="manufacturing_site", **SLOT),
                 undo=quick("release_slot", at="manufacturing_site"),
             ),
         ),
@@ -104,6 +71,7 @@ AUTOLOGOUS_CD19_CAR_T = process(
                     "collection.completed",
                     ask=quick("schedule_apheresis", at="treatment_centre"),
                     undo=quick("cancel_apheresis", at="treatment_centre"),
+                    on_reschedule=quick("move_slot", at="manufacturing_site", **SLOT),
                     deadline=days(10),
                     records=("cd3_cells",),
                 ),

@@ -71,7 +71,10 @@ async def start_batch(
         trusted_keys=trusted_keys,
     )
     return await client.start_workflow(
-        definition.product, start, id=start.batch_id, task_queue=task_queue
+        definition.product,
+        start,
+        id=start.batch_id,
+        task_queue=task_queue,
     )
 
 

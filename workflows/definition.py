@@ -12,12 +12,14 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from itertools import pairwise
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from workflows.language import (
     Call,
     Decide,
+    FollowUp,
     Gate,
     Handoff,
     Hold,
@@ -175,6 +177,7 @@ class _Validator:
             ("activity", getattr(step, "call", None)),
             ("ask", getattr(step, "ask", None)),
             ("compensation", getattr(step, "compensation", None)),
+            ("on_reschedule", getattr(step, "on_reschedule", None)),
         ):
             if c is not None:
                 self.check_call(step.name, what, c)
@@ -193,6 +196,13 @@ class _Validator:
                 self.fail(step.name, "gate without a role", "name the roles that may decide")
             if not step.meaning.strip():
                 self.fail(step.name, "gate without meaning", "say what the signature means")
+        if isinstance(step, FollowUp):
+            if not step.visits or list(step.visits) != sorted(step.visits):
+                self.fail(step.name, "bad schedule", "visits must be given in ascending order")
+            if step.window <= timedelta(0):
+                self.fail(step.name, "no timeout", "a follow-up needs a positive visit window")
+            elif any(b - a <= step.window * 2 for a, b in pairwise(step.visits)):
+                self.fail(step.name, "bad schedule", "visits closer than two windows overlap")
         if isinstance(step, Hold) and step.max <= timedelta(0):
             self.fail(step.name, "no timeout", "a hold needs a positive maximum")
         if isinstance(step, Repeat) and step.max_times < 1:
@@ -207,7 +217,7 @@ class _Validator:
         position = {name: i for i, name in enumerate(order)}
         produced: dict[str, int] = {}
         for _, step in self.defn.steps():
-            if isinstance(step, WaitFor):
+            if isinstance(step, WaitFor | FollowUp):
                 for r in step.records:
                     produced.setdefault(r, position[step.name])
         for _, step in self.defn.steps():

@@ -10,6 +10,7 @@ exactly once into the ledger by an activity.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from workflows.definition import CompiledDefinition
 from workflows.language import (
     Call,
     Decide,
+    FollowUp,
     Gate,
     Handoff,
     Hold,
@@ -45,6 +47,7 @@ from workflows.model import (
     EventAck,
     ExternalEvent,
     RecordedResult,
+    Resume,
     Role,
     Signature,
     SignedDecision,
@@ -121,36 +124,49 @@ class BatchInterpreter:
         self._closed = False
         self._search: dict[str, str] = {}
         self._watchers: list[asyncio.Task[None]] = []
+        self._position: tuple[int, int] = (0, 0)
+        self._resume_visit = 1
+        self._resume_origin: datetime | None = None
 
     # -- the run ---------------------------------------------------------------------------
 
     async def interpret(self, start: BatchStart) -> BatchOutcome:
-        """Run the batch from its first step to completion or abandonment."""
+        """Run the batch from its first step (or where it continued as new) to its end."""
         defn = CompiledDefinition.model_validate(start.definition)
         self._start, self._defn = start, defn
-        self._rec = BatchRecord(
-            batch_id=start.batch_id,
-            product=defn.product,
-            definition_version=defn.version,
-            definition_hash=defn.content_hash,
-            order_id=start.order.order_id,
-            sites={
-                "treatment_centre": start.order.treatment_centre,
-                "manufacturing_site": start.order.manufacturing_site,
-                "courier": start.order.courier,
-            },
-        )
-        self._audit(SYSTEM, "batch.started", start.batch_id, new=f"{defn.product} {defn.version}")
+        if start.resume is not None:
+            self._restore(start.resume)
+        else:
+            self._rec = BatchRecord(
+                batch_id=start.batch_id,
+                product=defn.product,
+                definition_version=defn.version,
+                definition_hash=defn.content_hash,
+                order_id=start.order.order_id,
+                sites={
+                    "treatment_centre": start.order.treatment_centre,
+                    "manufacturing_site": start.order.manufacturing_site,
+                    "courier": start.order.courier,
+                },
+            )
+            self._audit(
+                SYSTEM, "batch.started", start.batch_id, new=f"{defn.product} {defn.version}"
+            )
         projector = asyncio.create_task(self._project_loop())
         try:
             try:
-                for st in defn.stages:
-                    self._rec.stage = st.name
-                    self._audit(SYSTEM, "stage.entered", st.name)
-                    for step in st.steps:
+                for si, st in enumerate(defn.stages):
+                    if (si + 1, 0) <= self._position:
+                        continue
+                    resuming_stage = start.resume is not None and start.resume.stage_index == si
+                    self._rec_stage(st.name, announce=not resuming_stage)
+                    for pi, step in enumerate(st.steps):
+                        if (si, pi) < self._position:
+                            continue
+                        self._position = (si, pi)
                         await self._execute(step, st.name, 1)
                 await self._wait(lambda: not self._rec_open_deviations())
-                self._rec.completed = True
+                self._record().completed = True
                 self._audit(SYSTEM, "batch.completed", start.batch_id)
             except _Abandon as ab:
                 await self._shielded(self._abandon_batch(ab.reason))
@@ -161,6 +177,46 @@ class BatchInterpreter:
         except asyncio.CancelledError:
             # A second cancellation during the shielded close: finish closing regardless.
             return await self._close(projector)
+
+    def _rec_stage(self, name: str, *, announce: bool) -> None:
+        self._record().stage = name
+        if announce:
+            self._audit(SYSTEM, "stage.entered", name)
+
+    def _restore(self, r: Resume) -> None:
+        self._rec = r.record
+        self._position = (r.stage_index, r.step_index)
+        self._resume_visit, self._resume_origin = r.visit, r.origin
+        self._compensations = [(s, Call.model_validate(c)) for s, c in r.compensations]
+        self._done_at = dict(r.done_at)
+        self._performers = dict(r.performers)
+        self._used_signatures = set(r.used_signatures)
+        self._seen_events = set(r.seen_events)
+        self._person_retries = dict(r.person_retries)
+        self._projected = r.projected
+        self._refresh()
+
+    async def _continue_as_new(self, visit: int, origin: datetime) -> None:
+        """Carry the record and position into a fresh run (bounded history, any lifetime)."""
+        rec = self._record()
+        await workflow.wait_condition(
+            lambda: self._projected == len(rec.audit) and workflow.all_handlers_finished()
+        )
+        resume = Resume(
+            record=rec,
+            stage_index=self._position[0],
+            step_index=self._position[1],
+            visit=visit,
+            origin=origin,
+            compensations=[(s, c.model_dump(mode="json")) for s, c in self._compensations],
+            done_at=self._done_at,
+            performers=self._performers,
+            used_signatures=sorted(self._used_signatures),
+            seen_events=sorted(self._seen_events),
+            person_retries=self._person_retries,
+            projected=self._projected,
+        )
+        workflow.continue_as_new(self._started().model_copy(update={"resume": resume}))
 
     async def _shielded(self, coro: Awaitable[object]) -> BatchOutcome:
         task = asyncio.ensure_future(coro)
@@ -214,8 +270,10 @@ class BatchInterpreter:
             self._arm_hold(step)
             return
         while True:
-            await self._wait(lambda: not self._rec_open_deviations())
-            run_index = self._begin(step, stage, iteration)
+            await self._wait(lambda: not self._rec_open_deviations(blocking_only=True))
+            run_index = self._resumed_run(step) if self._resume_origin else None
+            if run_index is None:
+                run_index = self._begin(step, stage, iteration)
             try:
                 try:
                     await self._dispatch(step, stage, iteration)
@@ -257,6 +315,8 @@ class BatchInterpreter:
             await self._parallel(step, stage, iteration)
         elif isinstance(step, Repeat):
             await self._repeat(step, stage)
+        elif isinstance(step, FollowUp):
+            await self._follow_up(step)
 
     async def _task(self, step: Task) -> None:
         output = await self._call_step(step.call, step.name)
@@ -265,9 +325,24 @@ class BatchInterpreter:
             self._compensations.append((step.name, step.compensation))
 
     async def _wait_for(self, step: WaitFor) -> None:
-        event = await self._ask_and_wait(
-            step.name, step.event, step.ask, step.deadline, records=step.records
-        )
+        ask, moves = step.ask, 0
+        while True:
+            event = await self._ask_and_wait(
+                step.name, step.event, ask, step.deadline, records=step.records
+            )
+            if event.outcome != "rescheduled" or step.on_reschedule is None:
+                break
+            # The outside world moved the work: follow it (move the slot), then wait again.
+            moves += 1
+            new_date = event.data.get("new_date", "")
+            self._audit(event.reporter, "step.rescheduled", step.name, new=new_date)
+            await self._call_step(
+                step.on_reschedule,
+                step.name,
+                extra={"new_date": new_date},
+                key_suffix=f"moved{moves}",
+            )
+            ask = None
         if step.compensation is not None:
             self._compensations.append((step.name, step.compensation))
         if event.outcome != "ok":
@@ -407,6 +482,42 @@ class BatchInterpreter:
             raise _Abandon(f"{step.name}: {description}")
         raise _StepFailed(DeviationKind.REPEAT_EXHAUSTED, description, _CONTINUE_OR_ABANDON)
 
+    async def _follow_up(self, step: FollowUp) -> None:
+        origin = self._resume_origin or workflow.now()
+        first = self._resume_visit
+        self._resume_origin, self._resume_visit = None, 1
+        for n, offset in enumerate(step.visits, 1):
+            if n < first:
+                continue
+            if n > first:
+                # One visit per run: years of follow-up never accumulate in one history.
+                await self._continue_as_new(n, origin)
+            self._iterations[step.name] = n
+            opens = origin + offset - step.window
+            if opens > workflow.now():
+                self._deadlines[step.name] = opens
+                self._refresh()
+                # Sleep until the visit window opens; an abandonment still wakes the batch.
+                with contextlib.suppress(TimeoutError):
+                    await self._wait(lambda: False, timeout=opens - workflow.now())
+            try:
+                event = await self._ask_and_wait(
+                    step.name, step.event, step.ask, step.window * 2, records=step.records
+                )
+            except _StepFailed as failure:
+                if failure.kind != DeviationKind.DEADLINE_MISSED:
+                    raise
+                self._open_deviation(
+                    DeviationKind.VISIT_MISSED,
+                    step.name,
+                    f"visit {n} (due {offset.days} days after start) not reported in time",
+                    _CONTINUE_OR_ABANDON,
+                    blocking=False,
+                )
+                continue
+            self._absorb_event(step.name, event)
+            self._audit(event.reporter, "visit.completed", step.name, new=f"visit {n}")
+
     def _arm_hold(self, step: Hold) -> None:
         started = self._done_at.get(step.start)
         if started is None:  # validation places holds after their start; be safe on replay
@@ -482,10 +593,13 @@ class BatchInterpreter:
         expects: str | None = None,
         records: tuple[str, ...] = (),
         extra: dict[str, str] | None = None,
+        key_suffix: str | None = None,
     ) -> StepOutput:
         """Call an activity for a step, turning its failure into business or technical."""
         try:
-            return await self._call(c, step, expects=expects, records=records, extra=extra)
+            return await self._call(
+                c, step, key_suffix, expects=expects, records=records, extra=extra
+            )
         except ActivityError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.type in BUSINESS_ERROR_TYPES:
@@ -527,6 +641,8 @@ class BatchInterpreter:
             records=list(records),
             window_start=start.order.treatment_window_start,
             window_end=start.order.treatment_window_end,
+            weight_kg=start.order.weight_kg,
+            results={name: r.value for name, r in rec.results.items()},
         )
         output: StepOutput = await workflow.execute_activity(
             c.activity,
@@ -551,6 +667,8 @@ class BatchInterpreter:
         step: str,
         description: str,
         allowed: tuple[DecisionAction, ...],
+        *,
+        blocking: bool = True,
     ) -> Deviation:
         rec = self._record()
         dev = Deviation(
@@ -560,6 +678,7 @@ class BatchInterpreter:
             opened_at=workflow.now(),
             description=description,
             allowed=allowed,
+            blocking=blocking,
         )
         rec.deviations.append(dev)
         self._audit(SYSTEM, "deviation.opened", dev.deviation_id, new=f"{kind}: {description}")
@@ -575,10 +694,18 @@ class BatchInterpreter:
             raise _Abandon(f"{dev.deviation_id} disposed: abandon ({decision.body.reason})")
         return decision.body.action
 
-    def _rec_open_deviations(self) -> list[Deviation]:
-        return self._record().open_deviations()
+    def _rec_open_deviations(self, *, blocking_only: bool = False) -> list[Deviation]:
+        return self._record().open_deviations(blocking_only=blocking_only)
 
     # -- recording -------------------------------------------------------------------------
+
+    def _resumed_run(self, step: Step) -> int | None:
+        """The still-active run of the step this batch continued as new inside, if any."""
+        runs = self._record().steps
+        for i in range(len(runs) - 1, -1, -1):
+            if runs[i].step == step.name and runs[i].state == StepState.ACTIVE:
+                return i
+        return None
 
     def _begin(self, step: Step, stage: str, iteration: int) -> int:
         rec = self._record()
@@ -795,6 +922,14 @@ class BatchInterpreter:
             raise ValueError(f"step '{event.step}' waits for '{expected}', not '{event.type}'")
         if expected == "custody" and event.custody is None:
             raise ValueError("a custody report must carry what the receiver scanned")
+        if event.outcome == "rescheduled":
+            step = self._definition().step(event.step)
+            if not isinstance(step, WaitFor) or step.on_reschedule is None:
+                raise ValueError(f"step '{event.step}' cannot be rescheduled")
+            try:
+                datetime.fromisoformat(event.data.get("new_date", ""))
+            except ValueError as err:
+                raise ValueError("a rescheduled report needs data.new_date (ISO 8601)") from err
 
     @workflow.update(name="decide")
     def decide(self, decision: SignedDecision) -> DecisionReceipt:
@@ -822,6 +957,9 @@ class BatchInterpreter:
             self._abandon = f"withdrawn by {body.printed_name}: {body.reason}"
         else:
             self._dispositions[body.target] = decision
+            if body.action == DecisionAction.ABANDON:
+                # Whoever waits (a failed step, a hold breach, a missed visit) unwinds from here.
+                self._abandon = f"{body.target} disposed: abandon ({body.reason})"
             rec.deviations = [
                 d.model_copy(
                     update={

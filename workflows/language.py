@@ -15,6 +15,7 @@ Step kinds:
     parallel  steps that run at once (release assays)
     repeat    a bounded repeat until a result meets the specification (re-collection)
     decide    judge recorded results against the product's specification
+    follow_up long-term follow-up visits on a schedule of durable timers
 """
 
 from __future__ import annotations
@@ -165,6 +166,7 @@ class WaitFor(_Frozen):
     deadline: timedelta | None = None
     records: tuple[str, ...] = ()
     compensation: Call | None = None
+    on_reschedule: Call | None = None
     description: str = ""
 
 
@@ -250,8 +252,25 @@ class Repeat(_Frozen):
     description: str = ""
 
 
+class FollowUp(_Frozen):
+    """Follow-up visits at `visits` after the step starts, each reported within `window`.
+
+    A visit not reported in time opens a deviation that does not stop the schedule: the
+    patient's next visit still happens, and QA assesses the missed one.
+    """
+
+    kind: Literal["follow_up"] = "follow_up"
+    name: str
+    visits: tuple[timedelta, ...]
+    window: timedelta
+    event: str
+    ask: Call
+    records: tuple[str, ...] = ()
+    description: str = ""
+
+
 Step = Annotated[
-    Task | WaitFor | Handoff | Gate | Hold | Decide | Parallel | Repeat,
+    Task | WaitFor | Handoff | Gate | Hold | Decide | Parallel | Repeat | FollowUp,
     Field(discriminator="kind"),
 ]
 Parallel.model_rebuild()
@@ -278,9 +297,14 @@ def wait_for(
     deadline: timedelta | None,
     records: tuple[str, ...] = (),
     undo: Call | None = None,
+    on_reschedule: Call | None = None,
     description: str = "",
 ) -> WaitFor:
-    """Ask (optionally) and wait for `event` to be reported for this step before `deadline`."""
+    """Ask (optionally) and wait for `event` to be reported for this step before `deadline`.
+
+    If the outside world reports the step `rescheduled` (with `data.new_date`), the
+    `on_reschedule` call runs (e.g. move the slot) and the wait starts again.
+    """
     return WaitFor(
         name=name,
         event=event,
@@ -288,6 +312,29 @@ def wait_for(
         deadline=deadline,
         records=records,
         compensation=undo,
+        on_reschedule=on_reschedule,
+        description=description,
+    )
+
+
+def follow_up(
+    name: str,
+    event: str,
+    *,
+    ask: Call,
+    visits: tuple[timedelta, ...],
+    window: timedelta,
+    records: tuple[str, ...] = (),
+    description: str = "",
+) -> FollowUp:
+    """Visits at each offset in `visits` (from this step's start), each due within `window`."""
+    return FollowUp(
+        name=name,
+        event=event,
+        ask=ask,
+        visits=visits,
+        window=window,
+        records=records,
         description=description,
     )
 

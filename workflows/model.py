@@ -82,6 +82,29 @@ class BatchOrder(_Frozen):
         return cls(**order.model_dump(exclude={"patient_pseudonym"}))
 
 
+class Resume(BaseModel):
+    """Where a batch that continued as new picks up: its record and its position.
+
+    A 15-year follow-up continues as new after each visit so that no single run's history or
+    run timeout grows with the patient's lifetime.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    record: BatchRecord
+    stage_index: int
+    step_index: int
+    visit: int
+    origin: datetime
+    compensations: list[tuple[str, Any]] = Field(default_factory=list)
+    done_at: dict[str, datetime] = Field(default_factory=dict)
+    performers: dict[str, str] = Field(default_factory=dict)
+    used_signatures: list[str] = Field(default_factory=list)
+    seen_events: list[str] = Field(default_factory=list)
+    person_retries: dict[str, int] = Field(default_factory=dict)
+    projected: int = 0
+
+
 class BatchStart(_Frozen):
     """The start input of a batch workflow. The compiled definition travels with it."""
 
@@ -93,6 +116,7 @@ class BatchStart(_Frozen):
         description="Signing key id -> Ed25519 public key (hex) whose decisions are accepted.",
     )
     signature_max_age_seconds: int = Field(default=900, gt=0)
+    resume: Resume | None = None
 
 
 class TemperatureSummary(_Frozen):
@@ -207,6 +231,7 @@ class DeviationKind(StrEnum):
     RETRIES_EXHAUSTED = "retries_exhausted"
     REPEAT_EXHAUSTED = "repeat_exhausted"
     LOT_RECALLED = "lot_recalled"
+    VISIT_MISSED = "visit_missed"
 
 
 #: Deviations that only stop the batch (held); all others also quarantine its material.
@@ -222,6 +247,7 @@ class Deviation(_Frozen):
     opened_at: datetime
     description: str
     allowed: tuple[DecisionAction, ...]
+    blocking: bool = Field(default=True, description="False: assessed by QA, process goes on")
     disposition: DecisionAction | None = None
     disposed_by: str | None = None
     disposed_at: datetime | None = None
@@ -342,9 +368,9 @@ class BatchRecord(BaseModel):
         )
         return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
 
-    def open_deviations(self) -> list[Deviation]:
-        """Deviations nobody has disposed of yet."""
-        return [d for d in self.deviations if d.is_open]
+    def open_deviations(self, *, blocking_only: bool = False) -> list[Deviation]:
+        """Deviations nobody has disposed of yet (only those that stop the batch, if asked)."""
+        return [d for d in self.deviations if d.is_open and (d.blocking or not blocking_only)]
 
 
 class BatchOutcome(_Frozen):
@@ -373,6 +399,10 @@ class StepCall(_Frozen):
     records: list[str] = Field(default_factory=list, description="Results the report must carry")
     window_start: datetime | None = None
     window_end: datetime | None = None
+    weight_kg: float | None = None
+    results: dict[str, float | str] = Field(
+        default_factory=dict, description="Values recorded so far, for calculations"
+    )
 
 
 class StepOutput(_Frozen):
@@ -398,3 +428,7 @@ class DecisionReceipt(_Frozen):
     target: str
     action: DecisionAction
     status: BatchStatus
+
+
+Resume.model_rebuild()
+BatchStart.model_rebuild()

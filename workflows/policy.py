@@ -11,7 +11,15 @@ from workflows.language import Policy
 
 #: Error types an activity raises for business failures; they are never retried.
 BUSINESS_ERROR_TYPES = frozenset(
-    {"CollectionFailed", "IdentityMismatch", "OutOfSpecification", "BusinessFailure", "NoCapacity"}
+    {
+        "CollectionFailed",
+        "IdentityMismatch",
+        "OutOfSpecification",
+        "BusinessFailure",
+        "NoCapacity",
+        "OutOfStock",
+        "NotEligible",
+    }
 )
 
 

@@ -15,7 +15,7 @@ def derive_status(rec: BatchRecord) -> BatchStatus:
         return BatchStatus.ABANDONED
     if rec.completed:
         return BatchStatus.COMPLETED
-    open_kinds = {d.kind for d in rec.open_deviations()}
+    open_kinds = {d.kind for d in rec.open_deviations(blocking_only=True)}
     if open_kinds - TECHNICAL_DEVIATIONS:
         return BatchStatus.QUARANTINED
     if open_kinds:
