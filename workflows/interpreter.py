@@ -70,7 +70,7 @@ SEARCH_ATTRIBUTES = (SA_PRODUCT, SA_STATUS, SA_STAGE, SA_COI)
 QA_ROLES = frozenset({Role.QA, Role.QUALIFIED_PERSON})
 WITHDRAW_ROLES = frozenset({Role.QA, Role.QUALIFIED_PERSON, Role.PHYSICIAN})
 #: The ledger projection is a local write; bounded like every other call.
-_PROJECT_TIMEOUT = timedelta(seconds=30)
+_PROJECT_TIMEOUT = timedelta(seconds=10)
 _PROJECT_RETRY = RetryPolicy(maximum_attempts=20, maximum_interval=timedelta(minutes=1))
 SYSTEM = "system"
 
@@ -301,6 +301,10 @@ class BatchInterpreter:
             return
 
     async def _dispatch(self, step: Step, stage: str, iteration: int) -> None:
+        undo = getattr(step, "compensation", None)
+        if undo is not None and all(name != step.name for name, _ in self._compensations):
+            # Registered before the call: the outside world may act even if we never hear back.
+            self._compensations.append((step.name, undo))
         if isinstance(step, Task):
             await self._task(step)
         elif isinstance(step, WaitFor):
@@ -321,8 +325,6 @@ class BatchInterpreter:
     async def _task(self, step: Task) -> None:
         output = await self._call_step(step.call, step.name)
         self._absorb(step.name, output)
-        if step.compensation is not None:
-            self._compensations.append((step.name, step.compensation))
 
     async def _wait_for(self, step: WaitFor) -> None:
         ask, moves = step.ask, 0
@@ -343,8 +345,6 @@ class BatchInterpreter:
                 key_suffix=f"moved{moves}",
             )
             ask = None
-        if step.compensation is not None:
-            self._compensations.append((step.name, step.compensation))
         if event.outcome != "ok":
             raise _StepFailed(
                 DeviationKind.STEP_FAILED,
@@ -372,8 +372,6 @@ class BatchInterpreter:
                 "container": step.container,
             },
         )
-        if step.compensation is not None:
-            self._compensations.append((step.name, step.compensation))
         rep = event.custody
         if rep is None:  # the update validator refuses this; kept for replay safety
             raise _StepFailed(DeviationKind.STEP_FAILED, "no custody report", _RETRY_OR_ABANDON)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import TypedDict
 
 from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
 
 from workflows.language import Policy
 
@@ -29,6 +30,7 @@ class ActivityOptions(TypedDict):
     start_to_close_timeout: timedelta
     retry_policy: RetryPolicy
     heartbeat_timeout: timedelta | None
+    cancellation_type: ActivityCancellationType
 
 
 def activity_options(policy: Policy) -> ActivityOptions:
@@ -38,6 +40,9 @@ def activity_options(policy: Policy) -> ActivityOptions:
     return ActivityOptions(
         start_to_close_timeout=policy.timeout,
         heartbeat_timeout=policy.heartbeat,
+        # On withdrawal, do not wait for calls in flight: the step's compensation (registered
+        # when the step started, idempotent by key) undoes whatever they did.
+        cancellation_type=ActivityCancellationType.ABANDON,
         retry_policy=RetryPolicy(
             initial_interval=policy.first_retry_after,
             backoff_coefficient=policy.backoff,

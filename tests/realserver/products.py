@@ -1,0 +1,109 @@
+"""Short products for the real-server tests: wall-clock deadlines and holds of seconds.
+
+On the real server a workflow's time is the wall clock, so these products keep every deadline
+short; the simulated world's report delays are compressed by `VEIN2VEIN_SIM_SPEED`. The worker
+process loads them with `VEIN2VEIN_DEFINITIONS=tests.realserver.products:PRODUCTS`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from activities import KNOWN_ACTIVITIES
+from workflows import (
+    Role,
+    call,
+    celsius,
+    gate,
+    handoff,
+    hold,
+    minutes,
+    process,
+    stage,
+    task,
+    wait_for,
+    within,
+)
+from workflows.language import Call, SiteRole
+
+#: Per-attempt timeout of every call: short, so a call lost with a killed worker is retried
+#: soon. Right after a crash an attempt of `book_slot` may time out too: it updates the slot
+#: calendar's workflow, whose tasks are still offered to the dead worker for 10 s (the SDK's
+#: sticky-queue timeout); the next attempt goes through.
+CALL_TIMEOUT = timedelta(seconds=6)
+HOLD = timedelta(seconds=4)
+DEADLINE = timedelta(seconds=7)
+
+
+def _call(activity: str, at: SiteRole = "manufacturing_site", **params: str) -> Call:
+    return call(activity, at=at, timeout=CALL_TIMEOUT, attempts=5, **params)
+
+
+#: Book, collect, ship, expand, approve: every wait answered by the simulated world.
+RELAY = process(
+    "rs-relay",
+    version="1",
+    title="Real-server relay: reports from the simulated world, then a signed gate",
+    specification={"total_viable_cells": within(min=1.0e9, unit="cells")},
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "enrolment",
+            task("allocate_coi", _call("allocate_coi", at="system")),
+            task("book_slot", _call("book_slot"), undo=_call("release_slot")),
+        ),
+        stage(
+            "manufacturing",
+            wait_for(
+                "selection",
+                "mes.operation_done",
+                ask=_call("start_operation", operation="selection"),
+                deadline=minutes(10),
+            ),
+            handoff(
+                "receipt",
+                from_party="courier",
+                to_party="manufacturing",
+                container="APH",
+                temperature=celsius(2, 8),
+                ask=_call("book_courier", at="courier", condition="2-8C"),
+                undo=_call("cancel_courier", at="courier"),
+                deadline=minutes(10),
+            ),
+            wait_for(
+                "expansion",
+                "mes.operation_done",
+                ask=_call("start_operation", operation="harvest"),
+                deadline=minutes(10),
+                records=("total_viable_cells",),
+            ),
+            gate("approve", roles=(Role.QA,), meaning="approval", requires=("expansion",)),
+        ),
+    ],
+)
+
+#: A hold and a deadline that the test lets expire: nobody but the test reports `arrival`.
+TIMERS = process(
+    "rs-timers",
+    version="1",
+    title="Real-server timers: a hold and a deadline that breach while nobody reports",
+    specification={},
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", _call("allocate_coi", at="system")),
+            wait_for(
+                "dispatch",
+                "mes.operation_done",
+                ask=_call("start_operation", operation="harvest"),
+                deadline=minutes(10),
+            ),
+            hold("dispatch_to_arrival", start="dispatch", end="arrival", max=HOLD),
+            wait_for("arrival", "site.arrived", deadline=DEADLINE),
+            gate("approve", roles=(Role.QA,), meaning="approval", requires=("arrival",)),
+        )
+    ],
+)
+
+PRODUCTS = {d.product: d for d in (RELAY, TIMERS)}
