@@ -8,13 +8,13 @@ with a persistent SQLite file in the data directory. Run it with `python worker.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 import logging
 import os
 import signal
 import subprocess
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
