@@ -165,6 +165,7 @@ ALLOGENEIC_PATIENT_ORDER = process(
                 "centre.infusion_recorded",
                 ask=quick("schedule_infusion", at="treatment_centre"),
                 deadline=days(3),
+                infusion=True,
             ),
         ),
     ],

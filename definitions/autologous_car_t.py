@@ -197,6 +197,7 @@ AUTOLOGOUS_CD19_CAR_T = process(
                 "centre.infusion_recorded",
                 ask=quick("schedule_infusion", at="treatment_centre"),
                 deadline=days(3),
+                infusion=True,
             ),
             task("tell_centre", quick("notify", at="treatment_centre", message="infused")),
         ),

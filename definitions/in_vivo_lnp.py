@@ -133,6 +133,7 @@ IN_VIVO_PATIENT = process(
                 "centre.infusion_recorded",
                 ask=quick("schedule_infusion", at="treatment_centre", operation="administration"),
                 deadline=hours(3),
+                infusion=True,
             ),
             wait_for(
                 "observation",

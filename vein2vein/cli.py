@@ -593,6 +593,35 @@ def lots_where_used(lot: str) -> None:
         out.print(f"no batch consumed {lot}")
 
 
+@lots_app.command("recall")
+@command
+def lots_recall(
+    lot: str,
+    reason: str = typer.Option(..., help="Why the lot is recalled."),
+    by: str = typer.Option(..., help="Who requests the recall."),
+) -> None:
+    """Hold every batch that consumed LOT and is not yet infused (opens a deviation each)."""
+    import secrets
+
+    from workflows.client import recall_lot
+    from workflows.model import LotRecall
+
+    uses = [(u.batch_id, u.coi) for u in _ledger().where_used(lot)]
+    if not uses:
+        raise CliError(f"no batch consumed {lot}")
+    recall = LotRecall(
+        recall_id=f"RCL-{secrets.token_hex(6)}", lot=lot, reason=reason, requested_by=by
+    )
+
+    async def go() -> list[Any]:
+        return await recall_lot(await _client(), uses, recall)
+
+    table = Table("batch", "COI", "held", "why", title=f"recall {recall.recall_id} of {lot}")
+    for o in _run(go()):
+        table.add_row(o.batch_id, o.coi or "", "yes" if o.held else "no", o.reason)
+    out.print(table)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -9,8 +9,10 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from temporalio.client import Client, TLSConfig, WorkflowHandle
+from pydantic import BaseModel
+from temporalio.client import Client, TLSConfig, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 
 from workflows.definition import CompiledDefinition
 from workflows.model import (
@@ -20,6 +22,7 @@ from workflows.model import (
     DecisionReceipt,
     EventAck,
     ExternalEvent,
+    LotRecall,
     Order,
     SignedDecision,
 )
@@ -99,3 +102,32 @@ async def get_record(client: Client, batch_id: str) -> BatchRecord:
     handle = client.get_workflow_handle(batch_id)
     record: BatchRecord = await handle.query("record", result_type=BatchRecord)
     return record
+
+
+class RecallOutcome(BaseModel):
+    """What a recall did to one batch that consumed the lot."""
+
+    batch_id: str
+    coi: str | None
+    held: bool
+    reason: str
+
+
+async def recall_lot(
+    client: Client, uses: list[tuple[str, str | None]], recall: LotRecall
+) -> list[RecallOutcome]:
+    """Hold every batch in `uses` (batch id, COI) that is not yet infused; report each."""
+    outcomes = []
+    for batch_id, coi in uses:
+        handle = client.get_workflow_handle(batch_id)
+        try:
+            await handle.execute_update("recall_lot", recall, result_type=EventAck)
+            outcomes.append(RecallOutcome(batch_id=batch_id, coi=coi, held=True, reason="held"))
+        except WorkflowUpdateFailedError as err:
+            reason = str(err.cause.message if err.cause else err)  # type: ignore[attr-defined]
+            outcomes.append(RecallOutcome(batch_id=batch_id, coi=coi, held=False, reason=reason))
+        except RPCError as err:
+            outcomes.append(
+                RecallOutcome(batch_id=batch_id, coi=coi, held=False, reason=f"closed: {err}")
+            )
+    return outcomes

@@ -46,6 +46,7 @@ from workflows.model import (
     DeviationKind,
     EventAck,
     ExternalEvent,
+    LotRecall,
     RecordedResult,
     Resume,
     Role,
@@ -352,6 +353,9 @@ class BatchInterpreter:
                 _RETRY_OR_ABANDON,
             )
         self._absorb_event(step.name, event)
+        if step.infusion:
+            self._record().infused = True
+            self._audit(event.reporter, "batch.infused", step.name)
         missing = [r for r in step.records if r not in event.results]
         if missing:
             raise _StepFailed(
@@ -928,6 +932,32 @@ class BatchInterpreter:
                 datetime.fromisoformat(event.data.get("new_date", ""))
             except ValueError as err:
                 raise ValueError("a rescheduled report needs data.new_date (ISO 8601)") from err
+
+    @workflow.update(name="recall_lot")
+    def recall_lot(self, recall: LotRecall) -> EventAck:
+        """Hold the batch: a lot it consumed is recalled (opens a blocking deviation)."""
+        if recall.recall_id in self._seen_events:
+            return EventAck(event_id=recall.recall_id, duplicate=True)
+        self._seen_events.add(recall.recall_id)
+        self._open_deviation(
+            DeviationKind.LOT_RECALLED,
+            "materials",
+            f"lot {recall.lot} recalled by {recall.requested_by}: {recall.reason}",
+            _CONTINUE_OR_ABANDON,
+        )
+        return EventAck(event_id=recall.recall_id)
+
+    @recall_lot.validator
+    def _validate_recall(self, recall: LotRecall) -> None:
+        rec = self._record()
+        if recall.recall_id in self._seen_events:
+            return
+        if recall.lot not in rec.lots:
+            raise ValueError(f"batch {rec.batch_id} did not consume lot {recall.lot}")
+        if rec.infused:
+            raise ValueError(f"batch {rec.batch_id} is already infused")
+        if self._closed or rec.completed or rec.abandoned_reason:
+            raise ValueError(f"batch {rec.batch_id} is closed")
 
     @workflow.update(name="decide")
     def decide(self, decision: SignedDecision) -> DecisionReceipt:

@@ -167,6 +167,7 @@ class WaitFor(_Frozen):
     records: tuple[str, ...] = ()
     compensation: Call | None = None
     on_reschedule: Call | None = None
+    infusion: bool = Field(default=False, description="Its report records the infusion")
     description: str = ""
 
 
@@ -298,6 +299,7 @@ def wait_for(
     records: tuple[str, ...] = (),
     undo: Call | None = None,
     on_reschedule: Call | None = None,
+    infusion: bool = False,
     description: str = "",
 ) -> WaitFor:
     """Ask (optionally) and wait for `event` to be reported for this step before `deadline`.
@@ -313,6 +315,7 @@ def wait_for(
         records=records,
         compensation=undo,
         on_reschedule=on_reschedule,
+        infusion=infusion,
         description=description,
     )
 

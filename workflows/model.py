@@ -353,6 +353,7 @@ class BatchRecord(BaseModel):
     signatures: list[Signature] = Field(default_factory=list)
     lots: list[str] = Field(default_factory=list)
     released: bool = False
+    infused: bool = False
     completed: bool = False
     exceptional_release: bool = False
     abandoned_reason: str | None = None
@@ -412,6 +413,15 @@ class StepOutput(_Frozen):
     lots: list[str] = Field(default_factory=list)
     data: dict[str, str] = Field(default_factory=dict)
     coi: str | None = None
+
+
+class LotRecall(_Frozen):
+    """A recall of a material lot: every batch that consumed it and is not yet infused is held."""
+
+    recall_id: str = Field(min_length=4, max_length=80)
+    lot: str
+    reason: str = Field(min_length=3)
+    requested_by: str
 
 
 class EventAck(_Frozen):
