@@ -12,6 +12,8 @@ import sys
 from typing import Any
 
 import structlog
+import temporalio.activity
+import temporalio.workflow
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from vein2vein.settings import Settings
@@ -30,12 +32,21 @@ def _lift_temporal_context(_: Any, __: str, event: dict[str, Any]) -> dict[str, 
     return event
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Route stdlib and structlog logging to JSON lines on stderr."""
+def configure_logging(level: str = "INFO", stream: Any = None) -> None:
+    """Route stdlib and structlog logging to JSON lines on `stream` (default stderr)."""
     shared: list[Any] = [
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.stdlib.ExtraAdder(allow=["temporal_workflow", "temporal_activity", "step"]),
+        structlog.stdlib.ExtraAdder(
+            allow=[
+                "temporal_workflow",
+                "temporal_activity",
+                "step",
+                "iteration",
+                "deviation",
+                "kind",
+            ]
+        ),
         _lift_temporal_context,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
@@ -46,7 +57,10 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(),
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    # The context goes into fields (batch, product, step), not appended to the message.
+    temporalio.workflow.logger.workflow_info_on_message = False
+    temporalio.activity.logger.activity_info_on_message = False
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -683,6 +683,9 @@ class BatchInterpreter:
             blocking=blocking,
         )
         rec.deviations.append(dev)
+        workflow.logger.warning(
+            "deviation opened", extra={"step": step, "deviation": dev.deviation_id, "kind": kind}
+        )
         self._audit(SYSTEM, "deviation.opened", dev.deviation_id, new=f"{kind}: {description}")
         return dev
 
@@ -721,6 +724,8 @@ class BatchInterpreter:
             )
         )
         self._iterations[step.name] = iteration
+        # workflow.logger is replay-aware: the line is written once, not again on replay.
+        workflow.logger.info("step started", extra={"step": step.name, "iteration": iteration})
         self._audit(SYSTEM, "step.started", step.name, new=f"{step.kind} #{iteration}")
         return len(rec.steps) - 1
 

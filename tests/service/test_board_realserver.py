@@ -1,0 +1,109 @@
+"""On the real dev server: the board lists batches through Temporal visibility (search
+attributes), which the time-skipping server cannot do, and a decision signed with the wall
+clock is accepted (workflow time is real time here)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.client import Client
+
+from activities import SimulatedWorld
+from records import Ledger
+from tests.products import FLAKY_BOOKING, TEST_PRODUCTS
+from tests.service.support import BASE, FAST_HASHER, free_port, key, order_json
+from vein2vein.embedded import start_dev_server
+from vein2vein.service import admin
+from vein2vein.service.app import create_app
+from vein2vein.settings import Settings
+from worker import build_worker, make_world
+from workflows.client import connect
+
+pytestmark = pytest.mark.realserver
+
+
+@pytest.fixture(scope="module")
+async def dev(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Client, Path]]:
+    data_dir = tmp_path_factory.mktemp("devserver")
+    port = free_port()
+    proc = start_dev_server(data_dir, port=port, ui=False)
+    try:
+        client = await connect(f"127.0.0.1:{port}")
+        ledger = Ledger.from_url(f"sqlite:///{data_dir / 'ledger.db'}")
+        ledger.create_schema()
+        acts = make_world(client, ledger=ledger, world=SimulatedWorld(seed=3, speed=200_000))
+        async with build_worker(client, acts, products=list(TEST_PRODUCTS)):
+            yield client, data_dir
+        ledger.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_board_uses_search_attributes(dev: tuple[Client, Path]) -> None:
+    client, data_dir = dev
+    settings = Settings(data_dir=data_dir / "service")
+    app = create_app(settings, client, catalog=TEST_PRODUCTS)
+    for user_id, role in (("op", "operator"), ("qa", "qa")):
+        admin.add_user(
+            settings.data_dir,
+            user_id,
+            user_id.title(),
+            [role],
+            f"{user_id}-password",
+            hasher=FAST_HASHER,
+        )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
+        assert (
+            await http.post("/login", data={"user_id": "op", "password": "op-password"})
+        ).is_redirect
+        started = []
+        for _ in range(2):
+            r = await http.post(
+                "/api/batches",
+                json={"product": FLAKY_BOOKING.product, "order": order_json()},
+                headers={"Idempotency-Key": key()},
+            )
+            assert r.status_code == 201, r.text
+            started.append(r.json()["batch_id"])
+        listed: list[str] = []
+        for _ in range(100):  # visibility is eventually consistent
+            r = await http.get("/api/batches", params={"product": FLAKY_BOOKING.product})
+            listed = [b["batch_id"] for b in r.json()]
+            if set(started) <= set(listed):
+                break
+            await asyncio.sleep(0.1)
+        assert set(started) <= set(listed)
+        assert app.state.ctx.can_list, "listed through visibility, not the ledger fallback"
+        r = await http.get("/api/batches", params={"status": "completed"})
+        assert not set(started) & {b["batch_id"] for b in r.json()}
+        page = await http.get("/console")
+        assert all(b in page.text for b in started)
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as qa:
+        assert (
+            await qa.post("/login", data={"user_id": "qa", "password": "qa-password"})
+        ).is_redirect
+        for _ in range(300):
+            items = (await qa.get("/api/inbox")).json()
+            if any(i["batch_id"] == started[0] for i in items):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the batch never reached the QA inbox")
+        decision = {
+            "target": "approve",
+            "action": "approve",
+            "role": "qa",
+            "password": "qa-password",
+        }
+        r = await qa.post(
+            f"/api/batches/{started[0]}/decisions",
+            json=decision,
+            headers={"Idempotency-Key": key()},
+        )
+        assert r.status_code == 200, r.text

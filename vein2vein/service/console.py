@@ -1,0 +1,332 @@
+"""The operations console: server-rendered pages for people (board, inbox, batch, decisions).
+
+Pages poll themselves for live updates (`X-Partial`); forms carry an anti-forgery token bound
+to the session, and the decision form a one-time id so a double submit signs only once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from records import review_by_exception
+from vein2vein.service.auth import (
+    SESSION_COOKIE,
+    SESSION_MAX_AGE,
+    Ctx,
+    Principal,
+    check_csrf,
+    console_user,
+    csrf_token,
+    make_session,
+)
+from vein2vein.service.batches import definition_of, fetch_record, inbox_items, records
+from vein2vein.service.decisions import DecisionRequest, actions_for, authority, sign_and_submit
+from vein2vein.service.templates import render_page
+from vein2vein.service.users import AuthError
+from vein2vein.service.views import decision_links, hold_clocks, spec_rows
+from workflows.model import BATCH_ID_PATTERN, BatchRecord, BatchStatus, DecisionAction, Role
+
+router = APIRouter(include_in_schema=False)
+Who = Annotated[Principal, Depends(console_user)]
+REFRESH_SECONDS = 3
+
+
+def _page(
+    request: Request,
+    ctx: Ctx,
+    name: str,
+    title: str,
+    who: Principal | None,
+    *,
+    status_code: int = 200,
+    refresh: int | None = None,
+    **values: object,
+) -> HTMLResponse:
+    html = render_page(
+        name,
+        title=title,
+        partial=request.headers.get("x-partial") == "1",
+        who=who,
+        csrf=csrf_token(ctx, who) if who is not None else "",
+        refresh=refresh,
+        **values,
+    )
+    return HTMLResponse(html, status_code=status_code)
+
+
+def _safe_next(target: str) -> str:
+    """A local path to go to after signing in; anything else (another site) goes to the board."""
+    local = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    return target if local and target.isprintable() else "/console"
+
+
+def _batch_id(batch_id: str) -> str:
+    if not re.fullmatch(BATCH_ID_PATTERN, batch_id):
+        raise HTTPException(404, f"no batch {batch_id}")
+    return batch_id
+
+
+# -- signing in ---------------------------------------------------------------------------
+
+
+@router.get("/")
+async def root() -> RedirectResponse:
+    """The console's board."""
+    return RedirectResponse("/console", status_code=303)
+
+
+@router.get("/login")
+async def login_form(request: Request, ctx: Ctx, next: str = "/console") -> HTMLResponse:
+    """The sign-in form."""
+    return _page(request, ctx, "login", "Sign in", None, error="", next=_safe_next(next))
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    ctx: Ctx,
+    user_id: Annotated[str, Form(max_length=80)],
+    password: Annotated[str, Form(max_length=200)],
+    next: Annotated[str, Form(max_length=500)] = "/console",
+) -> Response:
+    """Check the password (recorded; repeated failures lock) and open a session."""
+    try:
+        user = await asyncio.to_thread(
+            ctx.users.authenticate, user_id.strip(), password, purpose="login"
+        )
+    except AuthError as err:
+        return _page(
+            request,
+            ctx,
+            "login",
+            "Sign in",
+            None,
+            error=err.message,
+            next=_safe_next(next),
+            status_code=err.status,
+        )
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        make_session(ctx, user),
+        max_age=SESSION_MAX_AGE,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(ctx: Ctx, who: Who, csrf: Annotated[str, Form(max_length=100)]) -> Response:
+    """End the session."""
+    check_csrf(ctx, who, csrf)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# -- board, inbox, batch ------------------------------------------------------------------
+
+
+@router.get("/console")
+async def board(
+    request: Request,
+    ctx: Ctx,
+    who: Who,
+    product: str = "",
+    site: str = "",
+    status: str = "",
+) -> HTMLResponse:
+    """Every batch: status, stage, next deadline, open deviations; filter by product, site,
+    status."""
+    chosen = BatchStatus(status) if status in set(BatchStatus) else None
+    rows = await records(ctx, product=product or None, site=site or None, status=chosen)
+    return _page(
+        request,
+        ctx,
+        "board",
+        "Batches",
+        who,
+        rows=rows,
+        products=sorted(ctx.catalog),
+        sites=sorted(ctx.sites.sites),
+        statuses=[s.value for s in BatchStatus],
+        f={"product": product, "site": site, "status": status},
+        now=await ctx.clock(),
+        refresh=REFRESH_SECONDS,
+    )
+
+
+@router.get("/console/inbox")
+async def inbox(request: Request, ctx: Ctx, who: Who) -> HTMLResponse:
+    """What waits for a decision by one of my roles."""
+    items = await inbox_items(ctx, await records(ctx), who.roles)
+    return _page(request, ctx, "inbox", "Inbox", who, items=items, refresh=REFRESH_SECONDS)
+
+
+@router.get("/console/batches/{batch_id}")
+async def batch_page(
+    request: Request, ctx: Ctx, who: Who, batch_id: str, signed: str = ""
+) -> HTMLResponse:
+    """One batch: timeline, custody, hold clocks, results, deviations, signatures, audit."""
+    rec = await fetch_record(ctx, _batch_id(batch_id))
+    defn = await definition_of(ctx, rec)
+    now = await ctx.clock()
+    return _page(
+        request,
+        ctx,
+        "batch",
+        rec.batch_id,
+        who,
+        r=rec,
+        now=now,
+        signed=signed[:80],
+        actions=decision_links(defn, rec, who.roles),
+        review=review_by_exception(rec),
+        holds=hold_clocks(defn, rec, now),
+        spec=spec_rows(defn, rec),
+        refresh=REFRESH_SECONDS,
+    )
+
+
+# -- deciding -----------------------------------------------------------------------------
+
+
+async def _decide_page(
+    request: Request,
+    ctx: Ctx,
+    who: Principal,
+    rec: BatchRecord,
+    target: str,
+    *,
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    auth = await authority(ctx, rec, target)
+    roles = [r for r in Role if r in auth.roles and r in who.roles]
+    if not roles:
+        allowed = ", ".join(sorted(r.value for r in auth.roles))
+        raise HTTPException(403, f"you may not decide {target}; allowed roles: {allowed}")
+    dev = next((d for d in rec.deviations if d.deviation_id == target), None)
+    about = auth.meaning if dev is None else f"{dev.kind.value} at {dev.step}: {dev.description}"
+    return _page(
+        request,
+        ctx,
+        "decide",
+        f"Decide {target}",
+        who,
+        r=rec,
+        target=target,
+        about=about,
+        error=error,
+        review=review_by_exception(rec),
+        actions=actions_for(auth.kind, dev.allowed if dev else ()),
+        roles=roles,
+        meaning=auth.meaning,
+        form_id=secrets.token_urlsafe(16),
+        status_code=status_code,
+    )
+
+
+@router.get("/console/batches/{batch_id}/decide")
+async def decide_form(
+    request: Request, ctx: Ctx, who: Who, batch_id: str, target: str
+) -> HTMLResponse:
+    """The decision form: review by exception, decision, role, meaning, reason, password."""
+    rec = await fetch_record(ctx, _batch_id(batch_id))
+    return await _decide_page(request, ctx, who, rec, target[:80])
+
+
+@router.post("/console/batches/{batch_id}/decide")
+async def decide(
+    request: Request,
+    ctx: Ctx,
+    who: Who,
+    batch_id: str,
+    csrf: Annotated[str, Form(max_length=100)],
+    form_id: Annotated[str, Form(min_length=8, max_length=100)],
+    target: Annotated[str, Form(max_length=80)],
+    action: Annotated[str, Form(max_length=40)],
+    role: Annotated[str, Form(max_length=40)],
+    password: Annotated[str, Form(max_length=200)],
+    meaning: Annotated[str, Form(max_length=200)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    record_hash: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Sign and submit; on success back to the batch page, else the form with the reason."""
+    check_csrf(ctx, who, csrf)
+    _batch_id(batch_id)
+    try:
+        req = DecisionRequest(
+            target=target,
+            action=DecisionAction(action),
+            role=Role(role),
+            password=password,
+            reason=reason,
+            meaning=meaning or None,
+            record_hash=record_hash or None,
+        )
+    except (ValueError, ValidationError) as err:
+        raise HTTPException(422, f"invalid decision: {err}") from err
+
+    async def act() -> tuple[int, object]:
+        receipt = await sign_and_submit(ctx, who, batch_id, req)
+        return 200, receipt.model_dump(mode="json")
+
+    fingerprint = ctx.idempotency.fingerprint("POST", request.url.path, req.model_dump())
+    status, body, _ = await ctx.idempotency.once(who.caller, f"form:{form_id}", fingerprint, act)
+    if status == 200 and isinstance(body, dict):
+        signed = quote(str(body.get("signature_id", "")))
+        return RedirectResponse(f"/console/batches/{batch_id}?signed={signed}", status_code=303)
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    rec = await fetch_record(ctx, batch_id)
+    return await _decide_page(request, ctx, who, rec, target, error=str(detail), status_code=status)
+
+
+# -- administration -----------------------------------------------------------------------
+
+
+def _admin(who: Principal) -> None:
+    if Role.ADMIN not in who.roles:
+        raise HTTPException(403, "administrators only")
+
+
+@router.get("/console/admin")
+async def admin_page(request: Request, ctx: Ctx, who: Who) -> HTMLResponse:
+    """Users with their lock state, and the security log."""
+    _admin(who)
+    users = [
+        {
+            "user_id": u.user_id,
+            "printed_name": u.printed_name,
+            "roles": [r.value for r in u.roles],
+            "failed": ctx.security.failed_attempts(u.user_id),
+            "locked": ctx.security.is_locked(u.user_id),
+        }
+        for u in sorted(ctx.users.users().values(), key=lambda u: u.user_id)
+    ]
+    log = ctx.security.entries(limit=100)
+    return _page(request, ctx, "admin", "Administration", who, users=users, log=log)
+
+
+@router.post("/console/admin/unlock/{user_id}")
+async def admin_unlock(
+    ctx: Ctx, who: Who, user_id: str, csrf: Annotated[str, Form(max_length=100)]
+) -> Response:
+    """Unlock a user (recorded with the administrator's id)."""
+    _admin(who)
+    check_csrf(ctx, who, csrf)
+    try:
+        ctx.users.unlock(user_id, by=who.id)
+    except KeyError as err:
+        raise HTTPException(404, f"no user {user_id}") from err
+    return RedirectResponse("/console/admin", status_code=303)

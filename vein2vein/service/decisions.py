@@ -1,0 +1,156 @@
+"""Electronic signatures (21 CFR 11.50, 11.70, 11.200): re-authenticate, sign, submit, record.
+
+Even inside a session the signer types their password again. The service then signs a
+`DecisionBody` (printed name, time, meaning, reason, hash of the record reviewed) with the
+deployment's Ed25519 key and submits it as the workflow's `decide` update, whose validator
+checks signature, batch, freshness, single use, record version, role and performer. Refusals,
+wrong passwords and lockouts are written to the security log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import NamedTuple
+
+from fastapi import HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from vein2vein.service.auth import Principal
+from vein2vein.service.batches import definition_of, fetch_record
+from vein2vein.service.context import ServiceContext
+from vein2vein.service.security import SecurityEvent
+from vein2vein.service.users import AuthError
+from workflows.client import decide
+from workflows.interpreter import QA_ROLES, WITHDRAW_ROLES
+from workflows.language import Gate
+from workflows.model import (
+    BatchRecord,
+    DecisionAction,
+    DecisionBody,
+    DecisionReceipt,
+    Role,
+)
+
+
+class DecisionRequest(BaseModel):
+    """A person's decision, with their password typed again for the signature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str = Field(
+        min_length=1, max_length=80, description="Gate name, deviation id (DEV-n) or batch id"
+    )
+    action: DecisionAction
+    role: Role = Field(description="The role the signer signs in; they must hold it")
+    password: str = Field(
+        min_length=1, max_length=200, repr=False, json_schema_extra={"format": "password"}
+    )
+    reason: str = Field(default="", max_length=2000)
+    meaning: str | None = Field(
+        default=None, max_length=200, description="Default: the gate's meaning"
+    )
+    record_hash: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="Hash of the record version reviewed (default: the current one)",
+    )
+
+
+class Authority(NamedTuple):
+    """Who may decide a target, what a signature on it means, and what kind of target it is."""
+
+    roles: frozenset[Role]
+    meaning: str
+    kind: str
+
+
+async def authority(ctx: ServiceContext, rec: BatchRecord, target: str) -> Authority:
+    """The roles that may decide `target` on this batch; 404 if nothing of that name exists."""
+    if target == rec.batch_id:
+        return Authority(WITHDRAW_ROLES, "withdrawal of the batch", "batch")
+    if any(d.deviation_id == target for d in rec.deviations):
+        return Authority(QA_ROLES, "disposition of a deviation", "deviation")
+    defn = await definition_of(ctx, rec)
+    try:
+        step = defn.step(target) if defn is not None else None
+    except KeyError:
+        step = None
+    if isinstance(step, Gate):
+        return Authority(frozenset(step.roles), step.meaning, "gate")
+    raise HTTPException(404, f"batch {rec.batch_id} has no gate or deviation '{target}'")
+
+
+async def sign_and_submit(
+    ctx: ServiceContext, who: Principal, batch_id: str, req: DecisionRequest
+) -> DecisionReceipt:
+    """Check authority, re-authenticate, sign and submit; HTTPException says why not."""
+    rec = await fetch_record(ctx, batch_id)
+    auth = await authority(ctx, rec, req.target)
+
+    def refuse(status: int, reason: str) -> HTTPException:
+        ctx.security.record(
+            SecurityEvent.DECISION_REFUSED,
+            actor=who.id,
+            user_id=who.id,
+            batch_id=batch_id,
+            target=req.target,
+            detail=f"{req.action.value} as {req.role.value}: {reason}",
+        )
+        return HTTPException(status, reason)
+
+    if req.role not in who.roles:
+        raise refuse(403, f"you do not hold the role {req.role.value}")
+    if req.role not in auth.roles:
+        allowed = ", ".join(sorted(r.value for r in auth.roles))
+        raise refuse(403, f"role {req.role.value} may not decide {req.target}; allowed: {allowed}")
+    try:
+        user = await asyncio.to_thread(
+            ctx.users.authenticate, who.id, req.password, purpose=f"signature {batch_id}"
+        )
+    except AuthError as err:
+        raise HTTPException(err.status, err.message) from err
+    body = DecisionBody(
+        signature_id=f"SIG-{uuid.uuid4().hex}",
+        batch_id=batch_id,
+        target=req.target,
+        action=req.action,
+        signer_id=user.user_id,
+        printed_name=user.printed_name,
+        role=req.role,
+        signed_at=await ctx.clock(),
+        meaning=req.meaning or auth.meaning,
+        reason=req.reason.strip(),
+        record_hash=req.record_hash or rec.record_hash,
+        key_id=ctx.key.key_id,
+    )
+    try:
+        receipt = await decide(ctx.temporal(), batch_id, ctx.key.sign(body))
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        reason = getattr(cause, "message", None) or str(cause or err)
+        raise refuse(409, reason) from err
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise refuse(409, f"batch {batch_id} is closed") from err
+        raise HTTPException(503, f"Temporal is unavailable: {err.message}") from err
+    ctx.security.record(
+        SecurityEvent.DECISION_ACCEPTED,
+        actor=user.user_id,
+        user_id=user.user_id,
+        batch_id=batch_id,
+        target=req.target,
+        detail=f"{req.action.value} as {req.role.value}; {body.signature_id}",
+    )
+    return receipt
+
+
+def actions_for(kind: str, allowed: tuple[DecisionAction, ...] = ()) -> list[DecisionAction]:
+    """The actions a decision form offers for a target of `kind`."""
+    if kind == "gate":
+        return [DecisionAction.APPROVE, DecisionAction.REJECT]
+    if kind == "batch":
+        return [DecisionAction.ABANDON]
+    return list(allowed)

@@ -1,0 +1,283 @@
+"""The console's HTML: Jinja2 templates kept in Python (no build step, no package data).
+
+Each page template renders the page's main content only; `render_page` wraps it in the layout
+unless the browser asked for the content alone (`X-Partial: 1`, the live-update poll).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
+
+_CSS = """
+body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2430;background:#f5f6f8}
+header{background:#1f3b57;color:#fff;padding:.6rem 1.2rem;display:flex;gap:1.2rem;
+align-items:center}
+header a{color:#fff;text-decoration:none;font-weight:600}
+header .who{margin-left:auto;font-size:.9rem}
+header form{display:inline}
+header button{background:none;border:1px solid #fff8;color:#fff;cursor:pointer}
+main{padding:1rem 1.4rem;max-width:1200px}
+table{border-collapse:collapse;width:100%;background:#fff;margin:.4rem 0 1.2rem}
+th,td{border-bottom:1px solid #e1e4e8;padding:.35rem .5rem;text-align:left;vertical-align:top}
+th{background:#eef1f4;font-weight:600}
+.badge{padding:.1rem .45rem;border-radius:.6rem;font-size:.85rem;background:#dde3ea}
+.s-released,.s-completed{background:#cdebd3}.s-quarantined,.s-abandoned{background:#f6cfcf}
+.s-held{background:#fbe3b5}.s-active{background:#d4e4f7}
+.bad{color:#b00020;font-weight:600}.ok{color:#1b7f3b}
+.notice{background:#e4f3e6;border:1px solid #9ccfa5;padding:.6rem}
+.error{background:#fde8e8;border:1px solid #e5a0a0;padding:.6rem}
+form.filters{display:flex;gap:.6rem;align-items:end;flex-wrap:wrap}
+label{display:block;font-size:.9rem;margin:.5rem 0 .15rem}
+input,select,textarea{font:inherit;padding:.25rem}textarea{width:100%;max-width:40rem}
+button.primary{background:#1f3b57;color:#fff;border:0;padding:.45rem 1rem;cursor:pointer}
+.manifest{border:1px dashed #1f3b57;padding:.6rem;background:#fff;max-width:40rem}
+"""
+
+_JS = """
+(function(){
+  var main=document.getElementById('main'); if(!main||!main.dataset.refresh) return;
+  var last=null;
+  setInterval(function(){
+    if(document.hidden) return;
+    fetch(location.href,{headers:{'X-Partial':'1'},credentials:'same-origin'})
+      .then(function(r){return r.ok?r.text():null})
+      .then(function(html){if(html!==null&&html!==last){last=html;main.innerHTML=html;}})
+      .catch(function(){});
+  }, Number(main.dataset.refresh)*1000);
+})();
+"""
+
+_LAYOUT = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }} · vein2vein</title><style>{{ css }}</style></head>
+<body>
+<header><a href="/console">vein2vein</a>
+{% if who %}<a href="/console">Board</a><a href="/console/inbox" id="nav-inbox">Inbox</a>
+{% if 'admin' in who.roles %}<a href="/console/admin">Admin</a>{% endif %}
+<span class="who">{{ who.name }} ({{ who.roles|join(', ') }})</span>
+<form method="post" action="/logout"><input type="hidden" name="csrf" value="{{ csrf }}">
+<button>Sign out</button></form>{% endif %}
+</header>
+<main id="main"{% if refresh %} data-refresh="{{ refresh }}"{% endif %}>{{ content|safe }}</main>
+<script>{{ js|safe }}</script>
+</body></html>"""
+
+_LOGIN = """<h1>Sign in</h1>
+{% if error %}<p class="error" id="error">{{ error }}</p>{% endif %}
+<form method="post" action="/login">
+<input type="hidden" name="next" value="{{ next }}">
+<label for="user_id">User</label>
+<input id="user_id" name="user_id" autocomplete="username" required>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<p><button class="primary" type="submit">Sign in</button></p>
+</form>"""
+
+_BOARD = """<h1>Batches</h1>
+<form class="filters" method="get" action="/console">
+<div><label for="f-product">Product</label><select id="f-product" name="product">
+<option value="">any</option>{% for p in products %}
+<option{% if p == f.product %} selected{% endif %}>{{ p }}</option>{% endfor %}</select></div>
+<div><label for="f-site">Site</label><select id="f-site" name="site"><option value="">any</option>
+{% for s in sites %}<option{% if s == f.site %} selected{% endif %}>{{ s }}</option>{% endfor %}
+</select></div>
+<div><label for="f-status">Status</label><select id="f-status" name="status">
+<option value="">any</option>{% for s in statuses %}
+<option{% if s == f.status %} selected{% endif %}>{{ s }}</option>{% endfor %}</select></div>
+<div><button type="submit">Filter</button></div></form>
+<table id="board"><thead><tr><th>Batch</th><th>Product</th><th>Status</th><th>Stage</th>
+<th>Next deadline</th><th>Open deviations</th><th>Waiting for</th><th>Sites</th></tr></thead><tbody>
+{% for r in rows %}<tr data-batch="{{ r.batch_id }}">
+<td><a href="/console/batches/{{ r.batch_id }}">{{ r.batch_id }}</a></td>
+<td>{{ r.product }} {{ r.definition_version }}</td>
+<td><span class="badge s-{{ r.status.value }}">{{ r.status.value }}</span></td>
+<td>{{ r.stage or '' }}</td><td>{{ r.next_deadline|when }}{% if r.next_deadline %}
+<br><small>{{ r.next_deadline|until(now) }}</small>{% endif %}</td>
+<td>{% for d in r.open_deviations() %}<span class="bad">{{ d.deviation_id }}</span>
+{% endfor %}</td>
+<td>{{ r.waiting_for|join('; ') }}</td><td>{{ r.sites.values()|join(', ') }}</td></tr>
+{% else %}<tr><td colspan="8">No batches.</td></tr>{% endfor %}</tbody></table>"""
+
+_INBOX = """<h1>Inbox</h1>
+<p>Decisions waiting for your roles ({{ who.roles|join(', ') }}).</p>
+<table id="inbox"><thead><tr><th>Batch</th><th>Product</th><th>Status</th><th>Decision</th>
+<th>What it means</th><th></th></tr></thead><tbody>
+{% for i in items %}<tr data-batch="{{ i.batch_id }}" data-target="{{ i.target }}">
+<td><a href="/console/batches/{{ i.batch_id }}">{{ i.batch_id }}</a></td><td>{{ i.product }}</td>
+<td><span class="badge s-{{ i.status.value }}">{{ i.status.value }}</span></td>
+<td>{{ i.target }}{% if i.release %} (release){% endif %}</td><td>{{ i.description }}</td>
+<td><a class="decide"
+href="/console/batches/{{ i.batch_id }}/decide?target={{ i.target|urlencode }}">
+Review and sign</a></td></tr>
+{% else %}<tr><td colspan="6">Nothing waits for you.</td></tr>{% endfor %}</tbody></table>"""
+
+_BATCH = """{% if signed %}<p class="notice" id="notice">Your signature {{ signed }} was recorded.
+</p>{% endif %}
+<h1>{{ r.batch_id }} <span class="badge s-{{ r.status.value }}" id="status">{{ r.status.value }}
+</span></h1>
+<p>{{ r.product }} {{ r.definition_version }} · stage <b>{{ r.stage or '-' }}</b> · COI
+<b>{{ r.coi or '-' }}</b> · order {{ r.order_id }} ·
+{% for k, v in r.sites.items() %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</p>
+{% if r.waiting_for %}<p>Waiting for: {{ r.waiting_for|join('; ') }}</p>{% endif %}
+{% if r.next_deadline %}<p>Next deadline: <b>{{ r.next_deadline|when }}</b>
+({{ r.next_deadline|until(now) }})</p>{% endif %}
+{% if actions %}<h2>Your decisions</h2><ul id="actions">{% for a in actions %}
+<li><a class="decide"
+href="/console/batches/{{ r.batch_id }}/decide?target={{ a.target|urlencode }}">
+{{ a.label }}</a></li>{% endfor %}</ul>{% endif %}
+{% if review %}<h2>Review by exception</h2><table><tr><th>Kind</th><th>Reference</th>
+<th>Summary</th><th></th></tr>{% for i in review %}<tr><td>{{ i.kind.value }}</td>
+<td>{{ i.reference }}</td><td>{{ i.summary }}</td><td>{% if i.open %}<span class="bad">open</span>
+{% endif %}</td></tr>{% endfor %}</table>{% endif %}
+<h2>Hold-time clocks</h2>
+<table id="holds"><tr><th>Hold</th><th>From</th><th>To</th><th>Limit</th><th>State</th></tr>
+{% for h in holds %}<tr><td>{{ h.name }}</td><td>{{ h.start }}</td><td>{{ h.end }}</td>
+<td>{{ h.limit }}</td><td class="{{ h.css }}">{{ h.state }}</td></tr>
+{% else %}<tr><td colspan="5">This product has no hold times.</td></tr>{% endfor %}</table>
+<h2>Results against specification</h2>
+<table id="results"><tr><th>Result</th><th>Value</th><th>Specification</th><th>Verdict</th>
+<th>Reported by</th></tr>{% for s in spec %}<tr><td>{{ s.name }}</td><td>{{ s.value }}</td>
+<td>{{ s.limit }}</td><td class="{{ s.css }}">{{ s.verdict }}</td><td>{{ s.reporter }}</td></tr>
+{% endfor %}</table>
+<h2>Deviations</h2>
+<table id="deviations"><tr><th>Id</th><th>Kind</th><th>Step</th><th>Description</th>
+<th>Disposition</th></tr>{% for d in r.deviations %}<tr><td>{{ d.deviation_id }}</td>
+<td>{{ d.kind.value }}</td><td>{{ d.step }}</td><td>{{ d.description }}</td>
+<td>{% if d.disposition %}{{ d.disposition.value }} by {{ d.disposed_by }}: {{ d.reason }}
+{% else %}<span class="bad">OPEN</span>{% endif %}</td></tr>
+{% else %}<tr><td colspan="5">None.</td></tr>{% endfor %}</table>
+<h2>Signatures</h2>
+<table id="signatures"><tr><th>Signed by</th><th>Role</th><th>Date and time</th><th>Meaning</th>
+<th>Decision</th><th>Reason</th><th>Record version</th></tr>{% for s in r.signatures %}
+<tr><td>{{ s.printed_name }} ({{ s.signer_id }})</td><td>{{ s.role.value }}</td>
+<td>{{ s.signed_at|when }}</td><td>{{ s.meaning }}</td><td>{{ s.action.value }} {{ s.target }}</td>
+<td>{{ s.reason }}</td><td><code>{{ s.record_hash[:12] }}</code></td></tr>
+{% else %}<tr><td colspan="7">None.</td></tr>{% endfor %}</table>
+<h2>Custody chain</h2>
+<table id="custody"><tr><th>Step</th><th>From</th><th>To</th><th>At</th><th>Where</th>
+<th>Identity</th><th>Label</th><th>Temperature</th></tr>{% for c in r.custody %}<tr>
+<td>{{ c.step }}</td><td>{{ c.from_party }}</td><td>{{ c.to_party }}</td><td>{{ c.at|when }}</td>
+<td>{{ c.location }}</td><td class="{{ 'ok' if c.identity_verified else 'bad' }}">
+{{ 'verified' if c.identity_verified else 'MISMATCH' }}</td>
+<td class="{{ 'ok' if c.label_verified else 'bad' }}">{{ 'verified' if c.label_verified
+else 'MISMATCH' }}</td><td>{% if c.temperature %}{{ c.temperature.min_c }}..{{ c.temperature.max_c
+}} °C{% if c.temperature.minutes_outside_range %}, {{ c.temperature.minutes_outside_range }} min
+outside{% endif %}{% endif %}</td></tr>{% else %}<tr><td colspan="8">No transfers yet.</td></tr>
+{% endfor %}</table>
+<h2>Timeline</h2>
+<table id="timeline"><tr><th>Step</th><th>Stage</th><th>#</th><th>State</th><th>Started</th>
+<th>Ended</th><th>Performed by</th></tr>{% for s in r.steps %}<tr><td>{{ s.step }}</td>
+<td>{{ s.stage }}</td><td>{{ s.iteration }}</td><td>{{ s.state.value }}</td>
+<td>{{ s.started_at|when }}</td><td>{{ s.ended_at|when }}</td><td>{{ s.performed_by or '' }}</td>
+</tr>{% endfor %}</table>
+{% if r.lots %}<h2>Material lots</h2><p>{{ r.lots|join(', ') }}</p>{% endif %}
+<details><summary>Audit trail ({{ r.audit|length }} entries)</summary>
+<table><tr><th>#</th><th>At</th><th>Actor</th><th>Action</th><th>Subject</th><th>Old</th>
+<th>New</th><th>Reason</th></tr>{% for a in r.audit %}<tr><td>{{ a.seq }}</td><td>{{ a.at|when }}
+</td><td>{{ a.actor }}</td><td>{{ a.action }}</td><td>{{ a.subject }}</td>
+<td>{{ (a.old_value or '')|truncate(60) }}</td><td>{{ (a.new_value or '')|truncate(60) }}</td>
+<td>{{ a.reason or '' }}</td></tr>{% endfor %}</table></details>"""
+
+_DECIDE = """<h1>Decide {{ target }} on <a href="/console/batches/{{ r.batch_id }}">{{ r.batch_id }}
+</a></h1>
+<p>{{ r.product }} {{ r.definition_version }} · status
+<span class="badge s-{{ r.status.value }}">{{ r.status.value }}</span> · {{ about }}</p>
+{% if error %}<p class="error" id="error">{{ error }}</p>{% endif %}
+{% if review %}<h2>Review by exception</h2><ul>{% for i in review %}<li>{{ i.kind.value }}
+{{ i.reference }}: {{ i.summary }}{% if i.open %} <b class="bad">open</b>{% endif %}</li>
+{% endfor %}</ul>{% else %}<p class="ok">Nothing departed from plan.</p>{% endif %}
+<form method="post" action="/console/batches/{{ r.batch_id }}/decide" id="decide-form">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="form_id" value="{{ form_id }}">
+<input type="hidden" name="target" value="{{ target }}">
+<input type="hidden" name="record_hash" value="{{ r.record_hash }}">
+<label for="action">Decision</label><select id="action" name="action">{% for a in actions %}
+<option value="{{ a.value }}">{{ a.value }}</option>{% endfor %}</select>
+<label for="role">Signing in the role</label><select id="role" name="role">{% for x in roles %}
+<option value="{{ x.value }}">{{ x.value }}</option>{% endfor %}</select>
+<label for="meaning">Meaning of this signature</label>
+<input id="meaning" name="meaning" value="{{ meaning }}" size="60" maxlength="200">
+<label for="reason">Reason / justification</label>
+<textarea id="reason" name="reason" rows="3" maxlength="2000"></textarea>
+<div class="manifest"><p>Your signature records your printed name <b>{{ who.name }}</b>, the date
+and time, its meaning and your reason, bound to record version
+<code>{{ r.record_hash[:12] }}</code>.
+Type your password again to sign.</p>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+</div>
+<p><button class="primary" id="sign" type="submit">Sign</button></p>
+</form>"""
+
+_ADMIN = """<h1>Administration</h1>
+<h2>Users</h2><table id="users"><tr><th>User</th><th>Printed name</th><th>Roles</th>
+<th>Failed attempts</th><th>State</th><th></th></tr>{% for u in users %}<tr>
+<td>{{ u.user_id }}</td><td>{{ u.printed_name }}</td><td>{{ u.roles|join(', ') }}</td>
+<td>{{ u.failed }}</td><td>{% if u.locked %}<span class="bad">locked</span>{% else %}active
+{% endif %}</td><td>{% if u.locked %}<form method="post" action="/console/admin/unlock/{{
+u.user_id }}"><input type="hidden" name="csrf" value="{{ csrf }}"><button>Unlock</button></form>
+{% endif %}</td></tr>{% endfor %}</table>
+<h2>Security log</h2><table id="security-log"><tr><th>At</th><th>Event</th><th>User</th>
+<th>Actor</th><th>Batch</th><th>Target</th><th>Detail</th></tr>{% for e in log %}<tr>
+<td>{{ e.at|when }}</td><td>{{ e.event }}</td><td>{{ e.user_id or '' }}</td><td>{{ e.actor }}</td>
+<td>{{ e.batch_id or '' }}</td><td>{{ e.target or '' }}</td><td>{{ e.detail }}</td></tr>
+{% endfor %}</table>"""
+
+_ERROR = """<h1>{{ status }}</h1><p class="error" id="error">{{ message }}</p>
+<p><a href="/console">Back to the board</a></p>"""
+
+
+def _when(value: datetime | None) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _until(value: datetime, now: datetime) -> str:
+    delta = value - now
+    late = delta < timedelta(0)
+    delta = abs(delta)
+    hours, rem = divmod(int(delta.total_seconds()), 3600)
+    text = f"{hours // 24} d {hours % 24} h" if hours >= 24 else f"{hours} h {rem // 60} min"
+    return f"{text} overdue" if late else f"in {text}"
+
+
+ENV = Environment(
+    loader=DictLoader(
+        {
+            "layout": _LAYOUT,
+            "login": _LOGIN,
+            "board": _BOARD,
+            "inbox": _INBOX,
+            "batch": _BATCH,
+            "decide": _DECIDE,
+            "admin": _ADMIN,
+            "error": _ERROR,
+        }
+    ),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,
+)
+ENV.filters["when"] = _when
+ENV.filters["until"] = _until
+
+
+def render_page(
+    name: str,
+    *,
+    title: str,
+    partial: bool = False,
+    who: Any = None,
+    csrf: str = "",
+    refresh: int | None = None,
+    **values: Any,
+) -> str:
+    """The page `name` with `values`, in the layout unless `partial`."""
+    content = ENV.get_template(name).render(who=who, csrf=csrf, **values)
+    if partial:
+        return content
+    return ENV.get_template("layout").render(
+        title=title, who=who, csrf=csrf, refresh=refresh, content=content, css=_CSS, js=_JS
+    )
