@@ -52,6 +52,10 @@ app.add_typer(batch_app, name="batch")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(record_app, name="record")
 app.add_typer(lots_app, name="lots")
+users_app = typer.Typer(no_args_is_help=True, help="People who sign in and sign decisions.")
+tokens_app = typer.Typer(no_args_is_help=True, help="Scoped API tokens for integrations.")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 
 # No emoji or markup substitution: user input like "mod:X" must print as typed.
 out = Console(emoji=False)
@@ -145,9 +149,10 @@ def worker() -> None:
 @app.command()
 def dev(
     demo: bool = typer.Option(False, help="Start demonstration batches and watch them."),
-    speed: float = typer.Option(3600.0, help="Simulated seconds per real second."),
+    speed: float = typer.Option(7200.0, help="Simulated seconds per real second."),
+    port: int = typer.Option(8000, help="HTTP port of the console and API."),
 ) -> None:
-    """Embedded Temporal, worker and demonstration batches, all on loopback."""
+    """Embedded Temporal, worker, console and demonstration batches, all on loopback."""
     from vein2vein.demo import run_dev
 
     os.environ.setdefault("VEIN2VEIN_SIM_SPEED", str(speed))
@@ -156,7 +161,7 @@ def dev(
 
     configure_logging("WARNING")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_dev(settings, demo=demo, console=out))
+        asyncio.run(run_dev(settings, demo=demo, console=out, http_port=port))
     logging.shutdown()
     sys.stdout.flush()
     # The Temporal runtime's native threads abort interpreter finalisation; exit directly.
@@ -438,7 +443,7 @@ def _sign_and_submit(
     action: DecisionAction,
     *,
     signer: str,
-    name: str,
+    name: str | None,
     role: Role,
     meaning: str,
     reason: str,
@@ -446,12 +451,15 @@ def _sign_and_submit(
     import secrets
     from datetime import UTC, datetime
 
-    from vein2vein.signing import authenticate_signer
+    from vein2vein.signing import SignerRefused, authenticate_signer
     from workflows.client import decide
     from workflows.signatures import SigningKey
 
     settings = _settings()
-    authenticate_signer(settings, signer, role)
+    try:
+        name = authenticate_signer(settings, signer, role) if name is None else name
+    except SignerRefused as e:
+        raise CliError(f"signature refused: {e}") from e
     key = SigningKey.load_or_create(settings.signing_key_file)
 
     async def go() -> str:
@@ -485,8 +493,7 @@ def batch_decide(
     batch_id: str,
     target: str = typer.Argument(..., help="Gate step name, or deviation id (DEV-n)."),
     action: DecisionAction = typer.Argument(..., help="approve|reject|retry|continue|..."),
-    signer: str = typer.Option(..., help="Your user id."),
-    name: str = typer.Option(..., help="Your printed name, as the signature shows it."),
+    signer: str = typer.Option(..., help="Your user id (your password is asked again)."),
     role: Role = typer.Option(..., help="The role you sign in."),
     reason: str = typer.Option("", help="Justification (required for anything but approve)."),
     meaning: str = typer.Option("approval", help="What the signature means."),
@@ -497,7 +504,7 @@ def batch_decide(
         target,
         action,
         signer=signer,
-        name=name,
+        name=None,
         role=role,
         meaning=meaning,
         reason=reason,
@@ -509,8 +516,7 @@ def batch_decide(
 def batch_abandon(
     batch_id: str,
     reason: str = typer.Option(..., help="Why the batch is withdrawn."),
-    signer: str = typer.Option(..., help="Your user id."),
-    name: str = typer.Option(..., help="Your printed name."),
+    signer: str = typer.Option(..., help="Your user id (your password is asked again)."),
     role: Role = typer.Option(Role.QA, help="qa, qualified_person or physician."),
 ) -> None:
     """Withdraw a batch: its compensations run in reverse."""
@@ -519,7 +525,7 @@ def batch_abandon(
         batch_id,
         DecisionAction.ABANDON,
         signer=signer,
-        name=name,
+        name=None,
         role=role,
         meaning="withdrawal",
         reason=reason,
@@ -619,6 +625,125 @@ def lots_recall(
     table = Table("batch", "COI", "held", "why", title=f"recall {recall.recall_id} of {lot}")
     for o in _run(go()):
         table.add_row(o.batch_id, o.coi or "", "yes" if o.held else "no", o.reason)
+    out.print(table)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
+    port: int = typer.Option(8000, help="HTTP port of the console and API."),
+) -> None:
+    """Run the console and integration API against TEMPORAL_ADDRESS (or the embedded default)."""
+    from vein2vein.observability import configure_logging
+    from vein2vein.service import serve as serve_http
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+
+    async def go() -> None:
+        import signal
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_http(settings, stop, host, port)
+
+    asyncio.run(go())
+
+
+@users_app.command("add")
+@command
+def users_add(
+    user_id: str,
+    name: str = typer.Option(..., help="Printed name, as signatures show it."),
+    role: list[Role] = typer.Option(..., help="A role; repeat for several."),
+) -> None:
+    """Add a user; the password is asked twice."""
+    from vein2vein.service import admin
+
+    password = _new_password()
+    user = admin.add_user(_settings().data_dir, user_id, name, role, password)
+    out.print(f"added {user.user_id} ({', '.join(r.value for r in user.roles)})")
+
+
+def _new_password() -> str:
+    import getpass
+
+    first = getpass.getpass("new password: ")
+    if first != getpass.getpass("again: "):
+        raise CliError("the passwords differ")
+    return first
+
+
+@users_app.command("passwd")
+@command
+def users_passwd(user_id: str) -> None:
+    """Set a user's password (ends their console sessions)."""
+    from vein2vein.service import admin
+
+    admin.set_password(_settings().data_dir, user_id, _new_password())
+    out.print(f"password changed for {user_id}")
+
+
+@users_app.command("unlock")
+@command
+def users_unlock(user_id: str, by: str = typer.Option(..., help="The admin unlocking.")) -> None:
+    """Unlock a signer locked after three failed attempts."""
+    from vein2vein.service import admin
+
+    s = _settings()
+    changed = admin.unlock_user(s.data_dir, user_id, by=by, db_url=s.ledger)
+    out.print(f"{user_id} unlocked" if changed else f"{user_id} was not locked")
+
+
+@users_app.command("list")
+@command
+def users_list() -> None:
+    """Every user and their roles."""
+    from vein2vein.service import admin
+
+    table = Table("user", "printed name", "roles")
+    for u in admin.list_users(_settings().data_dir):
+        table.add_row(u.user_id, u.printed_name, ", ".join(r.value for r in u.roles))
+    out.print(table)
+
+
+@tokens_app.command("create")
+@command
+def tokens_create(
+    client_name: str,
+    scope: list[str] = typer.Option(
+        ..., help="read, orders, custody, hospital, mes, results, tasks"
+    ),
+) -> None:
+    """Create a scoped API token; it is shown once."""
+    from vein2vein.service import admin
+
+    out.print(admin.create_token(_settings().data_dir, client_name, scope))
+
+
+@tokens_app.command("revoke")
+@command
+def tokens_revoke(client_or_token_id: str) -> None:
+    """Revoke a client's tokens (or one token by id)."""
+    from vein2vein.service import admin
+
+    n = admin.revoke_token(_settings().data_dir, client_or_token_id)
+    if n == 0:
+        raise CliError(f"no token matches {client_or_token_id}")
+    out.print(f"revoked {n} token(s)")
+
+
+@tokens_app.command("list")
+@command
+def tokens_list() -> None:
+    """Tokens by client and scope (never the secret)."""
+    from vein2vein.service import admin
+
+    table = Table("client", "scopes")
+    for t in admin.list_tokens(_settings().data_dir):
+        table.add_row(str(getattr(t, "client_name", t)), ", ".join(getattr(t, "scopes", ())))
     out.print(table)
 
 

@@ -10,18 +10,26 @@ from rich.live import Live
 from rich.table import Table
 
 from activities import Fault, SimulatedWorld
-from definitions import AUTOLOGOUS_CD19_CAR_T
+from definitions import ALLOGENEIC_DONOR_LOT, AUTOLOGOUS_CD19_CAR_T, IN_VIVO_LOT
 from vein2vein.settings import Settings
 from workflows.client import connect, get_record, start_batch
+from workflows.definition import CompiledDefinition
 from workflows.model import BatchRecord, Order
 from workflows.signatures import SigningKey
 
-#: The demonstration: one clean batch and one for each kind of trouble QA has to decide.
-DEMO_FAULTS: list[tuple[str, list[Fault]]] = [
-    ("clean run", []),
-    ("courier excursion", [Fault(kind="temperature_excursion", step="receipt_at_site")]),
-    ("low viability (OOS)", [Fault(kind="oos", result="viability_pct")]),
-    ("re-collection", [Fault(kind="failed_collection")]),
+#: The demonstration: one clean CAR T batch, one for each kind of trouble QA has to decide,
+#: and a lot of each off-the-shelf modality (release them, then start patient orders).
+DEMO: list[tuple[str, CompiledDefinition, list[Fault]]] = [
+    ("CAR T clean run", AUTOLOGOUS_CD19_CAR_T, []),
+    (
+        "CAR T courier excursion",
+        AUTOLOGOUS_CD19_CAR_T,
+        [Fault(kind="temperature_excursion", step="receipt_at_site")],
+    ),
+    ("CAR T low viability", AUTOLOGOUS_CD19_CAR_T, [Fault(kind="oos", result="viability_pct")]),
+    ("CAR T re-collection", AUTOLOGOUS_CD19_CAR_T, [Fault(kind="failed_collection")]),
+    ("allogeneic donor lot", ALLOGENEIC_DONOR_LOT, []),
+    ("in vivo LNP lot", IN_VIVO_LOT, []),
 ]
 
 
@@ -32,7 +40,7 @@ async def start_demo(settings: Settings, world: SimulatedWorld) -> list[tuple[st
     client = await connect(settings.address, settings.namespace)
     key = SigningKey.load_or_create(settings.signing_key_file)
     started = []
-    for n, (scenario, faults) in enumerate(DEMO_FAULTS, 1):
+    for n, (scenario, definition, faults) in enumerate(DEMO, 1):
         batch_id = new_batch_id()
         for f in faults:
             world.add_fault(f.model_copy(update={"batch_id": batch_id}))
@@ -43,9 +51,7 @@ async def start_demo(settings: Settings, world: SimulatedWorld) -> list[tuple[st
             manufacturing_site="MFG-EAST",
             courier="COURIER-CRYO",
         )
-        await start_batch(
-            client, AUTOLOGOUS_CD19_CAR_T, order, trusted_keys=key.trusted(), batch_id=batch_id
-        )
+        await start_batch(client, definition, order, trusted_keys=key.trusted(), batch_id=batch_id)
         started.append((batch_id, scenario))
     return started
 
@@ -59,9 +65,13 @@ def _board(records: list[tuple[str, BatchRecord]]) -> Table:
     return table
 
 
-async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
-    """Run the embedded server and worker; with `demo`, start batches and show a live board."""
+async def run_dev(
+    settings: Settings, *, demo: bool, console: Console, http_port: int = 8000
+) -> None:
+    """Run the embedded server, worker and console; with `demo`, start batches and watch them."""
     import worker
+    from vein2vein.service import serve as serve_http
+    from vein2vein.service.admin import ensure_demo_users
 
     stop = asyncio.Event()
     world = SimulatedWorld(
@@ -78,6 +88,13 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
         await asyncio.sleep(0.3)
     if client is None:
         raise RuntimeError(f"Temporal did not come up at {settings.address}")
+    http = asyncio.create_task(serve_http(settings, stop, "127.0.0.1", http_port))
+    created = ensure_demo_users(settings.data_dir)
+    console.print(f"console and API    http://127.0.0.1:{http_port}  (OpenAPI: /docs)")
+    for user_id, password in created:
+        console.print(f"  demo user {user_id:<9} password {password}")
+    if not created:
+        console.print("  users from the data directory (demo credentials: see README)")
     console.print(f"Temporal frontend  {settings.address}")
     if settings.temporal_address is None:
         console.print(f"Temporal Web UI    http://127.0.0.1:{settings.ui_port}")
@@ -94,7 +111,8 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
             "decide from another terminal, for example:\n"
             f"  .venv/bin/vein2vein batch show {first}\n"
             f"  .venv/bin/vein2vein batch decide {first} qa_disposition approve "
-            "--signer qa --name 'Quinn Assurance' --role qa\n"
+            "--signer qa --role qa      (password vein2vein-qa)\n"
+            f"or sign it in the console: http://127.0.0.1:{http_port}/console/inbox as qa\n"
             "Ctrl-C stops everything (batches persist in the data directory)."
         )
         with Live(console=console, refresh_per_second=1) as live:
@@ -106,3 +124,5 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
         stop.set()
         with contextlib.suppress(Exception):
             await serving
+        with contextlib.suppress(Exception):
+            await http

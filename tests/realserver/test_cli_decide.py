@@ -1,0 +1,42 @@
+"""An operator decides a gate from the command line: password asked again, name from the user
+store, signed with the deployment key, accepted by the workflow; a wrong password is refused."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.harness import order
+from tests.realserver.conftest import Cluster
+from tests.realserver.products import RELAY
+from vein2vein.cli import app
+from vein2vein.service.admin import ensure_demo_users
+from workflows.client import start_batch
+from workflows.signatures import SigningKey
+
+pytestmark = pytest.mark.realserver
+
+
+async def test_cli_decide_reauthenticates_and_signs(cluster: Cluster) -> None:
+    cluster.start_worker()
+    await cluster.worker_ready()
+    ensure_demo_users(cluster.root)
+    key = SigningKey.load_or_create(cluster.root / "signing.key")
+    handle = await start_batch(await cluster.client(), RELAY, order(), trusted_keys=key.trusted())
+    await cluster.until_waiting(handle.id, "decision at approve")
+    env = {
+        "TEMPORAL_ADDRESS": cluster.address,
+        "VEIN2VEIN_DATA_DIR": str(cluster.root),
+        "COLUMNS": "200",
+    }
+    args = ["batch", "decide", handle.id, "approve", "approve", "--signer", "qa", "--role", "qa"]
+    runner = CliRunner()
+    wrong = await asyncio.to_thread(runner.invoke, app, args, env=env, input="not-it\n")
+    assert wrong.exit_code == 1 and "signature refused" in wrong.output
+    right = await asyncio.to_thread(runner.invoke, app, args, env=env, input="vein2vein-qa\n")
+    assert right.exit_code == 0, right.output
+    assert "approve recorded on approve" in right.output
+    rec = await cluster.until(handle.id, lambda r: r.completed, "completed")
+    assert [s.printed_name for s in rec.signatures] == ["Quinn Assurance"]
