@@ -85,6 +85,7 @@ def make_world(
     world: SimulatedWorld,
     sites: SitesConfig = DEFAULT_SITES,
     task_queue: str = TASK_QUEUE,
+    task_db_url: str | None = None,
 ) -> Activities:
     """Activities whose every site is served by its configured adapter (here: simulated)."""
 
@@ -94,7 +95,13 @@ def make_world(
             raise RuntimeError(f"site {site_id} needs adapter '{site.adapter}', not installed")
         return world
 
-    acts = Activities(adapter_for=adapter_for, ledger=ledger, client=client, task_queue=task_queue)
+    acts = Activities(
+        adapter_for=adapter_for,
+        ledger=ledger,
+        client=client,
+        task_queue=task_queue,
+        task_db_url=task_db_url,
+    )
     world.schedule = acts.schedule_report
     return acts
 
@@ -127,7 +134,9 @@ async def serve(
             speed=settings.sim_speed,
         )
         sites = SitesConfig.load(settings.sites_file) if settings.sites_file else DEFAULT_SITES
-        acts = make_world(client, ledger=ledger, world=world, sites=sites)
+        acts = make_world(
+            client, ledger=ledger, world=world, sites=sites, task_db_url=settings.ledger
+        )
         catalog = load_catalog(settings.extra_definitions)
         async with build_worker(client, acts, products=catalog):
             log.info("worker running", extra={"task_queue": TASK_QUEUE, "products": list(catalog)})

@@ -33,6 +33,8 @@ SITE_ACTIVITIES: dict[str, str] = {
     "assess_eligibility": "Ask the treatment centre to assess and report eligibility.",
     "prepare_in_pharmacy": "Ask the pharmacy to thaw, dilute and label the dose.",
     "schedule_visit": "Book a follow-up visit and ask for its report.",
+    # work an outside system finishes later, through the API, by opaque task id
+    "hand_to_external": "Hand a task to an outside system; it completes or fails it by task id.",
     # notifications
     "notify": "Tell a site something (product released, batch abandoned).",
 }

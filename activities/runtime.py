@@ -39,7 +39,9 @@ class Activities:
         coi_issuer: CoiIssuer | None = None,
         task_queue: str = TASK_QUEUE,
         lanes: dict[str, int] | None = None,
+        task_db_url: str | None = None,
     ) -> None:
+        self._task_db_url = task_db_url
         self._lanes = lanes or {}
         self._adapter_for = adapter_for
         self._ledger = ledger
@@ -49,12 +51,23 @@ class Activities:
 
     def all(self) -> list[Callable[..., Any]]:
         """Every activity function, ready for `Worker(activities=...)`."""
-        site = [self._site_activity(name, doc) for name, doc in SITE_ACTIVITIES.items()]
+        site = [
+            self._site_activity(name, doc)
+            for name, doc in SITE_ACTIVITIES.items()
+            if name != "hand_to_external"
+        ]
         system = [
             self._system_activity(name, SYSTEM_ACTIVITIES[name], fn)
             for name, fn in self._system_calls().items()
         ]
-        return [*site, *system, self.allocate_coi, self.project_audit, self.deliver_report]
+        return [
+            *site,
+            *system,
+            self.allocate_coi,
+            self.project_audit,
+            self.deliver_report,
+            self.hand_to_external,
+        ]
 
     def _entities(self) -> EntityActivities:
         if self._client is None:
@@ -113,6 +126,25 @@ class Activities:
         run.__name__ = name
         run.__doc__ = doc
         return activity.defn(name=name)(run)
+
+    @activity.defn(name="hand_to_external")
+    async def hand_to_external(self, call: StepCall) -> StepOutput:
+        """Give the outside system an opaque task id (never the Temporal token); the activity
+        completes when that system posts to /api/tasks/{id}/complete or /fail."""
+        if self._task_db_url is None:
+            raise ApplicationError("no task store configured", non_retryable=True)
+        from vein2vein.service.tasks import register_external_task
+
+        info = activity.info()
+        task_id = register_external_task(
+            self._task_db_url, info.task_token, call.batch_id, call.step, call.activity
+        )
+        handed = call.model_copy(update={"params": {**call.params, "task_id": task_id}})
+        try:
+            await self._adapter_for(call.site).perform(handed)
+        except AdapterUnavailable as err:
+            raise ApplicationError(str(err), type="AdapterUnavailable") from err
+        activity.raise_complete_async()
 
     @activity.defn(name="allocate_coi")
     async def allocate_coi(self, call: StepCall) -> StepOutput:

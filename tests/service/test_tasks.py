@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from temporalio import activity, workflow
+from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from activities import Activities, SimulatedWorld
 from tests.harness import Harness
 from tests.service.support import Client, key
 from vein2vein.service import admin, register_external_task
@@ -32,7 +33,7 @@ class HandOut:
             batch_id=batch_id,
             product="p",
             step="book_courier",
-            activity="hand_out",
+            activity="hand_to_external",
             idempotency_key=f"{batch_id}:book_courier",
             site_role="courier",
             site="COURIER-CRYO",
@@ -40,7 +41,7 @@ class HandOut:
         )
         try:
             out = await workflow.execute_activity(
-                "hand_out",
+                "hand_to_external",
                 call,
                 result_type=StepOutput,
                 start_to_close_timeout=timedelta(days=10),
@@ -55,20 +56,24 @@ class HandOut:
 
 @pytest.fixture(scope="module")
 async def worker(harness: Harness, service_settings: Settings) -> AsyncIterator[None]:
-    @activity.defn(name="hand_out")
-    async def hand_out(call: StepCall) -> StepOutput:
-        info = activity.info()
-        task_id = register_external_task(
-            service_settings.ledger, info.task_token, call.batch_id, call.step, info.activity_type
-        )
-        handed[call.batch_id] = task_id
-        activity.raise_complete_async()
+    # The production activity, reporting the task id it hands out through a spying adapter.
+    class Spy(SimulatedWorld):
+        async def perform(self, call: StepCall) -> StepOutput:
+            handed[call.batch_id] = call.params["task_id"]
+            return await super().perform(call)
 
+    acts = Activities(
+        adapter_for=lambda _site: Spy(seed=3),
+        ledger=harness.ledger,
+        client=harness.client,
+        task_queue=QUEUE,
+        task_db_url=service_settings.ledger,
+    )
     async with Worker(
         harness.client,
         task_queue=QUEUE,
         workflows=[HandOut],
-        activities=[hand_out],
+        activities=[acts.hand_to_external],
         workflow_runner=UnsandboxedWorkflowRunner(),
     ):
         yield
