@@ -10,7 +10,13 @@ from rich.live import Live
 from rich.table import Table
 
 from activities import Fault, SimulatedWorld
-from definitions import ALLOGENEIC_DONOR_LOT, AUTOLOGOUS_CD19_CAR_T, IN_VIVO_LOT
+from definitions import (
+    ALLOGENEIC_DONOR_LOT,
+    ALLOGENEIC_PATIENT_ORDER,
+    AUTOLOGOUS_CD19_CAR_T,
+    IN_VIVO_LOT,
+    IN_VIVO_PATIENT,
+)
 from vein2vein.settings import Settings
 from workflows.client import connect, get_record, start_batch
 from workflows.definition import CompiledDefinition
@@ -54,6 +60,33 @@ async def start_demo(settings: Settings, world: SimulatedWorld) -> list[tuple[st
         await start_batch(client, definition, order, trusted_keys=key.trusted(), batch_id=batch_id)
         started.append((batch_id, scenario))
     return started
+
+
+#: Once a lot is released into inventory, a patient order draws from it.
+FOLLOW_ON: dict[str, tuple[str, CompiledDefinition]] = {
+    ALLOGENEIC_DONOR_LOT.product: ("allogeneic patient order", ALLOGENEIC_PATIENT_ORDER),
+    IN_VIVO_LOT.product: ("in vivo patient (72 kg)", IN_VIVO_PATIENT),
+}
+
+
+async def start_follow_on(settings: Settings, lot: BatchRecord, n: int) -> tuple[str, str] | None:
+    """Start the patient order that a released lot makes possible, if there is one."""
+    follow = FOLLOW_ON.get(lot.product)
+    if follow is None:
+        return None
+    scenario, definition = follow
+    client = await connect(settings.address, settings.namespace)
+    key = SigningKey.load_or_create(settings.signing_key_file)
+    order = Order(
+        order_id=f"DEMO-PO-{n:04d}",
+        patient_pseudonym=f"PSN-DEMO-PO-{n:04d}",
+        treatment_centre="TC-NORTH",
+        manufacturing_site="MFG-EAST",
+        courier="COURIER-CRYO",
+        weight_kg=72.0,
+    )
+    handle = await start_batch(client, definition, order, trusted_keys=key.trusted())
+    return handle.id, scenario
 
 
 def _board(records: list[tuple[str, BatchRecord]]) -> Table:
@@ -115,9 +148,16 @@ async def run_dev(
             f"or sign it in the console: http://127.0.0.1:{http_port}/console/inbox as qa\n"
             "Ctrl-C stops everything (batches persist in the data directory)."
         )
+        followed: set[str] = set()
         with Live(console=console, refresh_per_second=1) as live:
             while not serving.done():
                 records = [(s, await get_record(client, b)) for b, s in batches]
+                for _, rec in records:
+                    if rec.completed and rec.batch_id not in followed:
+                        followed.add(rec.batch_id)
+                        started = await start_follow_on(settings, rec, len(batches) + 1)
+                        if started:
+                            batches.append(started)
                 live.update(_board(records))
                 await asyncio.sleep(2)
     finally:

@@ -19,7 +19,7 @@ from temporalio.client import Client
 from activities.adapters import DEFAULT_SITES, SitesConfig
 from definitions import load_catalog
 from records import Ledger
-from vein2vein.service import api, api_people, api_tasks, console
+from vein2vein.service import api, api_people, api_records, api_tasks, console
 from vein2vein.service.auth import SESSION_COOKIE, LoginRequired, csrf_token, read_session
 from vein2vein.service.context import Clock, ServiceContext, wall_clock
 from vein2vein.service.files import service_secret
@@ -102,6 +102,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(api_people.router)
     app.include_router(api_tasks.router)
+    app.include_router(api_records.router)
     app.include_router(console.router)
     _install_handlers(app)
     return app

@@ -122,6 +122,9 @@ _BATCH = """{% if signed %}<p class="notice" id="notice">Your signature {{ signe
 <p>{{ r.product }} {{ r.definition_version }} · stage <b>{{ r.stage or '-' }}</b> · COI
 <b>{{ r.coi or '-' }}</b> · order {{ r.order_id }} ·
 {% for k, v in r.sites.items() %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</p>
+<p>Batch record (from the ledger): <a id="ebr" href="/api/batches/{{ r.batch_id }}/ebr">HTML</a> ·
+<a href="/api/batches/{{ r.batch_id }}/ebr?format=json">JSON</a> ·
+<a href="/api/batches/{{ r.batch_id }}/fhir">FHIR</a></p>
 {% if r.waiting_for %}<p>Waiting for: {{ r.waiting_for|join('; ') }}</p>{% endif %}
 {% if r.next_deadline %}<p>Next deadline: <b>{{ r.next_deadline|when }}</b>
 ({{ r.next_deadline|until(now) }})</p>{% endif %}

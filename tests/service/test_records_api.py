@@ -1,0 +1,43 @@
+"""Lot genealogy, the batch record export and FHIR over HTTP, read from the ledger."""
+
+from __future__ import annotations
+
+from records import validate_structure
+from tests.harness import Harness
+from tests.products import FLAKY_BOOKING
+from tests.service.support import Client
+from vein2vein.service import admin
+from vein2vein.settings import Settings
+from workflows.model import DecisionAction
+
+
+async def test_where_used_ebr_and_fhir(
+    client: Client, service_settings: Settings, harness: Harness
+) -> None:
+    handle = await harness.start(FLAKY_BOOKING)
+    await harness.until_waiting(handle, "decision at approve")
+    await harness.decide(handle, "approve", DecisionAction.APPROVE)
+    rec = await harness.finish(handle)
+    http = await client(token=admin.create_token(service_settings.data_dir, "auditor", ["read"]))
+
+    ebr = await http.get(f"/api/batches/{handle.id}/ebr")
+    assert ebr.status_code == 200 and "Review by exception" in ebr.text and rec.coi in ebr.text
+    as_json = await http.get(f"/api/batches/{handle.id}/ebr", params={"format": "json"})
+    assert (
+        as_json.status_code == 200
+        and handle.id in as_json.text
+        and "review_by_exception" in as_json.text
+    )
+    fhir = await http.get(f"/api/batches/{handle.id}/fhir")
+    assert fhir.status_code == 200
+    assert fhir.json()["resourceType"] == "BiologicallyDerivedProduct"
+    assert validate_structure(fhir.json()) == []
+
+    uses = await http.get("/api/lots/NO-SUCH-LOT/where-used")
+    assert uses.status_code == 200 and uses.json() == []
+    missing = await http.get("/api/batches/B-NOTHERE00/ebr")
+    assert missing.status_code == 404
+    bad = await http.get("/api/lots/bad lot!/where-used")
+    assert bad.status_code == 422
+    anonymous = await (await client()).get(f"/api/batches/{handle.id}/ebr")
+    assert anonymous.status_code == 401

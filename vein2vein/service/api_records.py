@@ -1,0 +1,57 @@
+"""Regulated records over HTTP, read from the ledger (so they outlive Temporal's retention):
+lot genealogy, the electronic batch record, FHIR R5 resources."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from records import (
+    LotUse,
+    RecordNotFound,
+    biologically_derived_product,
+    load_record,
+    render_html,
+    render_json,
+)
+from vein2vein.service.api_common import NOT_FOUND, BatchId
+from vein2vein.service.auth import READERS, Ctx, Principal, allowed
+
+router = APIRouter(prefix="/api", tags=["records"])
+Reader = Annotated[Principal, Depends(allowed(scopes={"read"}, roles=READERS))]
+Lot = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+@router.get("/lots/{lot}/where-used", response_model=list[LotUse])
+async def where_used(ctx: Ctx, _: Reader, lot: Lot) -> list[LotUse]:
+    """Every batch and COI that consumed `lot` (empty when none did)."""
+    return ctx.ledger.where_used(lot)
+
+
+@router.get("/batches/{batch_id}/ebr", responses=NOT_FOUND, response_model=None)
+async def batch_record_export(
+    ctx: Ctx, _: Reader, batch_id: BatchId, format: Literal["html", "json"] = "html"
+) -> HTMLResponse | JSONResponse:
+    """The electronic batch record rebuilt from the ledger, opening with review by exception."""
+    try:
+        rec = load_record(ctx.ledger, batch_id)
+    except RecordNotFound as err:
+        raise HTTPException(404, str(err)) from err
+    verification = ctx.ledger.verify(batch_id)
+    if format == "json":
+        import json
+
+        return JSONResponse(json.loads(render_json(rec, verification=verification)))
+    return HTMLResponse(render_html(rec, verification=verification))
+
+
+@router.get("/batches/{batch_id}/fhir", responses=NOT_FOUND)
+async def batch_fhir(ctx: Ctx, _: Reader, batch_id: BatchId) -> dict[str, Any]:
+    """The FHIR R5 BiologicallyDerivedProduct for the batch."""
+    try:
+        rec = load_record(ctx.ledger, batch_id)
+    except RecordNotFound as err:
+        raise HTTPException(404, str(err)) from err
+    return biologically_derived_product(rec)
