@@ -87,17 +87,22 @@ class Harness:
         return await get_record(self.client, handle.id)
 
     async def skip(self, step: timedelta) -> None:
-        """Skip simulated time. The test server's sleep RPC can time out on the client while
-        the server is busy firing a backlog of timers; the skip itself still happens."""
+        """Skip simulated time. Under load the test server's sleep RPC can time out or have
+        its HTTP/2 stream reset while the server fires a backlog of timers; callers re-check
+        their condition after every skip, so retrying a skip is safe."""
+        import asyncio
+
         from temporalio.service import RPCError
 
-        for attempt in range(3):
+        transient = ("Timeout expired", "h2 protocol error", "transport error", "Connection reset")
+        for attempt in range(5):
             try:
                 await self.env.sleep(step)
                 return
             except RPCError as err:
-                if "Timeout expired" not in str(err) or attempt == 2:
+                if not any(t in str(err) for t in transient) or attempt == 4:
                     raise
+                await asyncio.sleep(0.5 * (attempt + 1))
 
     async def advance_until(
         self,
