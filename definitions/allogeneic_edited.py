@@ -7,7 +7,13 @@ A patient order then allocates one dose, ships it frozen, and records the infusi
 abandoning the order returns the dose.
 """
 
-from definitions._common import assay, operation, quick
+from definitions._common import (
+    assay,
+    bedside_infusion,
+    frozen_receipt_at_centre,
+    operation,
+    quick,
+)
 from workflows import (
     Role,
     celsius,
@@ -15,9 +21,7 @@ from workflows import (
     decide,
     gate,
     handoff,
-    hold,
     hours,
-    minutes,
     one_of,
     parallel,
     process,
@@ -124,7 +128,7 @@ ALLOGENEIC_DONOR_LOT = process(
 
 ALLOGENEIC_PATIENT_ORDER = process(
     "allogeneic-cd19-patient-order",
-    version="1.0.0",
+    version="1.0.1",
     title="Allogeneic gene-edited anti-CD19 CAR T, patient order",
     specification={},
     stages=[
@@ -137,36 +141,6 @@ ALLOGENEIC_PATIENT_ORDER = process(
                 undo=quick("return_doses", inventory=INVENTORY),
             ),
         ),
-        stage(
-            "delivery",
-            handoff(
-                "receipt_at_centre",
-                from_party="courier",
-                to_party="treatment_centre",
-                container="INF",
-                temperature=celsius(-196, -150, tolerate_minutes=5),
-                ask=quick("book_courier", at="courier", condition="frozen"),
-                undo=quick("cancel_courier", at="courier"),
-                deadline=days(4),
-            ),
-            handoff(
-                "bedside_identity_check",
-                from_party="pharmacy",
-                to_party="bedside",
-                container="INF",
-                ask=quick("request_bedside_check", at="treatment_centre"),
-                deadline=days(21),
-            ),
-            hold(
-                "thaw_to_infusion", start="bedside_identity_check", end="infusion", max=minutes(30)
-            ),
-            wait_for(
-                "infusion",
-                "centre.infusion_recorded",
-                ask=quick("schedule_infusion", at="treatment_centre"),
-                deadline=days(3),
-                infusion=True,
-            ),
-        ),
+        stage("delivery", frozen_receipt_at_centre(), *bedside_infusion()),
     ],
 )

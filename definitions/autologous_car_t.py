@@ -8,8 +8,8 @@ Abandonment undoes, in reverse: the courier, the lots, the collection and the sl
 """
 
 from definitions._common import assay as _assay
+from definitions._common import bedside_infusion, frozen_receipt_at_centre, quick
 from definitions._common import operation as _operation
-from definitions._common import quick
 from workflows import (
     Role,
     celsius,
@@ -19,7 +19,6 @@ from workflows import (
     handoff,
     hold,
     hours,
-    minutes,
     one_of,
     parallel,
     process,
@@ -159,16 +158,7 @@ AUTOLOGOUS_CD19_CAR_T = process(
         ),
         stage(
             "delivery",
-            handoff(
-                "receipt_at_centre",
-                from_party="courier",
-                to_party="treatment_centre",
-                container="INF",
-                temperature=celsius(-196, -150, tolerate_minutes=5),
-                ask=quick("book_courier", at="courier", condition="frozen"),
-                undo=quick("cancel_courier", at="courier"),
-                deadline=days(4),
-            ),
+            frozen_receipt_at_centre(),
             wait_for(
                 "availability_confirmed",
                 "centre.availability_confirmed",
@@ -176,29 +166,7 @@ AUTOLOGOUS_CD19_CAR_T = process(
                 deadline=days(2),
                 description="Confirm the product is on site before lymphodepletion.",
             ),
-            handoff(
-                "bedside_identity_check",
-                from_party="pharmacy",
-                to_party="bedside",
-                container="INF",
-                ask=quick("request_bedside_check", at="treatment_centre"),
-                deadline=days(21),
-                description="Two people check COI against the bag.",
-            ),
-            hold(
-                "thaw_to_infusion",
-                start="bedside_identity_check",
-                end="infusion",
-                max=minutes(30),
-                description="Thawed bag infused promptly.",
-            ),
-            wait_for(
-                "infusion",
-                "centre.infusion_recorded",
-                ask=quick("schedule_infusion", at="treatment_centre"),
-                deadline=days(3),
-                infusion=True,
-            ),
+            *bedside_infusion(),
             task("tell_centre", quick("notify", at="treatment_centre", message="infused")),
         ),
     ],
