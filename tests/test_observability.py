@@ -5,9 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import AsyncIterator
 
+import pytest
 from temporalio.worker import Worker
 
+from activities import SimulatedWorld
+from records import Ledger
+from tests.conftest import running_harness, time_skipping_env
 from tests.harness import Harness, order
 from tests.products import FLAKY_BOOKING
 from vein2vein.observability import configure_logging, make_client_options
@@ -15,6 +20,17 @@ from vein2vein.settings import Settings
 from worker import build_worker, make_world
 from workflows.client import start_batch
 from workflows.model import DecisionAction
+from workflows.signatures import SigningKey
+
+
+@pytest.fixture(scope="module")
+async def harness(
+    world: SimulatedWorld, ledger: Ledger, signing_key: SigningKey
+) -> AsyncIterator[Harness]:
+    """This module's own server: the extra no-cache worker's task queue must not outlive it
+    on the server the other tests share (a queue nobody polls stops time skipping)."""
+    async with time_skipping_env() as env, running_harness(env, world, ledger, signing_key) as h:
+        yield h
 
 
 async def test_json_logs_carry_batch_product_step_once_despite_replay(harness: Harness) -> None:
