@@ -336,9 +336,11 @@ class BatchInterpreter:
             if event.outcome != "rescheduled" or step.on_reschedule is None:
                 break
             # The outside world moved the work: follow it (move the slot), then wait again.
+            # The step keeps expecting its report meanwhile, so a prompt one is not refused.
             moves += 1
             new_date = event.data.get("new_date", "")
             self._audit(event.reporter, "step.rescheduled", step.name, new=new_date)
+            self._expecting[step.name] = step.event
             await self._call_step(
                 step.on_reschedule,
                 step.name,
@@ -563,7 +565,9 @@ class BatchInterpreter:
         records: tuple[str, ...] = (),
         extra: dict[str, str] | None = None,
     ) -> ExternalEvent:
-        self._events.pop(step, None)
+        if ask is not None:
+            # A new request: an older report for this step answers nothing now.
+            self._events.pop(step, None)
         self._expecting[step] = event_type
         assert deadline is not None
         self._deadlines[step] = workflow.now() + deadline
