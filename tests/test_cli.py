@@ -128,3 +128,31 @@ async def test_ledger_verify_and_record_export(harness: Harness, tmp_path: Path)
     assert handle.id in html and "Review by exception" in html
     missing = await _cli(["record", "export", "B-NOTHERE00"], env)
     assert missing.exit_code == 1
+
+
+async def test_users_and_tokens_commands(tmp_path: Path) -> None:
+    env = {"VEIN2VEIN_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
+    added = await _cli(
+        ["users", "add", "qa-ada", "--name", "Ada Quality", "--role", "qa"],
+        env,
+        stdin="s3cret-pass\ns3cret-pass\n",
+    )
+    assert added.exit_code == 0 and "added qa-ada (qa)" in added.output
+    mismatch = await _cli(
+        ["users", "add", "qa-bob", "--name", "Bob", "--role", "qa"], env, stdin="a\nb\n"
+    )
+    assert mismatch.exit_code == 1 and "the passwords differ" in mismatch.output
+    listed = await _cli(["users", "list"], env)
+    assert "Ada Quality" in listed.output and "qa-bob" not in listed.output
+
+    created = await _cli(["tokens", "create", "courier-x", "--scope", "custody"], env)
+    assert created.exit_code == 0
+    secret = created.output.strip()
+    assert secret.startswith("v2v_")
+    tokens = await _cli(["tokens", "list"], env)
+    assert "courier-x" in tokens.output and "custody" in tokens.output and "active" in tokens.output
+    assert secret not in tokens.output and "sha256" not in tokens.output
+    revoked = await _cli(["tokens", "revoke", "courier-x"], env)
+    assert revoked.exit_code == 0 and "revoked 1 token(s)" in revoked.output
+    again = await _cli(["tokens", "revoke", "nobody"], env)
+    assert again.exit_code == 1 and "no token matches nobody" in again.output

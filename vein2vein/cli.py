@@ -741,9 +741,15 @@ def tokens_list() -> None:
     """Tokens by client and scope (never the secret)."""
     from vein2vein.service import admin
 
-    table = Table("client", "scopes")
+    table = Table("token", "client", "scopes", "created", "state")
     for t in admin.list_tokens(_settings().data_dir):
-        table.add_row(str(getattr(t, "client_name", t)), ", ".join(getattr(t, "scopes", ())))
+        table.add_row(
+            t.token_id,
+            t.client,
+            ", ".join(t.scopes),
+            f"{t.created_at:%Y-%m-%d %H:%M}",
+            "active" if t.active else f"revoked {t.revoked_at:%Y-%m-%d}",
+        )
     out.print(table)
 
 
