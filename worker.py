@@ -106,6 +106,21 @@ def make_world(
     return acts
 
 
+async def _connect_when_ready(settings: Settings, attempts: int = 60) -> Client:
+    """Connect, waiting for a server that is still starting ("Frontend is not healthy yet"
+    right after its port opens) for up to `attempts` half-seconds."""
+    for attempt in range(attempts):
+        try:
+            return await connect(
+                settings.address, settings.namespace, **make_client_options(settings)
+            )
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
 async def serve(
     settings: Settings, stop: asyncio.Event, *, world: SimulatedWorld | None = None
 ) -> None:
@@ -121,9 +136,7 @@ async def serve(
         )
         log.info("embedded temporal started", extra={"address": settings.address})
     try:
-        client = await connect(
-            settings.address, settings.namespace, **make_client_options(settings)
-        )
+        client = await _connect_when_ready(settings)
         if settings.temporal_address is not None:
             await register_search_attributes(client, settings.namespace)
         ledger = Ledger.from_url(settings.ledger)
