@@ -21,7 +21,6 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +40,7 @@ from records._chain import (
     row_content,
 )
 from records._schema import install_append_only_guards, ledger_entries, lot_usage, metadata
+from records.database import sqlite_file_engine
 from workflows.model import AuditEvent
 
 #: Environment variable naming the ledger database when no URL is given.
@@ -384,14 +384,8 @@ class _ChainChecker:
 
 
 def _sqlite_engine(url: URL, options: dict[str, Any]) -> Engine:
-    if url.database in (None, "", ":memory:") or "mode=memory" in str(url):
-        raise ValueError("the ledger needs a SQLite file, not an in-memory database")
-    if not url.query.get("uri"):
-        Path(url.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
-    connect_args = dict(options.pop("connect_args", {}))
     # Writers queue on BEGIN IMMEDIATE; wait for the lock rather than fail under load.
-    connect_args.setdefault("timeout", 60)
-    engine = create_engine(url, connect_args=connect_args, **options)
+    engine = sqlite_file_engine(url, purpose="ledger", timeout=60, **options)
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
@@ -401,10 +395,6 @@ def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoo
     # sqlite3's own transaction handling would defer BEGIN to the first write, after our reads:
     # turn it off and let `_sqlite_on_begin` emit BEGIN itself.
     dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    # WAL lets readers (verify, exports) run while a batch is being appended.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.close()
 
 
 def _sqlite_on_begin(conn: Connection) -> None:

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
@@ -25,12 +24,11 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
-    event,
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.pool import ConnectionPoolEntry
+
+from records.database import sqlite_file_engine
 
 metadata = MetaData()
 _ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -116,18 +114,7 @@ def engine_for(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, pool_pre_ping=True)
-    if parsed.database in (None, "", ":memory:"):
-        raise ValueError("the service needs a SQLite file, not an in-memory database")
-    Path(parsed.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed, connect_args={"timeout": 30})
-    event.listen(engine, "connect", _sqlite_on_connect)
-    return engine
-
-
-def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.close()
+    return sqlite_file_engine(parsed, purpose="service", timeout=30)
 
 
 @functools.cache
