@@ -14,6 +14,7 @@ from activities.adapters import AdapterUnavailable, BusinessRefusal, SiteAdapter
 from activities.catalog import SITE_ACTIVITIES, SYSTEM_ACTIVITIES
 from activities.entities import EntityActivities, calculate_dose
 from activities.sim_report import REPORT_WORKFLOW, ScheduledReport
+from records.batch_record import RECORD_CLOSED
 from workflows.client import TASK_QUEUE, report_event
 from workflows.coi import CoiIssuer, DefaultCoiIssuer
 from workflows.model import AuditEvent, ExternalEvent, StepCall, StepOutput
@@ -24,6 +25,14 @@ class AuditSink(Protocol):
 
     def append(self, events: Sequence[AuditEvent]) -> int:
         """Write each event exactly once; return how many were new."""
+        ...
+
+
+class ChainAnchor(Protocol):
+    """What signs the ledger's chain heads: `records.Checkpointer`."""
+
+    def checkpoint(self, batch_ids: Sequence[str] | None = None) -> object:
+        """Checkpoint the chains of `batch_ids` (all when None) whose head moved; idempotent."""
         ...
 
 
@@ -40,8 +49,10 @@ class Activities:
         task_queue: str = TASK_QUEUE,
         lanes: dict[str, int] | None = None,
         task_db_url: str | None = None,
+        anchor: ChainAnchor | None = None,
     ) -> None:
         self._task_db_url = task_db_url
+        self._anchor = anchor
         self._lanes = lanes or {}
         self._adapter_for = adapter_for
         self._ledger = ledger
@@ -153,8 +164,14 @@ class Activities:
 
     @activity.defn(name="project_audit")
     def project_audit(self, events: list[AuditEvent]) -> int:
-        """Append audit events to the ledger; re-sent events are skipped by key."""
-        return self._ledger.append(events)
+        """Append audit events to the ledger; re-sent events are skipped by key. A batch whose
+        "record.closed" event is among them gets its chain head checkpointed (idempotently,
+        so a retry after a failed checkpoint writes nothing twice)."""
+        written = self._ledger.append(events)
+        closed = sorted({e.batch_id for e in events if e.action == RECORD_CLOSED})
+        if closed and self._anchor is not None:
+            self._anchor.checkpoint(closed)
+        return written
 
     @activity.defn(name="deliver_report")
     async def deliver_report(self, event: ExternalEvent) -> str:

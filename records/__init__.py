@@ -2,12 +2,15 @@
 
 - `Ledger`: the append-only, hash-chained audit ledger (SQLite or PostgreSQL), with lot
   genealogy (`where_used`) and chain verification (`verify`).
+- `Checkpointer`, `Checkpoint`: signed checkpoints of the chain heads, in their own table and
+  an append-only journal file, that expose a rewritten and re-hashed chain.
 - `load_record`, `render_html`, `render_json`: the electronic batch record, rebuilt from the
   ledger alone and exported with a review-by-exception summary first.
 - `biologically_derived_product`, `biologically_derived_product_dispense`: FHIR R5 views for
   the treatment centre, checked by `validate_structure`.
 """
 
+from records.anchoring import Checkpointer, CheckpointRun, checkpoint_periodically
 from records.batch_record import (
     RECORD_CLOSED,
     RECORD_SNAPSHOT,
@@ -16,6 +19,13 @@ from records.batch_record import (
     render_html,
     render_json,
     snapshot_value,
+)
+from records.checkpoints import (
+    Checkpoint,
+    CheckpointFileError,
+    read_checkpoint_file,
+    stored_checkpoints,
+    write_checkpoint_file,
 )
 from records.fhir import (
     biologically_derived_product,
@@ -43,6 +53,10 @@ __all__ = [
     "RECORD_CLOSED",
     "RECORD_SNAPSHOT",
     "Break",
+    "Checkpoint",
+    "CheckpointFileError",
+    "CheckpointRun",
+    "Checkpointer",
     "ExceptionKind",
     "Ledger",
     "LedgerConflictError",
@@ -54,10 +68,14 @@ __all__ = [
     "VerifyReport",
     "biologically_derived_product",
     "biologically_derived_product_dispense",
+    "checkpoint_periodically",
     "load_record",
+    "read_checkpoint_file",
     "render_html",
     "render_json",
     "review_by_exception",
     "snapshot_value",
+    "stored_checkpoints",
     "validate_structure",
+    "write_checkpoint_file",
 ]

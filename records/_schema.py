@@ -61,18 +61,39 @@ lot_usage = Table(
     UniqueConstraint("lot", "batch_id", name="uq_lot_usage_lot_batch"),
 )
 
+# Signed chain heads (see `records.checkpoints`): what a rewritten chain is held against.
+ledger_checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("checkpoint_id", Text, nullable=False),
+    Column("batch_id", Text, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+    # The exact ISO 8601 text that was signed, like `ledger_entries.at`.
+    Column("at", Text, nullable=False),
+    Column("key_id", Text, nullable=False),
+    Column("signature", Text, nullable=False),
+    UniqueConstraint("checkpoint_id", name="uq_ledger_checkpoints_checkpoint_id"),
+    UniqueConstraint("batch_id", "seq", name="uq_ledger_checkpoints_batch_seq"),
+)
+
 #: Message raised by the database when anything tries to change a ledger entry.
 APPEND_ONLY_MESSAGE = "ledger entries are append-only"
 _LOT_USAGE_MESSAGE = "lot usage is append-only"
+#: Message raised by the database when anything tries to change a checkpoint.
+CHECKPOINTS_APPEND_ONLY_MESSAGE = "ledger checkpoints are append-only"
 
 #: Trigger names, public so that a tamper test can remove them behind the application's back.
 SQLITE_TRIGGERS = {
     "ledger_entries": ("ledger_entries_no_update", "ledger_entries_no_delete"),
     "lot_usage": ("lot_usage_no_update", "lot_usage_no_delete"),
+    "ledger_checkpoints": ("ledger_checkpoints_no_update", "ledger_checkpoints_no_delete"),
 }
 POSTGRES_TRIGGERS = {
     "ledger_entries": ("ledger_entries_append_only", "ledger_entries_no_truncate"),
     "lot_usage": ("lot_usage_append_only", "lot_usage_no_truncate"),
+    "ledger_checkpoints": ("ledger_checkpoints_append_only", "ledger_checkpoints_no_truncate"),
 }
 
 _PG_REFUSE_FUNCTION = """
@@ -110,7 +131,11 @@ END
 
 def install_append_only_guards(conn: Connection) -> None:
     """Create the triggers that refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL)."""
-    messages = {"ledger_entries": APPEND_ONLY_MESSAGE, "lot_usage": _LOT_USAGE_MESSAGE}
+    messages = {
+        "ledger_entries": APPEND_ONLY_MESSAGE,
+        "lot_usage": _LOT_USAGE_MESSAGE,
+        "ledger_checkpoints": CHECKPOINTS_APPEND_ONLY_MESSAGE,
+    }
     if conn.dialect.name == "sqlite":
         for table, (on_update, on_delete) in SQLITE_TRIGGERS.items():
             for name, event in ((on_update, "UPDATE"), (on_delete, "DELETE")):

@@ -8,7 +8,8 @@ SQLite by default, PostgreSQL in production. Three layers keep the entries trust
 - the database refuses UPDATE and DELETE on the table (triggers, see `records._schema`);
 - each entry's `entry_hash` covers its content and the previous entry's hash, so an entry
   changed or removed behind the database's back breaks the chain, and `Ledger.verify` names
-  the first broken link;
+  the first broken link; signed checkpoints of the chain heads, kept outside the database
+  too, expose a chain that was rewritten and re-hashed (`records.checkpoints`);
 - appends are idempotent (`AuditEvent.idempotency_key`) and gap-free, so retried activities
   never write twice and a lost event cannot go unnoticed.
 """
@@ -18,22 +19,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Engine, Insert, Row, create_engine, event, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import URL, RowMapping, make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from records._chain import (
     CONTENT_COLUMNS,
     GENESIS_HASH,
+    Break,
     Content,
     chain_hash,
     event_content,
@@ -41,6 +44,20 @@ from records._chain import (
 )
 from records._schema import install_append_only_guards, ledger_entries, lot_usage, metadata
 from records.database import sqlite_file_engine
+from records.verification import VerifyReport, verify_ledger
+
+__all__ = [
+    "DEFAULT_URL",
+    "LEDGER_URL_ENV",
+    "LOT_CONSUMED",
+    "Break",
+    "Ledger",
+    "LedgerConflictError",
+    "LedgerError",
+    "LedgerGapError",
+    "LotUse",
+    "VerifyReport",
+]
 from workflows.model import AuditEvent
 
 #: Environment variable naming the ledger database when no URL is given.
@@ -81,30 +98,6 @@ class LotUse(BaseModel):
     coi: str | None = None
     step: str | None = None
     at: datetime
-
-
-class Break(BaseModel):
-    """The first broken link of one batch's chain."""
-
-    model_config = ConfigDict(frozen=True)
-
-    batch_id: str
-    seq: int = Field(description="seq of the first entry that does not verify; 0 if none exist")
-    reason: str
-
-
-class VerifyReport(BaseModel):
-    """The outcome of recomputing hash chains."""
-
-    model_config = ConfigDict(frozen=True)
-
-    ok: bool
-    batches_checked: int
-    entries_checked: int
-    first_break: Break | None = None
-    breaks: list[Break] = Field(
-        default_factory=list, description="The first break of every broken batch"
-    )
 
 
 class Ledger:
@@ -157,7 +150,7 @@ class Ledger:
 
     def create_schema(self) -> None:
         """Create the tables and append-only triggers if missing; safe to call every start."""
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             if self.dialect == "postgresql":
                 # Concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalogue.
                 conn.execute(
@@ -188,7 +181,7 @@ class Ledger:
         if not by_batch:
             return 0
         written = 0
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             # Locks in a fixed order, so two calls spanning the same batches cannot deadlock.
             for batch_id in sorted(by_batch):
                 self._lock_batch(conn, batch_id)
@@ -231,38 +224,32 @@ class Ledger:
         with self._engine.connect() as conn:
             return int(conn.scalar(stmt) or 0)
 
-    def verify(self, batch_id: str | None = None) -> VerifyReport:
-        """Recompute the chain of one batch (or all) and name the first broken link of each.
+    def verify(
+        self,
+        batch_id: str | None = None,
+        *,
+        public_keys: Mapping[str, str] | None = None,
+        checkpoint_file: Path | None = None,
+    ) -> VerifyReport:
+        """Recompute the chain of one batch (or all) and hold it to its signed checkpoints.
 
         A link is broken when its seq leaves a gap, its idempotency key does not match its
         position, its `prev_hash` is not the previous entry's hash, or its content no longer
-        hashes to its `entry_hash`. Asking for a batch without entries is reported as a break
-        (seq 0): a batch the caller expects but the ledger does not hold is not "ok".
+        hashes to its `entry_hash`; the first broken link of each batch is reported. Asking for
+        a batch without entries is reported as a break (seq 0): a batch the caller expects but
+        the ledger does not hold is not "ok". Every checkpoint in the table (and in
+        `checkpoint_file`, a journal or external archive) must still match the chain, and with
+        `public_keys` (key id to hex public key) carry a valid signature: see
+        `records.verification`.
         """
-        stmt = select(
-            *(ledger_entries.c[name] for name in CONTENT_COLUMNS),
-            ledger_entries.c.idempotency_key,
-            ledger_entries.c.prev_hash,
-            ledger_entries.c.entry_hash,
-        ).order_by(ledger_entries.c.batch_id, ledger_entries.c.seq)
-        if batch_id is not None:
-            stmt = stmt.where(ledger_entries.c.batch_id == batch_id)
-        checker = _ChainChecker()
         with self._engine.connect() as conn:
-            for row in conn.execution_options(yield_per=1000).execute(stmt):
-                checker.check(row._mapping)
-        if batch_id is not None and checker.batches == 0:
-            checker.breaks.append(Break(batch_id=batch_id, seq=0, reason="no ledger entries"))
-        return VerifyReport(
-            ok=not checker.breaks,
-            batches_checked=checker.batches,
-            entries_checked=checker.entries,
-            first_break=checker.breaks[0] if checker.breaks else None,
-            breaks=checker.breaks,
-        )
+            return verify_ledger(
+                conn, batch_id, public_keys=public_keys, checkpoint_file=checkpoint_file
+            )
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def write_transaction(self) -> Iterator[Connection]:
+        """A write transaction for the record store's own modules (BEGIN IMMEDIATE on SQLite)."""
         with self._engine.connect() as conn:
             conn.execution_options(**{_SQLITE_WRITE: True})
             with conn.begin():
@@ -339,48 +326,6 @@ class Ledger:
         )
         head = conn.execute(stmt).first()
         return (0, GENESIS_HASH) if head is None else (int(head.seq), str(head.entry_hash))
-
-
-class _ChainChecker:
-    """Walks rows ordered by (batch_id, seq) and records the first break of each batch."""
-
-    def __init__(self) -> None:
-        self.batches = 0
-        self.entries = 0
-        self.breaks: list[Break] = []
-        self._batch: str | None = None
-        self._broken = False
-        self._expected_seq = 1
-        self._prev_hash = GENESIS_HASH
-
-    def check(self, row: RowMapping) -> None:
-        batch_id = str(row["batch_id"])
-        if batch_id != self._batch:
-            self._batch, self._broken = batch_id, False
-            self._expected_seq, self._prev_hash = 1, GENESIS_HASH
-            self.batches += 1
-        self.entries += 1
-        if self._broken:
-            return
-        reason = self._fault(row)
-        if reason is not None:
-            self._broken = True
-            self.breaks.append(Break(batch_id=batch_id, seq=int(row["seq"]), reason=reason))
-            return
-        self._expected_seq += 1
-        self._prev_hash = str(row["entry_hash"])
-
-    def _fault(self, row: RowMapping) -> str | None:
-        seq = int(row["seq"])
-        if seq != self._expected_seq:
-            return f"seq gap: expected seq {self._expected_seq}, found {seq}"
-        if row["idempotency_key"] != f"{row['batch_id']}:{seq}":
-            return f"idempotency key {row['idempotency_key']!r} does not match the entry"
-        if row["prev_hash"] != self._prev_hash:
-            return "prev_hash mismatch: the entry does not link to the previous entry's hash"
-        if chain_hash(self._prev_hash, row_content(row)) != row["entry_hash"]:
-            return "entry_hash mismatch: the entry's content was changed after it was written"
-        return None
 
 
 def _sqlite_engine(url: URL, options: dict[str, Any]) -> Engine:

@@ -74,6 +74,11 @@ class SigningKey:
             raise SignatureError(f"body names key {body.key_id}, this key is {self.key_id}")
         return SignedDecision(body=body, signature=self._private.sign(body.canonical_bytes()).hex())
 
+    def sign_bytes(self, data: bytes) -> str:
+        """The hex signature of `data`, for records other than decisions (ledger checkpoints);
+        callers prefix `data` with their own domain so it never reads as a decision."""
+        return self._private.sign(data).hex()
+
 
 def verify(decision: SignedDecision, trusted_keys: dict[str, str]) -> None:
     """Raise `SignatureError` unless `decision` is signed by one of `trusted_keys`."""
