@@ -1,8 +1,9 @@
 """The vein2vein worker: every product definition and every activity on one task queue.
 
 Connects to `TEMPORAL_ADDRESS` or, when it is unset, starts the embedded Temporal dev server
-with a persistent SQLite file in the data directory. Run it with `python worker.py` or
-`vein2vein worker`; it stops cleanly on SIGTERM and SIGINT.
+with a persistent SQLite file in the data directory. Before it polls it installs the deployment's
+key registry (`VEIN2VEIN_TRUSTED_KEYS`), and reloads it whenever the file changes. Run it with
+`python worker.py` or `vein2vein worker`; it stops cleanly on SIGTERM and SIGINT.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from activities import Activities, SimulatedReport, SimulatedWorld, SitesConfig
 from activities.adapters import DEFAULT_SITES
 from definitions import CATALOG, load_catalog
 from records import Ledger
+from vein2vein import keys
 from vein2vein.embedded import start_dev_server
 from vein2vein.observability import configure_logging, make_client_options
 from vein2vein.settings import Settings
@@ -129,6 +131,9 @@ async def serve(
     `world` lets `vein2vein dev` inject demonstration faults into the simulated adapter.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    keys.bootstrap(settings)
+    watcher = keys.RegistryWatcher(settings.trusted_keys_file)
+    watcher.load()  # an invalid registry stops the worker here, before anything runs
     server: subprocess.Popen[bytes] | None = None
     if settings.temporal_address is None:
         server = start_dev_server(
@@ -151,9 +156,15 @@ async def serve(
             client, ledger=ledger, world=world, sites=sites, task_db_url=settings.ledger
         )
         catalog = load_catalog(settings.extra_definitions)
-        async with build_worker(client, acts, products=catalog):
-            log.info("worker running", extra={"task_queue": TASK_QUEUE, "products": list(catalog)})
-            await stop.wait()
+        reloading = asyncio.create_task(watcher.run(stop))
+        try:
+            async with build_worker(client, acts, products=catalog):
+                log.info(
+                    "worker running", extra={"task_queue": TASK_QUEUE, "products": list(catalog)}
+                )
+                await stop.wait()
+        finally:
+            reloading.cancel()
         log.info("worker stopped")
     finally:
         if server is not None:

@@ -17,13 +17,19 @@ from tests.harness import Harness
 from tests.products import TEST_PRODUCTS
 from vein2vein.embedded import installed_binary
 from worker import build_worker, make_world, register_search_attributes
+from workflows import keyring
+from workflows.keyring import KeyRegistry, TrustedKey
 from workflows.signatures import SigningKey
 
 
 @pytest.fixture(scope="session")
 def signing_key() -> SigningKey:
-    """The deployment key the tests sign with."""
-    return SigningKey.generate("k-test")
+    """The deployment key the tests sign with, installed as the workers' only trusted key."""
+    key = SigningKey.generate("k-test")
+    keyring.install(
+        KeyRegistry(keys={key.key_id: TrustedKey(key_id=key.key_id, public_hex=key.public_hex())})
+    )
+    return key
 
 
 @pytest.fixture(scope="session")

@@ -78,7 +78,6 @@ class Harness:
             self.client,
             definition,
             order(**order_fields),
-            trusted_keys=self.key.trusted(),
             batch_id=batch_id,
         )
 

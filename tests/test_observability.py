@@ -55,7 +55,6 @@ async def test_json_logs_carry_batch_product_step_once_despite_replay(harness: H
                 harness.client,
                 FLAKY_BOOKING,
                 order(),
-                trusted_keys=harness.key.trusted(),
                 task_queue=queue,
             )
             await harness.until_waiting(handle, "decision at approve")

@@ -13,13 +13,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities import Fault
-from definitions import AUTOLOGOUS_CD19_CAR_T as CAR_T
 from definitions import CATALOG
 from tests.harness import Harness
+from tests.history_scenarios import SCENARIOS
 from tests.products import TEST_PRODUCTS
 from worker import PASSTHROUGH
-from workflows.model import DecisionAction, DeviationKind
 from workflows.registry import workflow_type
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -37,7 +35,7 @@ def _replayer() -> Replayer:
 
 async def test_committed_histories_replay_without_nondeterminism() -> None:
     files = sorted(HISTORIES.glob("*.json"))
-    assert len(files) >= 2, "committed histories are missing"
+    assert len(files) >= len(SCENARIOS), "committed histories are missing"
     replayer = _replayer()
     for path in files:
         history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
@@ -49,18 +47,14 @@ async def test_committed_histories_replay_without_nondeterminism() -> None:
     not os.environ.get("VEIN2VEIN_RECORD_HISTORIES"), reason="records new histories on demand"
 )
 async def test_record_histories(harness: Harness) -> None:
+    """Record every scenario named in VEIN2VEIN_RECORD_HISTORIES (comma list, or 'all' for
+    those not yet committed)."""
+    wanted = os.environ["VEIN2VEIN_RECORD_HISTORIES"]
+    names = [n for n in SCENARIOS if not (HISTORIES / f"{n}.json").exists()]
+    if wanted != "all":
+        names = wanted.split(",")
     HISTORIES.mkdir(exist_ok=True)
-    happy = await harness.start(CAR_T)
-    await harness.release(happy)
-    await harness.finish(happy)
-    deviated = await harness.start(
-        CAR_T, faults=[Fault(kind="temperature_excursion", step="receipt_at_site")]
-    )
-    rec = await harness.advance_until(deviated, lambda r: bool(r.deviations))
-    dev = rec.deviations[0]
-    assert dev.kind == DeviationKind.TEMPERATURE_EXCURSION
-    await harness.decide(deviated, dev.deviation_id, DecisionAction.ABANDON, reason="excursion")
-    await harness.finish(deviated)
-    for name, handle in (("car_t_completed", happy), ("car_t_excursion_abandoned", deviated)):
+    for name in names:
+        handle = await SCENARIOS[name](harness)
         history = await handle.fetch_history()
         (HISTORIES / f"{name}.json").write_text(history.to_json())

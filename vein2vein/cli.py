@@ -28,6 +28,7 @@ from temporalio.service import RPCError
 from activities import KNOWN_ACTIVITIES
 from activities.adapters import DEFAULT_SITES, SitesConfig
 from definitions import load_catalog
+from vein2vein.cli_keys import keys_app
 from vein2vein.settings import Settings
 from workflows.definition import CompiledDefinition, validate
 from workflows.diagram import to_mermaid
@@ -56,6 +57,7 @@ users_app = typer.Typer(no_args_is_help=True, help="People who sign in and sign 
 tokens_app = typer.Typer(no_args_is_help=True, help="Scoped API tokens for integrations.")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(keys_app, name="keys")
 
 # No emoji or markup substitution: user input like "mod:X" must print as typed.
 out = Console(emoji=False)
@@ -265,7 +267,6 @@ def batch_start(
 ) -> None:
     """Start a batch of PRODUCT for an order; prints the batch id."""
     from workflows.client import start_batch
-    from workflows.signatures import SigningKey
 
     d = _definition(product)
     order = Order(
@@ -280,10 +281,9 @@ def batch_start(
     )
     if problems:
         raise CliError("; ".join(problems))
-    key = SigningKey.load_or_create(_settings().signing_key_file)
 
     async def go() -> str:
-        handle = await start_batch(await _client(), d, order, trusted_keys=key.trusted())
+        handle = await start_batch(await _client(), d, order)
         return handle.id
 
     batch_id = _run(go())
@@ -451,16 +451,16 @@ def _sign_and_submit(
     import secrets
     from datetime import UTC, datetime
 
+    from vein2vein.keys import deployment_signing_key
     from vein2vein.signing import SignerRefused, authenticate_signer
     from workflows.client import decide
-    from workflows.signatures import SigningKey
 
     settings = _settings()
     try:
         name = authenticate_signer(settings, signer, role) if name is None else name
     except SignerRefused as e:
         raise CliError(f"signature refused: {e}") from e
-    key = SigningKey.load_or_create(settings.signing_key_file)
+    key = deployment_signing_key(settings)
 
     async def go() -> str:
         client = await _client()

@@ -21,7 +21,6 @@ from vein2vein.settings import Settings
 from workflows.client import connect, get_record, start_batch
 from workflows.definition import CompiledDefinition
 from workflows.model import BatchRecord, Order
-from workflows.signatures import SigningKey
 
 #: The demonstration: one clean CAR T batch, one for each kind of trouble QA has to decide,
 #: and a lot of each off-the-shelf modality (release them, then start patient orders).
@@ -44,7 +43,6 @@ async def start_demo(settings: Settings, world: SimulatedWorld) -> list[tuple[st
     from workflows.client import new_batch_id
 
     client = await connect(settings.address, settings.namespace)
-    key = SigningKey.load_or_create(settings.signing_key_file)
     started = []
     for n, (scenario, definition, faults) in enumerate(DEMO, 1):
         batch_id = new_batch_id()
@@ -57,7 +55,7 @@ async def start_demo(settings: Settings, world: SimulatedWorld) -> list[tuple[st
             manufacturing_site="MFG-EAST",
             courier="COURIER-CRYO",
         )
-        await start_batch(client, definition, order, trusted_keys=key.trusted(), batch_id=batch_id)
+        await start_batch(client, definition, order, batch_id=batch_id)
         started.append((batch_id, scenario))
     return started
 
@@ -76,7 +74,6 @@ async def start_follow_on(settings: Settings, lot: BatchRecord, n: int) -> tuple
         return None
     scenario, definition = follow
     client = await connect(settings.address, settings.namespace)
-    key = SigningKey.load_or_create(settings.signing_key_file)
     order = Order(
         order_id=f"DEMO-PO-{n:04d}",
         patient_pseudonym=f"PSN-DEMO-PO-{n:04d}",
@@ -85,7 +82,7 @@ async def start_follow_on(settings: Settings, lot: BatchRecord, n: int) -> tuple
         courier="COURIER-CRYO",
         weight_kg=72.0,
     )
-    handle = await start_batch(client, definition, order, trusted_keys=key.trusted())
+    handle = await start_batch(client, definition, order)
     return handle.id, scenario
 
 

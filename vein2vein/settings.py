@@ -31,6 +31,9 @@ class Settings(BaseModel):
     extra_definitions: str | None = Field(
         default=None, description="More definitions to run: 'module:ATTR,module:ATTR'"
     )
+    trusted_keys_path: Path | None = Field(
+        default=None, description="The key registry file (default: trusted_keys.json in data_dir)"
+    )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -57,6 +60,7 @@ class Settings(BaseModel):
             metrics_bind=e.get("VEIN2VEIN_METRICS") or None,
             log_level=e.get("VEIN2VEIN_LOG_LEVEL", "INFO"),
             extra_definitions=e.get("VEIN2VEIN_DEFINITIONS") or None,
+            trusted_keys_path=path("VEIN2VEIN_TRUSTED_KEYS"),
         )
 
     @property
@@ -73,3 +77,8 @@ class Settings(BaseModel):
     def signing_key_file(self) -> Path:
         """The deployment's Ed25519 signing key."""
         return self.data_dir / "signing.key"
+
+    @property
+    def trusted_keys_file(self) -> Path:
+        """The registry of public keys whose signed decisions the workers accept."""
+        return self.trusted_keys_path or self.data_dir / "trusted_keys.json"

@@ -62,16 +62,17 @@ async def start_batch(
     definition: CompiledDefinition,
     order: Order,
     *,
-    trusted_keys: dict[str, str],
     batch_id: str | None = None,
     task_queue: str = TASK_QUEUE,
 ) -> WorkflowHandle[Any, Any]:
-    """Start a batch of `definition` for `order`; the definition is pinned in the input."""
+    """Start a batch of `definition` for `order`; the definition is pinned in the input.
+
+    The start input names no keys: the keys whose decisions the batch accepts are the
+    worker's (its key registry), never the caller's."""
     start = BatchStart(
         batch_id=batch_id or new_batch_id(),
         order=BatchOrder.of(order),
         definition=definition.model_dump(mode="json"),
-        trusted_keys=trusted_keys,
     )
     return await client.start_workflow(
         definition.product,

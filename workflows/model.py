@@ -113,7 +113,9 @@ class BatchStart(_Frozen):
     definition: Any  # workflows.definition.CompiledDefinition; Any avoids an import cycle
     trusted_keys: dict[str, str] = Field(
         default_factory=dict,
-        description="Signing key id -> Ed25519 public key (hex) whose decisions are accepted.",
+        description="Deprecated and ignored: kept only so that recorded start inputs load. The "
+        "keys a batch trusts come from the worker's key registry (workflows.keyring), never "
+        "from whoever started the batch.",
     )
     signature_max_age_seconds: int = Field(default=900, gt=0)
     resume: Resume | None = None
@@ -285,6 +287,9 @@ class Signature(_Frozen):
     meaning: str
     reason: str
     record_hash: str
+    key_id: str | None = Field(
+        default=None, description="The registry key that verified it (None on older records)"
+    )
 
 
 class StepState(StrEnum):

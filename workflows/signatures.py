@@ -1,13 +1,15 @@
 """Electronic signatures on decisions: the one place that signs and verifies them.
 
 The service (or CLI), after re-authenticating the signer, signs a `DecisionBody` with the
-deployment's Ed25519 key. The workflow's update validator verifies it with the public keys the
-batch was started with, without any I/O, so a decision that did not pass through the service
-is rejected.
+deployment's Ed25519 key. The workflow's update validator verifies it, without any I/O, with the
+public keys of the worker's own key registry (`workflows.keyring`), so a decision that did not
+pass through the service is rejected. Key files are written readable by their owner only from
+the moment they exist.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -41,32 +43,59 @@ class SigningKey:
         return cls(Ed25519PrivateKey.generate(), key_id or f"k-{secrets.token_hex(4)}")
 
     @classmethod
-    def load_or_create(cls, path: Path) -> SigningKey:
-        """The key stored at `path` (raw hex: key id, newline, private key), made if absent."""
-        if path.exists():
-            key_id, hex_key = path.read_text().split()
-            return cls(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(hex_key)), key_id)
-        key = cls.generate()
+    def load(cls, path: Path) -> SigningKey:
+        """The key stored at `path` (raw hex: key id, newline, private key)."""
+        key_id, hex_key = path.read_text().split()
+        return cls(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(hex_key)), key_id)
+
+    @classmethod
+    def create(cls, path: Path, key_id: str | None = None) -> SigningKey:
+        """A new key stored at `path`; `FileExistsError` if a key is already there."""
+        key = cls.generate(key_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        raw = key._private.private_bytes(
+        tmp = key._write_temp(path)
+        try:
+            os.link(tmp, path)  # atomic, complete, and never over another process's key
+        finally:
+            tmp.unlink()
+        return key
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> SigningKey:
+        """The key stored at `path`, made if absent."""
+        try:
+            return cls.create(path)
+        except FileExistsError:
+            return cls.load(path)
+
+    def save(self, path: Path) -> None:
+        """Store this key at `path`, atomically replacing whatever key was there."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._write_temp(path)
+        try:
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _write_temp(self, path: Path) -> Path:
+        raw = self._private.private_bytes(
             serialization.Encoding.Raw,
             serialization.PrivateFormat.Raw,
             serialization.NoEncryption(),
         )
-        path.write_text(f"{key.key_id}\n{raw.hex()}\n")
-        path.chmod(0o600)
-        return key
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{self.key_id}\n{raw.hex()}\n")
+        return tmp
 
     def public_hex(self) -> str:
-        """The public key, hex encoded, as batches carry it in `trusted_keys`."""
+        """The public key, hex encoded, as the key registry holds it."""
         raw = self._private.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
         return raw.hex()
-
-    def trusted(self) -> dict[str, str]:
-        """`{key_id: public_hex}` for a batch's start input."""
-        return {self.key_id: self.public_hex()}
 
     def sign(self, body: DecisionBody) -> SignedDecision:
         """Sign `body`; its key id must be this key's."""

@@ -28,6 +28,8 @@ from activities import SimulatedWorld
 from records import Ledger
 from tests.harness import order
 from vein2vein.embedded import listening, start_dev_server
+from vein2vein.keys import register_key
+from vein2vein.settings import Settings
 from workflows.client import connect, start_batch
 from workflows.client import decide as submit
 from workflows.definition import CompiledDefinition
@@ -128,6 +130,7 @@ class Cluster:
         cluster's port and SQLite file (the laptop mode).
         """
         assert self.worker is None, "a worker is already running"
+        register_key(Settings(data_dir=self.root), self.key)  # the worker trusts the registry
         n = next(self._workers)
         env = {
             **os.environ,
@@ -231,14 +234,8 @@ class Cluster:
         return self._client
 
     async def start(self, definition: CompiledDefinition, batch_id: str | None = None) -> str:
-        """Start a batch of `definition` trusting this cluster's signing key; its id."""
-        handle = await start_batch(
-            await self.client(),
-            definition,
-            order(),
-            trusted_keys=self.key.trusted(),
-            batch_id=batch_id,
-        )
+        """Start a batch of `definition`; its id."""
+        handle = await start_batch(await self.client(), definition, order(), batch_id=batch_id)
         self.batches.append(handle.id)
         return handle.id
 

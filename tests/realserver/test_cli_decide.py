@@ -12,19 +12,20 @@ from tests.harness import order
 from tests.realserver.conftest import Cluster
 from tests.realserver.products import RELAY
 from vein2vein.cli import app
+from vein2vein.keys import deployment_signing_key
 from vein2vein.service.admin import ensure_demo_users
+from vein2vein.settings import Settings
 from workflows.client import start_batch
-from workflows.signatures import SigningKey
 
 pytestmark = pytest.mark.realserver
 
 
 async def test_cli_decide_reauthenticates_and_signs(cluster: Cluster) -> None:
+    deployment_signing_key(Settings(data_dir=cluster.root))  # made and registered, as on first run
     cluster.start_worker()
     await cluster.worker_ready()
     ensure_demo_users(cluster.root)
-    key = SigningKey.load_or_create(cluster.root / "signing.key")
-    handle = await start_batch(await cluster.client(), RELAY, order(), trusted_keys=key.trusted())
+    handle = await start_batch(await cluster.client(), RELAY, order())
     await cluster.until_waiting(handle.id, "decision at approve")
     env = {
         "TEMPORAL_ADDRESS": cluster.address,

@@ -5,7 +5,7 @@ clock is accepted (workflow time is real time here)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -17,10 +17,12 @@ from records import Ledger
 from tests.products import FLAKY_BOOKING, TEST_PRODUCTS
 from tests.service.support import BASE, FAST_HASHER, free_port, key, order_json
 from vein2vein.embedded import start_dev_server
+from vein2vein.keys import deployment_signing_key, load_registry
 from vein2vein.service import admin
 from vein2vein.service.app import create_app
 from vein2vein.settings import Settings
 from worker import build_worker, make_world
+from workflows import keyring
 from workflows.client import connect
 
 pytestmark = pytest.mark.realserver
@@ -44,9 +46,22 @@ async def dev(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[C
         proc.wait(timeout=10)
 
 
-async def test_board_uses_search_attributes(dev: tuple[Client, Path]) -> None:
-    client, data_dir = dev
-    settings = Settings(data_dir=data_dir / "service")
+@pytest.fixture
+def service_settings(dev: tuple[Client, Path]) -> Iterator[Settings]:
+    """The service's settings. Its first run makes and registers its signing key; the
+    in-process worker trusts that registry, as a worker started on the same file would."""
+    settings = Settings(data_dir=dev[1] / "service")
+    deployment_signing_key(settings)
+    previous = keyring.installed()
+    keyring.install(load_registry(settings.trusted_keys_file))
+    yield settings
+    keyring.install(previous)
+
+
+async def test_board_uses_search_attributes(
+    dev: tuple[Client, Path], service_settings: Settings
+) -> None:
+    client, settings = dev[0], service_settings
     app = create_app(settings, client, catalog=TEST_PRODUCTS)
     for user_id, role in (("op", "operator"), ("qa", "qa")):
         admin.add_user(

@@ -164,9 +164,7 @@ async def start(
         if taken is not None:
             raise HTTPException(409, f"order {o.order_id} already started batch {taken}")
         try:
-            await start_batch(
-                ctx.temporal(), defn, o, trusted_keys=ctx.key.trusted(), batch_id=batch_id
-            )
+            await start_batch(ctx.temporal(), defn, o, batch_id=batch_id)
         except BaseException:
             ctx.orders.release(o.order_id, batch_id)
             raise

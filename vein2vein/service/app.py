@@ -19,6 +19,7 @@ from temporalio.client import Client
 from activities.adapters import DEFAULT_SITES, SitesConfig
 from definitions import load_catalog
 from records import Ledger
+from vein2vein.keys import deployment_signing_key
 from vein2vein.service import api, api_people, api_records, api_tasks, console
 from vein2vein.service.auth import SESSION_COOKIE, LoginRequired, csrf_token, read_session
 from vein2vein.service.context import Clock, ServiceContext, wall_clock
@@ -66,7 +67,7 @@ def create_app(
         sites = SitesConfig.load(settings.sites_file) if settings.sites_file else DEFAULT_SITES
     ctx = ServiceContext(
         settings=settings,
-        key=key or SigningKey.load_or_create(settings.signing_key_file),
+        key=key or deployment_signing_key(settings),
         clock=clock or wall_clock,
         secret=secret,
         security=security,

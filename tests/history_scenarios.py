@@ -1,0 +1,227 @@
+"""The batch paths whose histories are committed for the replay test (tests/histories/).
+
+Each scenario drives one whole batch on the time-skipping harness and returns the handle whose
+first run's history is recorded. Record them again only for a new path, with
+`VEIN2VEIN_RECORD_HISTORIES=1 pytest tests/test_replay.py -k record`; never overwrite a
+committed history to make the replay test pass: that hides a change of recorded behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+
+from activities import Fault
+from definitions import (
+    ALLOGENEIC_DONOR_LOT,
+    ALLOGENEIC_PATIENT_ORDER,
+    AUTOLOGOUS_CD19_CAR_T,
+    IN_VIVO_LOT,
+    IN_VIVO_PATIENT,
+)
+from tests.harness import Harness
+from tests.products import FLAKY_BOOKING
+from workflows.client import report_event
+from workflows.model import (
+    CustodyReport,
+    DecisionAction,
+    DeviationKind,
+    ExternalEvent,
+    TemperatureSummary,
+)
+
+Handle = WorkflowHandle[Any, Any]
+Scenario = Callable[[Harness], Awaitable[Handle]]
+
+
+async def _dispose(harness: Harness, handle: Handle, kind: str, action: DecisionAction) -> None:
+    rec = await harness.advance_until(
+        handle, lambda r: any(d.kind == kind and d.is_open for d in r.deviations), what=kind
+    )
+    dev = next(d for d in rec.deviations if d.kind == kind and d.is_open)
+    await harness.decide(handle, dev.deviation_id, action, reason=f"recorded path: {action}")
+
+
+async def car_t_oos_exceptional_release(harness: Harness) -> Handle:
+    """Viability out of specification, released exceptionally, infused."""
+    h = await harness.start(
+        AUTOLOGOUS_CD19_CAR_T, faults=[Fault(kind="oos", result="viability_pct")]
+    )
+    await _dispose(
+        harness, h, DeviationKind.OUT_OF_SPECIFICATION, DecisionAction.EXCEPTIONAL_RELEASE
+    )
+    await harness.release(h)
+    await harness.finish(h)
+    return h
+
+
+async def car_t_oos_abandoned(harness: Harness) -> Handle:
+    """Sterility positive, abandoned by QA, compensations run."""
+    h = await harness.start(AUTOLOGOUS_CD19_CAR_T, faults=[Fault(kind="oos", result="sterility")])
+    await _dispose(harness, h, DeviationKind.OUT_OF_SPECIFICATION, DecisionAction.ABANDON)
+    await harness.finish(h)
+    return h
+
+
+async def car_t_hold_breached(harness: Harness) -> Handle:
+    """The fresh-apheresis hold breached by a late courier, continued by QA."""
+    late = Fault(kind="courier_delay", step="receipt_at_site", delay=timedelta(hours=40))
+    h = await harness.start(AUTOLOGOUS_CD19_CAR_T, faults=[late])
+    await _dispose(harness, h, DeviationKind.HOLD_BREACHED, DecisionAction.CONTINUE)
+    await harness.release(h)
+    await harness.finish(h)
+    return h
+
+
+async def car_t_recollected(harness: Harness) -> Handle:
+    """Too few cells collected once: re-collected, then released and infused."""
+    h = await harness.start(AUTOLOGOUS_CD19_CAR_T, faults=[Fault(kind="failed_collection")])
+    await harness.release(h)
+    await harness.finish(h)
+    return h
+
+
+async def car_t_expansion_extended(harness: Harness) -> Handle:
+    """The dose was short after expansion: expansion extended once."""
+    h = await harness.start(
+        AUTOLOGOUS_CD19_CAR_T, faults=[Fault(kind="oos", result="total_viable_cells")]
+    )
+    await harness.release(h)
+    await harness.finish(h)
+    return h
+
+
+async def car_t_label_mismatch_retried(harness: Harness) -> Handle:
+    """A label mismatch at receipt, rescanned after QA's retry."""
+    h = await harness.start(
+        AUTOLOGOUS_CD19_CAR_T, faults=[Fault(kind="label_mismatch", step="receipt_at_site")]
+    )
+    await _dispose(harness, h, DeviationKind.IDENTITY_MISMATCH, DecisionAction.RETRY)
+    await harness.release(h)
+    await harness.finish(h)
+    return h
+
+
+async def car_t_withdrawn(harness: Harness) -> Handle:
+    """Withdrawn (workflow cancelled) during manufacturing: compensations in reverse."""
+    h = await harness.start(AUTOLOGOUS_CD19_CAR_T)
+    await harness.advance_until(h, lambda r: r.stage == "manufacturing" and bool(r.lots))
+    await h.cancel()
+    await harness.finish(h)
+    return h
+
+
+async def booking_retries_exhausted_resumed(harness: Harness) -> Handle:
+    """A booking system down beyond the retry policy: held, retried by a person, approved."""
+    h = await harness.start(FLAKY_BOOKING, faults=[Fault(kind="flaky", step="book_slot", times=3)])
+    await harness.advance_until(h, lambda r: bool(r.deviations), step=timedelta(minutes=1))
+    await _dispose(harness, h, DeviationKind.RETRIES_EXHAUSTED, DecisionAction.RETRY)
+    await harness.until_waiting(h, "decision at approve")
+    await harness.decide(h, "approve", DecisionAction.APPROVE)
+    await harness.finish(h)
+    return h
+
+
+async def _custody_by_hand(
+    harness: Harness, h: Handle, temperature: TemperatureSummary | None
+) -> None:
+    rec = await harness.until_waiting(h, "event custody at receipt")
+    await report_event(
+        harness.client,
+        ExternalEvent(
+            event_id=f"{h.id}:manual-receipt",
+            batch_id=h.id,
+            step="receipt",
+            type="custody",
+            reporter="courier/driver",
+            occurred_at=datetime.now(UTC),
+            custody=CustodyReport(
+                from_party="courier",
+                to_party="manufacturing",
+                scanned_coi=rec.coi or "",
+                container_label=f"{rec.coi}-APH",
+                location="MFG-EAST dock",
+                temperature=temperature,
+            ),
+        ),
+    )
+
+
+async def receipt_without_temperature(harness: Harness) -> Handle:
+    """A 2-8 C receipt reported with no temperature summary at all (accepted before issue 9)."""
+    h = await harness.start(FLAKY_BOOKING, faults=[Fault(kind="silent", step="receipt")])
+    await _custody_by_hand(harness, h, None)
+    await harness.until_waiting(h, "decision at approve")
+    await harness.decide(h, "approve", DecisionAction.APPROVE)
+    await harness.finish(h)
+    return h
+
+
+async def receipt_never_in_range(harness: Harness) -> Handle:
+    """A 2-8 C receipt whose summary says 12..14 C with 0 minutes outside (passed before 9)."""
+    h = await harness.start(FLAKY_BOOKING, faults=[Fault(kind="silent", step="receipt")])
+    await _custody_by_hand(harness, h, TemperatureSummary(min_c=12, max_c=14))
+    await harness.until_waiting(h, "decision at approve")
+    await harness.decide(h, "approve", DecisionAction.APPROVE)
+    await harness.finish(h)
+    return h
+
+
+async def _release_lot(harness: Harness, definition: Any, gate: str) -> Handle:
+    lot = await harness.start(definition)
+    await harness.until_waiting(lot, f"decision at {gate}")
+    await harness.decide(lot, gate, DecisionAction.APPROVE)
+    await harness.finish(lot)
+    return lot
+
+
+async def allogeneic_lot_released(harness: Harness) -> Handle:
+    """A donor lot made, tested and released into inventory."""
+    return await _release_lot(harness, ALLOGENEIC_DONOR_LOT, "qa_lot_release")
+
+
+async def allogeneic_order_infused(harness: Harness) -> Handle:
+    """A patient order allocated a released dose, shipped and infused."""
+    await _release_lot(harness, ALLOGENEIC_DONOR_LOT, "qa_lot_release")
+    h = await harness.start(ALLOGENEIC_PATIENT_ORDER)
+    await harness.finish(h)
+    return h
+
+
+async def in_vivo_lot_released(harness: Harness) -> Handle:
+    """An LNP vial lot made, tested and released into inventory."""
+    return await _release_lot(harness, IN_VIVO_LOT, "qa_lot_release")
+
+
+async def in_vivo_overdose_administered(harness: Harness) -> Handle:
+    """A 260 kg patient's computed dose (1.3e14 vg, limit 1e14) went to administration before
+    issue 9; the first run (dosing to the first follow-up wait) is recorded, then withdrawn."""
+    await _release_lot(harness, IN_VIVO_LOT, "qa_lot_release")
+    h = await harness.start(IN_VIVO_PATIENT, weight_kg=260)
+    await harness.advance_until(
+        h, lambda r: r.stage == "follow_up" or bool(r.deviations), step=timedelta(hours=6)
+    )
+    await h.cancel()
+    await harness.finish(h)
+    return h
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "car_t_oos_exceptional_release": car_t_oos_exceptional_release,
+    "car_t_oos_abandoned": car_t_oos_abandoned,
+    "car_t_hold_breached": car_t_hold_breached,
+    "car_t_recollected": car_t_recollected,
+    "car_t_expansion_extended": car_t_expansion_extended,
+    "car_t_label_mismatch_retried": car_t_label_mismatch_retried,
+    "car_t_withdrawn": car_t_withdrawn,
+    "booking_retries_exhausted_resumed": booking_retries_exhausted_resumed,
+    "receipt_without_temperature": receipt_without_temperature,
+    "receipt_never_in_range": receipt_never_in_range,
+    "allogeneic_lot_released": allogeneic_lot_released,
+    "allogeneic_order_infused": allogeneic_order_infused,
+    "in_vivo_lot_released": in_vivo_lot_released,
+    "in_vivo_overdose_administered": in_vivo_overdose_administered,
+}
