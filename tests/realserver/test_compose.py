@@ -193,6 +193,19 @@ def test_worker_and_service_run_this_repository(services: dict[str, dict[str, An
         assert private in ignored, f"{private} must never be copied into the image"
 
 
+def test_worker_and_service_share_the_key_registry(services: dict[str, dict[str, Any]]) -> None:
+    """The worker trusts only the registry's keys; the service registers its signing key there."""
+    paths = {_env(services[n])["VEIN2VEIN_TRUSTED_KEYS"] for n in ("worker", "service")}
+    assert len(paths) == 1, "the worker and the service must use the same key registry"
+    folder = str(Path(paths.pop()).parent)
+    mounts = [
+        {v.partition(":")[2]: v.partition(":")[0] for v in services[n]["volumes"]}
+        for n in ("worker", "service")
+    ]
+    assert mounts[0][folder] == mounts[1][folder], "one volume holds the registry for both"
+    assert f"mkdir /data {folder}" in (REPO / "Dockerfile").read_text(), "owned by the app user"
+
+
 def test_inline_scripts_parse(services: dict[str, dict[str, Any]]) -> None:
     shell = shutil.which("sh")
     assert shell is not None
