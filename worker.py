@@ -25,8 +25,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities import Activities, SimulatedReport, SimulatedWorld, SitesConfig
 from activities.adapters import DEFAULT_SITES
+from activities.runtime import ChainAnchor
 from definitions import CATALOG, load_catalog
-from records import Ledger
+from records import Checkpointer, Ledger, checkpoint_periodically
 from vein2vein import keys
 from vein2vein.embedded import start_dev_server
 from vein2vein.observability import configure_logging, make_client_options
@@ -88,8 +89,10 @@ def make_world(
     sites: SitesConfig = DEFAULT_SITES,
     task_queue: str = TASK_QUEUE,
     task_db_url: str | None = None,
+    anchor: ChainAnchor | None = None,
 ) -> Activities:
-    """Activities whose every site is served by its configured adapter (here: simulated)."""
+    """Activities whose every site is served by its configured adapter (here: simulated);
+    `anchor` checkpoints a batch's ledger chain when the batch closes."""
 
     def adapter_for(site_id: str) -> SimulatedWorld:
         site = sites.sites.get(site_id)
@@ -103,6 +106,7 @@ def make_world(
         client=client,
         task_queue=task_queue,
         task_db_url=task_db_url,
+        anchor=anchor,
     )
     world.schedule = acts.schedule_report
     return acts
@@ -152,8 +156,21 @@ async def serve(
             speed=settings.sim_speed,
         )
         sites = SitesConfig.load(settings.sites_file) if settings.sites_file else DEFAULT_SITES
+        checkpointer = Checkpointer(
+            ledger,
+            keys.deployment_signing_key(settings),
+            settings.checkpoint_journal_file,
+        )
         acts = make_world(
-            client, ledger=ledger, world=world, sites=sites, task_db_url=settings.ledger
+            client,
+            ledger=ledger,
+            world=world,
+            sites=sites,
+            task_db_url=settings.ledger,
+            anchor=checkpointer,
+        )
+        anchoring = asyncio.create_task(
+            checkpoint_periodically(checkpointer, settings.checkpoint_interval, stop)
         )
         catalog = load_catalog(settings.extra_definitions)
         reloading = asyncio.create_task(watcher.run(stop))
@@ -165,6 +182,7 @@ async def serve(
                 await stop.wait()
         finally:
             reloading.cancel()
+        await anchoring  # its last pass runs once `stop` is set
         log.info("worker stopped")
     finally:
         if server is not None:

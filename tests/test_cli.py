@@ -156,3 +156,45 @@ async def test_users_and_tokens_commands(tmp_path: Path) -> None:
     assert revoked.exit_code == 0 and "revoked 1 token(s)" in revoked.output
     again = await _cli(["tokens", "revoke", "nobody"], env)
     assert again.exit_code == 1 and "no token matches nobody" in again.output
+
+
+def test_ledger_checkpoints_expose_a_rewritten_chain(tmp_path: Path) -> None:
+    from records import Ledger, stored_checkpoints
+    from tests.records.attacker import delete_checkpoints, rewrite_history
+    from tests.records.factories import events
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    env = {"VEIN2VEIN_DATA_DIR": str(tmp_path / "data"), "VEIN2VEIN_LEDGER_URL": url}
+    env["COLUMNS"] = "300"
+    batch, archive = "B-CLICHECK1", tmp_path / "archive.jsonl"
+    with Ledger.from_url(url) as led:
+        led.create_schema()
+        led.append(events(batch, 5))
+        made = runner.invoke(app, ["ledger", "checkpoint"], env=env)
+        assert made.exit_code == 0 and "1 checkpoint(s) made" in made.output, made.output
+        verified = runner.invoke(app, ["ledger", "verify"], env=env)
+        assert verified.exit_code == 0, verified.output
+        assert "ok 1 batch(es), 5 entries, 1 signed checkpoint(s)" in verified.output
+        exported = runner.invoke(app, ["ledger", "checkpoints", "export", str(archive)], env=env)
+        assert exported.exit_code == 0 and "wrote 1 checkpoint(s)" in exported.output
+        with led.engine.connect() as conn:
+            (checkpoint,) = stored_checkpoints(conn)
+        when = checkpoint.at.isoformat().replace("+00:00", "Z")
+
+        rewrite_history(led, batch, 2, "forged")
+        broken = runner.invoke(app, ["ledger", "verify"], env=env)
+        assert broken.exit_code == 1
+        assert broken.output.startswith(
+            f"error: batch {batch} entry 5: entry 5 no longer has the hash that checkpoint"
+            f" {batch}@5 of {when} signed"
+        ), broken.output
+
+        delete_checkpoints(led)
+        journal = runner.invoke(app, ["ledger", "verify"], env=env)
+        assert journal.exit_code == 1
+        assert f"checkpoint {batch}@5 of {when} is in" in journal.output
+        assert "missing from the checkpoint table" in journal.output
+        external = runner.invoke(app, ["ledger", "verify", "--checkpoints", str(archive)], env=env)
+        assert external.exit_code == 1 and "entry 5: entry 5 no longer has" in external.output
+        absent = runner.invoke(app, ["ledger", "verify", "--checkpoints", "nope.jsonl"], env=env)
+        assert absent.exit_code == 1 and "error: [Errno 2]" in absent.output

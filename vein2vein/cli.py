@@ -29,6 +29,7 @@ from activities import KNOWN_ACTIVITIES
 from activities.adapters import DEFAULT_SITES, SitesConfig
 from definitions import load_catalog
 from vein2vein.cli_keys import keys_app
+from vein2vein.cli_ledger import ledger_app
 from vein2vein.settings import Settings
 from workflows.definition import CompiledDefinition, validate
 from workflows.diagram import to_mermaid
@@ -45,7 +46,6 @@ from workflows.model import (
 app = typer.Typer(no_args_is_help=True, help="vein2vein: cell and gene therapy, vein to vein.")
 definitions_app = typer.Typer(no_args_is_help=True, help="Inspect and check product definitions.")
 batch_app = typer.Typer(no_args_is_help=True, help="Start, watch and decide batches.")
-ledger_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit ledger.")
 record_app = typer.Typer(no_args_is_help=True, help="Electronic batch records.")
 lots_app = typer.Typer(no_args_is_help=True, help="Material lot genealogy.")
 app.add_typer(definitions_app, name="definitions")
@@ -541,19 +541,6 @@ def _ledger() -> Any:
     led = Ledger.from_url(_settings().ledger)
     led.create_schema()
     return led
-
-
-@ledger_app.command("verify")
-@command
-def ledger_verify(batch: str | None = typer.Option(None, help="Only this batch.")) -> None:
-    """Recompute every hash chain; name the first broken link."""
-    report = _ledger().verify(batch)
-    if not report.ok:
-        b = report.first_break
-        raise CliError(f"broken chain: batch {b.batch_id} entry {b.seq}: {b.reason}")
-    out.print(
-        f"[green]ok[/green] {report.batches_checked} batch(es), {report.entries_checked} entries"
-    )
 
 
 @record_app.command("export")

@@ -31,6 +31,13 @@ class Settings(BaseModel):
     extra_definitions: str | None = Field(
         default=None, description="More definitions to run: 'module:ATTR,module:ATTR'"
     )
+    checkpoint_journal_path: Path | None = Field(
+        default=None,
+        description="The ledger checkpoint journal (default: ledger-checkpoints.jsonl in data_dir)",
+    )
+    checkpoint_interval: float = Field(
+        default=300.0, gt=0, description="Seconds between the worker's ledger checkpoint passes"
+    )
     trusted_keys_path: Path | None = Field(
         default=None, description="The key registry file (default: trusted_keys.json in data_dir)"
     )
@@ -60,6 +67,8 @@ class Settings(BaseModel):
             metrics_bind=e.get("VEIN2VEIN_METRICS") or None,
             log_level=e.get("VEIN2VEIN_LOG_LEVEL", "INFO"),
             extra_definitions=e.get("VEIN2VEIN_DEFINITIONS") or None,
+            checkpoint_journal_path=path("VEIN2VEIN_CHECKPOINT_JOURNAL"),
+            checkpoint_interval=float(e.get("VEIN2VEIN_CHECKPOINT_INTERVAL", "300")),
             trusted_keys_path=path("VEIN2VEIN_TRUSTED_KEYS"),
         )
 
@@ -77,6 +86,11 @@ class Settings(BaseModel):
     def signing_key_file(self) -> Path:
         """The deployment's Ed25519 signing key."""
         return self.data_dir / "signing.key"
+
+    @property
+    def checkpoint_journal_file(self) -> Path:
+        """The append-only journal of signed ledger checkpoints, outside the database."""
+        return self.checkpoint_journal_path or self.data_dir / "ledger-checkpoints.jsonl"
 
     @property
     def trusted_keys_file(self) -> Path:
