@@ -2,7 +2,8 @@
 
 It answers every activity the way a real system would, schedules what that system would report
 later (see `activities.sim_report`), and injects faults on demand: failed collection, courier
-delay, temperature excursion, out-of-specification assay, label mismatch, a system that errors
+delay, temperature excursion, a custody report without temperature evidence or with a leg never
+in range, out-of-specification assay, label mismatch, a system that errors
 N times and then works, no manufacturing capacity. Calls are counted per idempotency key in a
 SQLite file, so a test can prove each side effect happened once even across worker crashes.
 """
@@ -37,6 +38,8 @@ FaultKind = Literal[
     "failed_collection",
     "courier_delay",
     "temperature_excursion",
+    "no_temperature_summary",
+    "never_in_range",
     "oos",
     "label_mismatch",
     "flaky",
@@ -259,18 +262,39 @@ class SimulatedWorld:
         if self._fault("label_mismatch", call):
             coi = DefaultCoiIssuer().allocate(f"another-patient:{call.batch_id}")
             label = f"{coi}-{container}"
-        frozen = call.params.get("condition") == "frozen"
-        lo, hi = (-160.0, -152.0) if frozen else (3.2, 6.9)
-        minutes_out = 0.0
-        if self._fault("temperature_excursion", call):
-            hi, minutes_out = (-60.0, 95.0) if frozen else (14.5, 80.0)
         return CustodyReport(
             from_party=call.params.get("from_party", "sender"),
             to_party=call.params.get("to_party", "receiver"),
             scanned_coi=coi,
             container_label=label,
             location=call.params.get("location", call.site),
-            temperature=TemperatureSummary(min_c=lo, max_c=hi, minutes_outside_range=minutes_out),
+            temperature=self._temperature(call),
+        )
+
+    def _temperature(self, call: StepCall) -> TemperatureSummary | None:
+        """The logger's summary for this leg: one reading a minute for the leg's duration."""
+        if self._fault("no_temperature_summary", call):
+            return None
+        frozen = call.params.get("condition") == "frozen"
+        operation = call.params.get("operation", call.activity)
+        hours = self.durations_h.get(operation, self.durations_h["default"])
+        leg_minutes = max(60, round(hours * 60))
+        logger = "LOG-" + hashlib.sha256(call.idempotency_key.encode()).hexdigest()[:10].upper()
+        lo, hi = (-160.0, -152.0) if frozen else (3.2, 6.9)
+        minutes_out = 0.0
+        if self._fault("never_in_range", call):
+            # A summary that claims little time outside while no reading was ever in range:
+            # the engine must judge min/max against the range, not trust the minutes alone.
+            lo, hi, minutes_out = (-80.0, -70.0, 4.0) if frozen else (12.0, 14.0, 4.0)
+        elif self._fault("temperature_excursion", call):
+            hi, minutes_out = (-60.0, 95.0) if frozen else (14.5, 80.0)
+        return TemperatureSummary(
+            min_c=lo,
+            max_c=hi,
+            minutes_outside_range=minutes_out,
+            logger_id=logger,
+            readings=max(leg_minutes, round(minutes_out)),
+            interval_seconds=60.0,
         )
 
     # -- faults ----------------------------------------------------------------------------
