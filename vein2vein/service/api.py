@@ -16,10 +16,12 @@ from pydantic import BaseModel, Field
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from records.temperature import SeriesReadings
 from vein2vein.service.api_common import NOT_FOUND, BatchId, IdempotencyKey, In, once
 from vein2vein.service.auth import READERS, Ctx, Principal, allowed, principal
 from vein2vein.service.batches import BatchSummary, fetch_record, records
 from vein2vein.service.idempotency import Answer
+from vein2vein.service.temperature import attach_series
 from vein2vein.service.tokens import scopes_for_event
 from workflows.client import new_batch_id, report_event, start_batch
 from workflows.model import (
@@ -64,6 +66,11 @@ class EventReport(In):
     outcome: str = Field(default="ok", max_length=80)
     results: dict[str, ResultValue] = Field(default_factory=dict)
     custody: CustodyReport | None = None
+    temperature_series: SeriesReadings | None = Field(
+        default=None,
+        description="The logger's readings for a custody report: stored by the service, which"
+        " sends the workflow only the summary it computes from them",
+    )
     lots: list[str] = Field(default_factory=list)
     data: dict[str, str] = Field(default_factory=dict)
     reporter: str | None = Field(default=None, max_length=80)
@@ -200,7 +207,13 @@ async def post_event(
         raise HTTPException(403, f"reporter must be the authenticated caller '{who.id}'")
 
     async def act() -> Answer:
-        event = ExternalEvent(**body.model_dump(exclude={"reporter"}), reporter=who.id)
+        custody = body.custody
+        if body.temperature_series is not None:
+            custody = await attach_series(
+                ctx, body.batch_id, body.step, custody, body.temperature_series
+            )
+        fields = body.model_dump(exclude={"reporter", "temperature_series", "custody"})
+        event = ExternalEvent(**fields, custody=custody, reporter=who.id)
         try:
             ack = await report_event(ctx.temporal(), event)
         except WorkflowUpdateFailedError as err:

@@ -19,6 +19,7 @@ from temporalio.client import Client
 from activities.adapters import DEFAULT_SITES, SitesConfig
 from definitions import load_catalog
 from records import Ledger
+from records.temperature_store import TemperatureStore
 from vein2vein.keys import deployment_signing_key
 from vein2vein.service import api, api_people, api_records, api_tasks, console
 from vein2vein.service.auth import SESSION_COOKIE, LoginRequired, csrf_token, read_session
@@ -63,6 +64,8 @@ def create_app(
     security = SecurityLog(db_url)
     ledger = Ledger.from_url(db_url)
     ledger.create_schema()
+    temperature = TemperatureStore(ledger.engine)
+    temperature.create_schema()
     if sites is None:
         sites = SitesConfig.load(settings.sites_file) if settings.sites_file else DEFAULT_SITES
     ctx = ServiceContext(
@@ -77,6 +80,7 @@ def create_app(
         tasks=TaskStore(db_url),
         orders=OrderStore(db_url),
         ledger=ledger,
+        temperature=temperature,
         catalog=catalog if catalog is not None else load_catalog(settings.extra_definitions),
         sites=sites,
         client=client,

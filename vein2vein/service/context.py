@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from activities.adapters import SitesConfig
 from records import Ledger
+from records.temperature_store import TemperatureStore
 from vein2vein.service.idempotency import IdempotencyStore
 from vein2vein.service.orders import OrderStore
 from vein2vein.service.security import SecurityLog
@@ -47,6 +48,8 @@ class ServiceContext:
     tasks: TaskStore
     orders: OrderStore
     ledger: Ledger
+    #: Custody legs' temperature series (beside the ledger; the workflow sees summaries only).
+    temperature: TemperatureStore
     catalog: Mapping[str, CompiledDefinition]
     sites: SitesConfig
     client: Client | None = None
