@@ -28,6 +28,7 @@ from activities.adapters import DEFAULT_SITES
 from activities.runtime import ChainAnchor
 from definitions import CATALOG, load_catalog
 from records import Checkpointer, Ledger, checkpoint_periodically
+from records.temperature_store import TemperatureStore
 from vein2vein import keys
 from vein2vein.embedded import start_dev_server
 from vein2vein.observability import configure_logging, make_client_options
@@ -109,6 +110,11 @@ def make_world(
         anchor=anchor,
     )
     world.schedule = acts.schedule_report
+    if world.temperature_sink is None:
+        # The simulated couriers' reading series go beside the ledger, as uploads via the API do.
+        store = TemperatureStore(ledger.engine)
+        store.create_schema()
+        world.temperature_sink = store.put
     return acts
 
 

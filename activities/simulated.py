@@ -10,6 +10,7 @@ SQLite file, so a test can prove each side effect happened once even across work
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
@@ -24,7 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from activities.adapters import AdapterUnavailable, BusinessRefusal
 from activities.sim_report import ScheduledReport
+from records.temperature import TemperatureSeries, summarise
 from workflows.coi import DefaultCoiIssuer
+from workflows.language import celsius
 from workflows.model import (
     CustodyReport,
     ExternalEvent,
@@ -115,6 +118,12 @@ DEFAULT_LOTS = {
 }
 
 Scheduler = Callable[[ScheduledReport], Awaitable[None]]
+#: Where the simulated courier's full reading series go (the records store's `put`).
+TemperatureSink = Callable[[TemperatureSeries], object]
+
+#: The ranges the simulated loggers' series are summarised against, by shipping condition;
+#: the products' handoffs declare these (their simulated readings sit well inside or far out).
+SIM_RANGES = {"frozen": celsius(-196, -150), "2-8C": celsius(2, 8)}
 
 
 class SimulatedWorld:
@@ -128,8 +137,10 @@ class SimulatedWorld:
         durations_h: dict[str, float] | None = None,
         store: Path | None = None,
         speed: float = 1.0,
+        temperature_sink: TemperatureSink | None = None,
     ) -> None:
         self.seed = seed
+        self.temperature_sink = temperature_sink
         self.faults = list(faults or [])
         self.durations_h = {**DURATIONS_H, **(durations_h or {})}
         self.speed = speed
@@ -228,6 +239,7 @@ class SimulatedWorld:
         failed = call.expects == "collection.completed" and bool(
             self._fault("failed_collection", call)
         )
+        custody = await self._custody(call) if call.expects == "custody" else None
         event = ExternalEvent(
             event_id=f"{call.idempotency_key}:report",
             batch_id=call.batch_id,
@@ -236,7 +248,7 @@ class SimulatedWorld:
             reporter=f"{call.site}/operator",
             occurred_at=datetime.now(UTC),
             results=self._results(call, rng, failed_collection=failed),
-            custody=self._custody(call) if call.expects == "custody" else None,
+            custody=custody,
             lots=[DEFAULT_LOTS[m] for m in call.params.get("consumes", "").split(",") if m],
         )
         await self.schedule(ScheduledReport(delay=delay, event=event))
@@ -255,7 +267,7 @@ class SimulatedWorld:
             out[name] = ResultValue(value=value, unit=unit, method="simulated")
         return out
 
-    def _custody(self, call: StepCall) -> CustodyReport:
+    async def _custody(self, call: StepCall) -> CustodyReport:
         coi = call.coi or ""
         container = call.params.get("container", "BAG")
         label = f"{coi}-{container}"
@@ -268,11 +280,15 @@ class SimulatedWorld:
             scanned_coi=coi,
             container_label=label,
             location=call.params.get("location", call.site),
-            temperature=self._temperature(call),
+            temperature=await self._temperature(call),
         )
 
-    def _temperature(self, call: StepCall) -> TemperatureSummary | None:
-        """The logger's summary for this leg: one reading a minute for the leg's duration."""
+    async def _temperature(self, call: StepCall) -> TemperatureSummary | None:
+        """The logger's summary for this leg: one reading a minute for the leg's duration.
+
+        With a `temperature_sink` the full series is handed to it (the records store) and the
+        summary names it by hash, as a real courier's upload through the API would.
+        """
         if self._fault("no_temperature_summary", call):
             return None
         frozen = call.params.get("condition") == "frozen"
@@ -280,22 +296,42 @@ class SimulatedWorld:
         hours = self.durations_h.get(operation, self.durations_h["default"])
         leg_minutes = max(60, round(hours * 60))
         logger = "LOG-" + hashlib.sha256(call.idempotency_key.encode()).hexdigest()[:10].upper()
-        lo, hi = (-160.0, -152.0) if frozen else (3.2, 6.9)
-        minutes_out = 0.0
         if self._fault("never_in_range", call):
             # A summary that claims little time outside while no reading was ever in range:
             # the engine must judge min/max against the range, not trust the minutes alone.
-            lo, hi, minutes_out = (-80.0, -70.0, 4.0) if frozen else (12.0, 14.0, 4.0)
-        elif self._fault("temperature_excursion", call):
-            hi, minutes_out = (-60.0, 95.0) if frozen else (14.5, 80.0)
-        return TemperatureSummary(
-            min_c=lo,
-            max_c=hi,
-            minutes_outside_range=minutes_out,
+            # It is not derived from readings, so no series backs it.
+            lo, hi = (-80.0, -70.0) if frozen else (12.0, 14.0)
+            return TemperatureSummary(
+                min_c=lo,
+                max_c=hi,
+                minutes_outside_range=4.0,
+                logger_id=logger,
+                readings=leg_minutes,
+                interval_seconds=60.0,
+            )
+        lo, hi = (-160.0, -152.0) if frozen else (3.2, 6.9)
+        peak, minutes_out = None, 0
+        if self._fault("temperature_excursion", call):
+            peak, minutes_out = (-60.0, 95) if frozen else (14.5, 80)
+        rng = self._rng(call, "temperature")
+        values = [round(rng.uniform(lo, hi), 1) for _ in range(max(leg_minutes, minutes_out))]
+        values[0], values[-1] = lo, hi  # the band's edges, so min and max are predictable
+        if peak is not None:
+            middle = (len(values) - minutes_out) // 2
+            values[middle : middle + minutes_out] = [peak] * minutes_out
+        start = datetime.now(UTC) - timedelta(minutes=len(values))
+        series = TemperatureSeries(
+            batch_id=call.batch_id,
+            step=call.step,
             logger_id=logger,
-            readings=max(leg_minutes, round(minutes_out)),
             interval_seconds=60.0,
+            readings=[(start + timedelta(minutes=i), v) for i, v in enumerate(values)],
         )
+        summary = summarise(series, SIM_RANGES["frozen" if frozen else "2-8C"])
+        if self.temperature_sink is None:
+            return summary.model_copy(update={"series_sha256": None})
+        await asyncio.to_thread(self.temperature_sink, series)
+        return summary
 
     # -- faults ----------------------------------------------------------------------------
 

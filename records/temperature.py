@@ -129,8 +129,8 @@ def disagreements(computed: TemperatureSummary, sent: TemperatureSummary) -> lis
 def handoff_ranges(defn: CompiledDefinition) -> dict[str, TemperatureRange]:
     """Each handoff step of `defn` that declares a temperature range, by step name."""
     return {
-        name: step.temperature
-        for name, step in defn.steps()
+        step.name: step.temperature
+        for _, step in defn.steps()
         if isinstance(step, Handoff) and step.temperature is not None
     }
 
