@@ -78,7 +78,7 @@ IN_VIVO_LOT = process(
 
 IN_VIVO_PATIENT = process(
     "in-vivo-cd19-lnp",
-    version="1.0.0",
+    version="1.1.0",
     title="Targeted LNP (anti-CD19 CAR mRNA), patient treatment and follow-up",
     specification={
         "eligible": one_of("yes"),
@@ -100,7 +100,12 @@ IN_VIVO_PATIENT = process(
         ),
         stage(
             "dosing",
-            task("dose_calculation", quick("calculate_dose", dose_per_kg="5e11", per_vial="1e13")),
+            task(
+                "dose_calculation",
+                quick("calculate_dose", dose_per_kg="5e11", per_vial="1e13"),
+                records=("dose_vg", "vials_needed"),
+                description="Weight-based dose; over its maximum it stops before allocation.",
+            ),
             task(
                 "allocate_vials",
                 quick("allocate_doses", inventory=INVENTORY, count_from="vials_needed"),

@@ -23,7 +23,7 @@ from definitions import (
     IN_VIVO_PATIENT,
 )
 from tests.harness import Harness
-from tests.products import FLAKY_BOOKING
+from tests.products import FLAKY_BOOKING, RELEASE_JUDGED
 from workflows.client import report_event
 from workflows.model import (
     CustodyReport,
@@ -151,7 +151,8 @@ async def _custody_by_hand(
 
 
 async def receipt_without_temperature(harness: Harness) -> Handle:
-    """A 2-8 C receipt reported with no temperature summary at all (accepted before issue 9)."""
+    """A 2-8 C receipt reported with no temperature summary at all (accepted before issue 9;
+    recorded then, it no longer runs to the end as written)."""
     h = await harness.start(FLAKY_BOOKING, faults=[Fault(kind="silent", step="receipt")])
     await _custody_by_hand(harness, h, None)
     await harness.until_waiting(h, "decision at approve")
@@ -161,7 +162,8 @@ async def receipt_without_temperature(harness: Harness) -> Handle:
 
 
 async def receipt_never_in_range(harness: Harness) -> Handle:
-    """A 2-8 C receipt whose summary says 12..14 C with 0 minutes outside (passed before 9)."""
+    """A 2-8 C receipt whose summary says 12..14 C with 0 minutes outside (passed before
+    issue 9; recorded then, it no longer runs to the end as written)."""
     h = await harness.start(FLAKY_BOOKING, faults=[Fault(kind="silent", step="receipt")])
     await _custody_by_hand(harness, h, TemperatureSummary(min_c=12, max_c=14))
     await harness.until_waiting(h, "decision at approve")
@@ -198,13 +200,55 @@ async def in_vivo_lot_released(harness: Harness) -> Handle:
 
 async def in_vivo_overdose_administered(harness: Harness) -> Handle:
     """A 260 kg patient's computed dose (1.3e14 vg, limit 1e14) went to administration before
-    issue 9; the first run (dosing to the first follow-up wait) is recorded, then withdrawn."""
+    issue 9 (definition 1.0.0); the first run is recorded, then withdrawn. Recorded then, it
+    no longer runs to the end as written."""
     await _release_lot(harness, IN_VIVO_LOT, "qa_lot_release")
     h = await harness.start(IN_VIVO_PATIENT, weight_kg=260)
     await harness.advance_until(
         h, lambda r: r.stage == "follow_up" or bool(r.deviations), step=timedelta(hours=6)
     )
     await h.cancel()
+    await harness.finish(h)
+    return h
+
+
+async def in_vivo_overdose_stopped(harness: Harness) -> Handle:
+    """Issue 9: the same overdose now stops at a deviation after the calculation; abandoned."""
+    h = await harness.start(IN_VIVO_PATIENT, weight_kg=260)
+    await _dispose(harness, h, DeviationKind.OUT_OF_SPECIFICATION, DecisionAction.ABANDON)
+    await harness.finish(h)
+    return h
+
+
+async def release_judged_exceptional(harness: Harness) -> Handle:
+    """Issue 9: a computed dose over its limit that the gate does not name, released only
+    under a signed exceptional release."""
+    h = await harness.start(RELEASE_JUDGED, weight_kg=260)
+    await _dispose(
+        harness, h, DeviationKind.OUT_OF_SPECIFICATION, DecisionAction.EXCEPTIONAL_RELEASE
+    )
+    await harness.until_waiting(h, "decision at release")
+    await harness.decide(h, "release", DecisionAction.APPROVE)
+    await harness.finish(h)
+    return h
+
+
+async def custody_evidence_missing_continued(harness: Harness) -> Handle:
+    """Issue 9: a 2-8 C receipt without a temperature summary opens a deviation; continued."""
+    h = await harness.start(
+        FLAKY_BOOKING, faults=[Fault(kind="no_temperature_summary", step="receipt")]
+    )
+    await _dispose(harness, h, DeviationKind.TEMPERATURE_EVIDENCE_MISSING, DecisionAction.CONTINUE)
+    await harness.until_waiting(h, "decision at approve")
+    await harness.decide(h, "approve", DecisionAction.APPROVE)
+    await harness.finish(h)
+    return h
+
+
+async def custody_never_in_range_abandoned(harness: Harness) -> Handle:
+    """Issue 9: a leg never within its range is an excursion whatever its minutes; abandoned."""
+    h = await harness.start(FLAKY_BOOKING, faults=[Fault(kind="never_in_range", step="receipt")])
+    await _dispose(harness, h, DeviationKind.TEMPERATURE_EXCURSION, DecisionAction.ABANDON)
     await harness.finish(h)
     return h
 
@@ -224,4 +268,8 @@ SCENARIOS: dict[str, Scenario] = {
     "allogeneic_order_infused": allogeneic_order_infused,
     "in_vivo_lot_released": in_vivo_lot_released,
     "in_vivo_overdose_administered": in_vivo_overdose_administered,
+    "in_vivo_overdose_stopped": in_vivo_overdose_stopped,
+    "release_judged_exceptional": release_judged_exceptional,
+    "custody_evidence_missing_continued": custody_evidence_missing_continued,
+    "custody_never_in_range_abandoned": custody_never_in_range_abandoned,
 }

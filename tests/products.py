@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from activities import KNOWN_ACTIVITIES
 from workflows import (
+    Call,
     Role,
     call,
     celsius,
@@ -12,6 +13,7 @@ from workflows import (
     handoff,
     hold,
     minutes,
+    one_of,
     process,
     stage,
     task,
@@ -19,8 +21,10 @@ from workflows import (
     within,
 )
 
+_DOSE = {"dose_per_kg": "5e11", "per_vial": "1e13"}
 
-def _quick(activity: str, **params: str) -> object:
+
+def _quick(activity: str, **params: str) -> Call:
     return call(activity, at="manufacturing_site", timeout=minutes(1), attempts=3, **params)
 
 
@@ -69,4 +73,41 @@ FLAKY_BOOKING = process(
     ],
 )
 
-TEST_PRODUCTS = {d.product: d for d in (FLAKY_BOOKING,)}
+RELEASE_JUDGED = process(
+    "test-release-judged",
+    version="1",
+    title="A computed dose and an assay that the release gate's requires does not name",
+    specification={
+        "dose_vg": within(max=1.0e14, unit="vg"),
+        "vials_needed": within(min=1, max=20, unit="vials"),
+        "sterility": one_of("negative"),
+    },
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+            task(
+                "dose",
+                call("calculate_dose", timeout=minutes(1), attempts=2, **_DOSE),
+                records=("dose_vg", "vials_needed"),
+            ),
+            wait_for(
+                "sterility_test",
+                "lims.result",
+                ask=_quick("request_release_test", assay="sterility"),
+                deadline=days(5),
+                records=("sterility",),
+            ),
+            gate(
+                "release",
+                roles=(Role.QA,),
+                meaning="I release this batch",
+                requires=("dose",),
+                release=True,
+            ),
+        )
+    ],
+)
+
+TEST_PRODUCTS = {d.product: d for d in (FLAKY_BOOKING, RELEASE_JUDGED)}

@@ -38,7 +38,7 @@ def _errors(*steps, spec=None) -> list[str]:  # type: ignore[no-untyped-def]
             "test-invalid",
             version="1",
             title="invalid",
-            specification=spec or {"x": within(min=1)},
+            specification={} if spec is None else spec,
             stages=[stage("s", *steps)],
             known_activities=KNOWN_ACTIVITIES,
         )
@@ -152,3 +152,31 @@ def test_definition_is_frozen() -> None:
     with pytest.raises(ValidationError):
         defn.version = "2"  # type: ignore[misc]
     assert timedelta(hours=48) in [getattr(s, "max", None) for _, s in defn.steps()]
+
+
+def test_specification_line_that_no_step_records() -> None:
+    errs = _errors(task("t", OK), spec={"dose": within(max=1)})
+    assert errs == [
+        "test-invalid: step '-': specification line never recorded: 'dose' is in the "
+        "specification but no step records it (a task's or wait's records=)"
+    ]
+
+
+def test_computed_result_needs_a_specification_line() -> None:
+    dose = call("calculate_dose", timeout=minutes(1), attempts=1, dose_per_kg="1", per_vial="1")
+    errs = _errors(task("dose", dose, records=("dose_vg",)))
+    assert any("result without specification: records 'dose_vg'" in e for e in errs)
+
+
+def test_releasing_product_must_record_its_specification_before_release() -> None:
+    lims = call("request_release_test", timeout=minutes(1), attempts=1)
+    errs = _errors(
+        task("t", OK),
+        gate("release", roles=(Role.QA,), meaning="release", requires=("t",), release=True),
+        wait_for("late_assay", "lims.result", ask=lims, deadline=days(1), records=("x",)),
+        spec={"x": within(min=1)},
+    )
+    assert errs == [
+        "test-invalid: step '-': specification not judged before release: 'x' is first "
+        "recorded after the release gate, which must judge it"
+    ]

@@ -28,6 +28,7 @@ from workflows.language import (
     Repeat,
     Stage,
     Step,
+    Task,
     WaitFor,
 )
 
@@ -84,6 +85,11 @@ class CompiledDefinition(BaseModel):
             if step.name == name:
                 return step
         raise KeyError(name)
+
+    def judged_later(self) -> frozenset[str]:
+        """Results a decide step or a repeat judges; every other specified result is judged by
+        the engine right after the step that records it."""
+        return frozenset(r for _, step in self.steps() for r in _judged_results(step))
 
 
 def _walk(stage_name: str, step: Step) -> Iterator[tuple[str, Step]]:
@@ -181,6 +187,13 @@ class _Validator:
         ):
             if c is not None:
                 self.check_call(step.name, what, c)
+        for result in _recorded_results(step):
+            if result not in self.defn.specification:
+                self.fail(
+                    step.name,
+                    "result without specification",
+                    f"records '{result}', which has no specification line to judge it by",
+                )
         if isinstance(step, WaitFor | Handoff) and (
             step.deadline is None or step.deadline <= timedelta(0)
         ):
@@ -213,13 +226,34 @@ class _Validator:
             if result not in self.defn.specification:
                 self.fail(step.name, "result without specification", f"'{result}' has no limit")
 
+    def check_specification(self, produced: dict[str, int], position: dict[str, int]) -> None:
+        """Every specification line is recorded by some step; in a releasing product, before
+        the first release gate, so that the release decision can judge all of it."""
+        releases = [
+            position[s.name] for _, s in self.defn.steps() if isinstance(s, Gate) and s.release
+        ]
+        for name in self.defn.specification:
+            if name not in produced:
+                self.fail(
+                    "-",
+                    "specification line never recorded",
+                    f"'{name}' is in the specification but no step records it "
+                    "(a task's or wait's records=)",
+                )
+            elif releases and produced[name] > min(releases):
+                self.fail(
+                    "-",
+                    "specification not judged before release",
+                    f"'{name}' is first recorded after the release gate, which must judge it",
+                )
+
     def check_references(self, order: list[str]) -> None:
         position = {name: i for i, name in enumerate(order)}
         produced: dict[str, int] = {}
         for _, step in self.defn.steps():
-            if isinstance(step, WaitFor | FollowUp):
-                for r in step.records:
-                    produced.setdefault(r, position[step.name])
+            for r in _recorded_results(step):
+                produced.setdefault(r, position[step.name])
+        self.check_specification(produced, position)
         for _, step in self.defn.steps():
             here = position[step.name]
             if isinstance(step, Hold):
@@ -272,6 +306,12 @@ class _Validator:
                         "unreachable step",
                         f"judges '{result}', which no earlier step records",
                     )
+
+
+def _recorded_results(step: Step) -> tuple[str, ...]:
+    if isinstance(step, WaitFor | FollowUp | Task):
+        return step.records
+    return ()
 
 
 def _judged_results(step: Step) -> tuple[str, ...]:

@@ -21,6 +21,15 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.coi import is_valid_coi
 from workflows.definition import CompiledDefinition
+from workflows.judgement import (
+    Finding,
+    describe_result,
+    exceptionally_released,
+    judge_temperature,
+    legacy_excursion,
+    out_of_specification,
+    release_refusal,
+)
 from workflows.language import (
     Call,
     Decide,
@@ -56,6 +65,7 @@ from workflows.model import (
     StepOutput,
     StepRun,
     StepState,
+    TemperatureSummary,
 )
 from workflows.policy import BUSINESS_ERROR_TYPES, activity_options
 from workflows.signatures import SignatureError
@@ -92,17 +102,28 @@ class _StepFailed(Exception):
     """Internal: a step failed; becomes a deviation that a person disposes of."""
 
     def __init__(
-        self, kind: DeviationKind, description: str, allowed: tuple[DecisionAction, ...]
+        self,
+        kind: DeviationKind,
+        description: str,
+        allowed: tuple[DecisionAction, ...],
+        results: tuple[str, ...] = (),
     ) -> None:
         super().__init__(description)
         self.kind = kind
         self.description = description
         self.allowed = allowed
+        self.results = results
 
 
 _RETRY_OR_ABANDON = (DecisionAction.RETRY, DecisionAction.ABANDON)
 _CONTINUE_OR_ABANDON = (DecisionAction.CONTINUE, DecisionAction.ABANDON)
 _ANY_TECHNICAL = (DecisionAction.RETRY, DecisionAction.CONTINUE, DecisionAction.ABANDON)
+_OOS = (DecisionAction.RETRY, DecisionAction.EXCEPTIONAL_RELEASE, DecisionAction.ABANDON)
+_EXCEPTION_OR_ABANDON = (DecisionAction.EXCEPTIONAL_RELEASE, DecisionAction.ABANDON)
+#: Patches (workflow.patched) for behaviour issue 9 changed; histories before them replay as
+#: they ran. Each is asked only where the new rule and the old one disagree.
+PATCH_JUDGE_RESULTS = "judge-every-specified-result"
+PATCH_TEMPERATURE = "temperature-evidence-judged"
 
 
 class BatchInterpreter:
@@ -125,6 +146,7 @@ class BatchInterpreter:
         self._performers: dict[str, str] = {}
         self._person_retries: dict[str, int] = {}
         self._iterations: dict[str, int] = {}
+        self._fresh: dict[str, list[str]] = {}
         self._projected = 0
         self._closed = False
         self._search: dict[str, str] = {}
@@ -282,6 +304,7 @@ class BatchInterpreter:
             try:
                 try:
                     await self._dispatch(step, stage, iteration)
+                    self._judge_fresh(step.name)
                 except (_StepFailed, _Abandon, asyncio.CancelledError):
                     raise
                 except Exception as bug:
@@ -304,6 +327,33 @@ class BatchInterpreter:
                 return
             self._end(run_index, StepState.DONE)
             return
+
+    def _judge_fresh(self, step: str, *, blocking: bool = True) -> None:
+        """Judge the specified results `step` just recorded, unless a later decide step or an
+        enclosing repeat judges them: an out-of-specification one is a deviation at once, so a
+        computed dose over its limit stops the batch before administration."""
+        names = self._fresh.pop(step, [])
+        defn, rec = self._definition(), self._record()
+        failing = [
+            r
+            for r in out_of_specification(rec, [n for n in names if n not in defn.judged_later()])
+            if not exceptionally_released(rec, r.name)
+        ]
+        if not failing or not workflow.patched(PATCH_JUDGE_RESULTS):
+            return
+        description = "out of specification: " + "; ".join(describe_result(r) for r in failing)
+        results = tuple(r.name for r in failing)
+        if not blocking:
+            self._open_deviation(
+                DeviationKind.OUT_OF_SPECIFICATION,
+                step,
+                description,
+                _CONTINUE_OR_ABANDON,
+                blocking=False,
+                results=results,
+            )
+            return
+        raise _StepFailed(DeviationKind.OUT_OF_SPECIFICATION, description, _OOS, results)
 
     async def _dispatch(self, step: Step, stage: str, iteration: int) -> None:
         undo = getattr(step, "compensation", None)
@@ -328,8 +378,15 @@ class BatchInterpreter:
             await self._follow_up(step)
 
     async def _task(self, step: Task) -> None:
-        output = await self._call_step(step.call, step.name)
+        output = await self._call_step(step.call, step.name, records=step.records)
         self._absorb(step.name, output)
+        missing = [r for r in step.records if r not in output.results]
+        if missing:
+            raise _StepFailed(
+                DeviationKind.STEP_FAILED,
+                f"{step.call.activity} did not compute {', '.join(missing)}",
+                _RETRY_OR_ABANDON,
+            )
 
     async def _wait_for(self, step: WaitFor) -> None:
         ask, moves = step.ask, 0
@@ -418,16 +475,33 @@ class BatchInterpreter:
                 f"do not match {rec.coi}/{expected_label}",
                 _RETRY_OR_ABANDON,
             )
-        t, limit = rep.temperature, step.temperature
-        if limit is not None and t is not None:
-            outside = t.min_c < limit.min_c or t.max_c > limit.max_c
-            if outside and t.minutes_outside_range > limit.max_minutes_outside:
-                raise _StepFailed(
-                    DeviationKind.TEMPERATURE_EXCURSION,
-                    f"temperature {t.min_c:g}..{t.max_c:g} C for {t.minutes_outside_range:g} min "
-                    f"outside {limit.min_c:g}..{limit.max_c:g} C",
-                    _CONTINUE_OR_ABANDON,
-                )
+        finding = self._temperature_finding(step, rep.temperature)
+        if finding is not None:
+            raise _StepFailed(finding.kind, finding.description, _CONTINUE_OR_ABANDON)
+
+    def _temperature_finding(
+        self, step: Handoff, summary: TemperatureSummary | None
+    ) -> Finding | None:
+        """The leg's temperature verdict; batches recorded before the evidence rules keep the
+        verdict they had (the patch is asked only where the two rules disagree)."""
+        if step.temperature is None:
+            return None
+        finding = judge_temperature(step.temperature, summary)
+        legacy = legacy_excursion(step.temperature, summary)
+        agree = (finding is None and not legacy) or (
+            legacy and finding is not None and finding.kind == DeviationKind.TEMPERATURE_EXCURSION
+        )
+        if agree or workflow.patched(PATCH_TEMPERATURE):
+            return finding
+        if not legacy:
+            return None
+        t, limit = summary, step.temperature
+        assert t is not None
+        return Finding(
+            kind=DeviationKind.TEMPERATURE_EXCURSION,
+            description=f"temperature {t.min_c:g}..{t.max_c:g} C for "
+            f"{t.minutes_outside_range:g} min outside {limit.min_c:g}..{limit.max_c:g} C",
+        )
 
     async def _gate(self, step: Gate) -> None:
         self._gates[step.name] = None
@@ -446,11 +520,7 @@ class BatchInterpreter:
 
     def _decide(self, step: Decide) -> None:
         rec = self._record()
-        failing = [
-            f"{r.name}={r.value}{r.unit} (limit {r.limit})"
-            for name in step.results
-            if (r := rec.results.get(name)) is not None and r.in_specification is False
-        ]
+        failing = [describe_result(r) for r in out_of_specification(rec, step.results)]
         missing = [name for name in step.results if name not in rec.results]
         if missing:
             raise _StepFailed(
@@ -466,6 +536,7 @@ class BatchInterpreter:
                 DeviationKind.OUT_OF_SPECIFICATION,
                 "out of specification: " + "; ".join(failing),
                 allowed,
+                tuple(r.name for r in out_of_specification(rec, step.results)),
             )
 
     async def _parallel(self, step: Parallel, stage: str, iteration: int) -> None:
@@ -488,7 +559,10 @@ class BatchInterpreter:
         description = f"{step.until} not met after {step.max_times} attempt(s)"
         if step.on_exhausted == "abandon":
             raise _Abandon(f"{step.name}: {description}")
-        raise _StepFailed(DeviationKind.REPEAT_EXHAUSTED, description, _CONTINUE_OR_ABANDON)
+        # What falls short is a specified result: only an exceptional release accepts it.
+        raise _StepFailed(
+            DeviationKind.REPEAT_EXHAUSTED, description, _EXCEPTION_OR_ABANDON, (step.until,)
+        )
 
     async def _follow_up(self, step: FollowUp) -> None:
         origin = self._resume_origin or workflow.now()
@@ -525,6 +599,8 @@ class BatchInterpreter:
                 continue
             self._absorb_event(step.name, event)
             self._audit(event.reporter, "visit.completed", step.name, new=f"visit {n}")
+            # A visit's observation out of its limit is assessed by QA; the schedule goes on.
+            self._judge_fresh(step.name, blocking=False)
 
     def _arm_hold(self, step: Hold) -> None:
         started = self._done_at.get(step.start)
@@ -679,6 +755,7 @@ class BatchInterpreter:
         allowed: tuple[DecisionAction, ...],
         *,
         blocking: bool = True,
+        results: tuple[str, ...] = (),
     ) -> Deviation:
         rec = self._record()
         dev = Deviation(
@@ -689,6 +766,7 @@ class BatchInterpreter:
             description=description,
             allowed=allowed,
             blocking=blocking,
+            results=results,
         )
         rec.deviations.append(dev)
         workflow.logger.warning(
@@ -700,7 +778,9 @@ class BatchInterpreter:
     async def _deviate(
         self, kind: DeviationKind, step: str, failure: _StepFailed
     ) -> DecisionAction:
-        dev = self._open_deviation(kind, step, failure.description, failure.allowed)
+        dev = self._open_deviation(
+            kind, step, failure.description, failure.allowed, results=failure.results
+        )
         await self._wait(lambda: dev.deviation_id in self._dispositions)
         decision = self._dispositions[dev.deviation_id]
         if decision.body.action == DecisionAction.ABANDON:
@@ -776,6 +856,8 @@ class BatchInterpreter:
     ) -> None:
         rec, spec = self._record(), self._definition().specification.get(name)
         old = rec.results.get(name)
+        if spec is not None:
+            self._fresh.setdefault(step, []).append(name)
         rec.results[name] = RecordedResult(
             name=name,
             value=value,
@@ -937,6 +1019,9 @@ class BatchInterpreter:
             raise ValueError(f"step '{event.step}' waits for '{expected}', not '{event.type}'")
         if expected == "custody" and event.custody is None:
             raise ValueError("a custody report must carry what the receiver scanned")
+        summary = event.custody.temperature if event.custody is not None else None
+        if summary is not None and (problems := summary.evidence_problems()):
+            raise ValueError(f"temperature summary is not evidence: {'; '.join(problems)}")
         if event.outcome == "rescheduled":
             step = self._definition().step(event.step)
             if not isinstance(step, WaitFor) or step.on_reschedule is None:
@@ -988,6 +1073,7 @@ class BatchInterpreter:
             meaning=body.meaning,
             reason=body.reason,
             record_hash=body.record_hash,
+            key_id=body.key_id,
         )
         rec = self._record()
         rec.signatures.append(sig)
@@ -1093,13 +1179,7 @@ class BatchInterpreter:
         if step.release:
             if rec.open_deviations():
                 return "cannot release with open deviations"
-            oos = [
-                n
-                for n in step.requires
-                if (r := rec.results.get(n)) is not None and r.in_specification is False
-            ]
-            if oos and not rec.exceptional_release:
-                return f"cannot release: out of specification {', '.join(oos)}"
+            return release_refusal(rec, self._definition().specification)
         return None
 
     # -- accessors ---------------------------------------------------------------------------

@@ -147,12 +147,17 @@ def celsius(min_c: float, max_c: float, *, tolerate_minutes: float = 0) -> Tempe
 
 
 class Task(_Frozen):
-    """Run one activity; optionally declare what undoes it on abandonment."""
+    """Run one activity; optionally declare what undoes it on abandonment.
+
+    `records` names the results the activity computes (a dose, a count): they are recorded and
+    judged against the specification like any reported result.
+    """
 
     kind: Literal["task"] = "task"
     name: str
     call: Call
     compensation: Call | None = None
+    records: tuple[str, ...] = ()
     description: str = ""
 
 
@@ -285,9 +290,20 @@ class Stage(_Frozen):
     steps: tuple[Step, ...]
 
 
-def task(name: str, call: Call, *, undo: Call | None = None, description: str = "") -> Task:
-    """A step that runs one activity, with an optional compensation `undo`."""
-    return Task(name=name, call=call, compensation=undo, description=description)
+def task(
+    name: str,
+    call: Call,
+    *,
+    undo: Call | None = None,
+    records: tuple[str, ...] = (),
+    description: str = "",
+) -> Task:
+    """A step that runs one activity, with an optional compensation `undo`.
+
+    `records` names the results the activity computes; each must have a specification line,
+    and one out of it stops the batch with a deviation right after this step.
+    """
+    return Task(name=name, call=call, compensation=undo, records=records, description=description)
 
 
 def wait_for(

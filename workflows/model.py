@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: Pseudonyms are opaque tokens issued by the treatment centre's pseudonymisation service.
 PSEUDONYM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{5,39}$"
@@ -122,11 +122,47 @@ class BatchStart(_Frozen):
 
 
 class TemperatureSummary(_Frozen):
-    """A summary of a logger's readings, computed outside the workflow (never raw readings)."""
+    """A summary of a logger's readings, computed outside the workflow (never raw readings).
+
+    The evidence fields (`logger_id`, `readings`, `interval_seconds`) are optional in the model
+    only so that reports recorded before they existed still load; a new report without them is
+    refused (see `evidence_problems`). The full series, when a courier sends it, is kept in the
+    records database and named here by its SHA-256 (`series_sha256`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     min_c: float
     max_c: float
-    minutes_outside_range: float = 0
+    minutes_outside_range: float = Field(default=0, ge=0)
+    logger_id: str | None = Field(default=None, min_length=1, max_length=80)
+    readings: int | None = Field(default=None, ge=0)
+    interval_seconds: float | None = Field(default=None, gt=0)
+    series_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TemperatureSummary:
+        if self.min_c > self.max_c:
+            raise ValueError(f"min_c {self.min_c} is above max_c {self.max_c}")
+        return self
+
+    def evidence_problems(self) -> list[str]:
+        """What this summary lacks to count as evidence (empty when it is complete)."""
+        problems = []
+        if not self.logger_id:
+            problems.append("no logger or device id")
+        if not self.readings:
+            problems.append("no readings")
+        if self.interval_seconds is None:
+            problems.append("no reading interval")
+        elif self.readings:
+            covered = self.readings * self.interval_seconds / 60
+            if self.minutes_outside_range > covered:
+                problems.append(
+                    f"{self.minutes_outside_range:g} min outside range but the readings "
+                    f"cover only {covered:g} min"
+                )
+        return problems
 
 
 class CustodyReport(_Frozen):
@@ -226,6 +262,7 @@ class DeviationKind(StrEnum):
 
     IDENTITY_MISMATCH = "identity_mismatch"
     TEMPERATURE_EXCURSION = "temperature_excursion"
+    TEMPERATURE_EVIDENCE_MISSING = "temperature_evidence_missing"
     OUT_OF_SPECIFICATION = "out_of_specification"
     HOLD_BREACHED = "hold_breached"
     DEADLINE_MISSED = "deadline_missed"
@@ -250,6 +287,9 @@ class Deviation(_Frozen):
     description: str
     allowed: tuple[DecisionAction, ...]
     blocking: bool = Field(default=True, description="False: assessed by QA, process goes on")
+    results: tuple[str, ...] = Field(
+        default=(), description="Specified results this deviation judged out of specification"
+    )
     disposition: DecisionAction | None = None
     disposed_by: str | None = None
     disposed_at: datetime | None = None
