@@ -10,12 +10,14 @@ exported too. The audit trail itself is never copied into the snapshot: it is th
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from pydantic import ValidationError
 
 from records.ebr_html import render_html
 from records.ledger import Ledger, VerifyReport
 from records.review import review_by_exception
+from records.temperature import LegTemperature, temperature_legs
 from workflows.model import AuditEvent, BatchRecord
 
 __all__ = [
@@ -72,14 +74,25 @@ def load_record(ledger: Ledger, batch_id: str) -> BatchRecord:
     return record.model_copy(update={"audit": entries})
 
 
-def render_json(record: BatchRecord, *, verification: VerifyReport | None = None) -> str:
-    """The batch record as JSON, opening with the review-by-exception summary."""
+def render_json(
+    record: BatchRecord,
+    *,
+    verification: VerifyReport | None = None,
+    legs: Sequence[LegTemperature] | None = None,
+) -> str:
+    """The batch record as JSON, opening with the review-by-exception summary.
+
+    `temperature` holds each custody leg's range, summary, verdict and, when stored, its full
+    reading series (see `render_html` for `legs`).
+    """
+    legs = temperature_legs(record) if legs is None else legs
     document = {
         "review_by_exception": [
-            item.model_dump(mode="json") for item in review_by_exception(record)
+            item.model_dump(mode="json") for item in review_by_exception(record, legs)
         ],
         "ledger_verification": verification.model_dump(mode="json") if verification else None,
         "batch_record": record.model_dump(mode="json"),
+        "temperature": [leg.model_dump(mode="json") for leg in legs],
         "content_hash": record.content_hash(),
     }
     return json.dumps(document, indent=2, ensure_ascii=False)

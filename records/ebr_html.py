@@ -12,8 +12,10 @@ import html
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from records.ebr_temperature import legs_html
 from records.ledger import VerifyReport
 from records.review import ReviewItem, review_by_exception
+from records.temperature import LegTemperature, temperature_legs
 from workflows.model import AuditEvent, BatchRecord, CustodyEntry, RecordedResult
 
 # Long audit values (the record snapshot itself is one) are shortened, with a hash that still
@@ -34,6 +36,8 @@ font-weight:600}.bad{background:#f8d7da;color:#842029}.ok{background:#d1e7dd;col
 .warn{background:#fff3cd;color:#664d03}
 .review{border:2px solid #842029;padding:.5rem 1rem;background:#fff8f8}
 .review.clean{border-color:#0f5132;background:#f6fffa}
+.leg{margin-top:1rem}.leg h3{font-size:1rem;margin-bottom:.2rem}.leg table{width:auto}
+td.bad{color:#842029;font-weight:600}
 @media print{body{margin:0}h2{page-break-after:avoid}}
 """
 
@@ -42,8 +46,18 @@ class _Html(str):
     """Markup built here from escaped parts; `_cell` passes it through unescaped."""
 
 
-def render_html(record: BatchRecord, *, verification: VerifyReport | None = None) -> str:
-    """The batch record as a self-contained HTML page that opens with review by exception."""
+def render_html(
+    record: BatchRecord,
+    *,
+    verification: VerifyReport | None = None,
+    legs: Sequence[LegTemperature] | None = None,
+) -> str:
+    """The batch record as a self-contained HTML page that opens with review by exception.
+
+    `legs` are the custody legs judged against the pinned definition, with their stored series
+    (`records.temperature.temperature_legs`); without them ranges and series are not shown.
+    """
+    legs = temperature_legs(record) if legs is None else legs
     title = f"Electronic batch record {record.batch_id}"
     body = "\n".join(
         [
@@ -51,9 +65,10 @@ def render_html(record: BatchRecord, *, verification: VerifyReport | None = None
             f'<p class="meta">{_e(record.product)} &middot; definition'
             f" {_e(record.definition_version)} &middot; status {_badge(record.status)}"
             f" &middot; record version {_e(record.version)}</p>",
-            _review(record, verification),
+            _review(record, verification, legs),
             _identification(record, verification),
             _custody(record.custody),
+            _section("Temperature history", legs_html(legs)),
             _timeline(record),
             _results(record.results.values()),
             _deviations(record),
@@ -69,8 +84,10 @@ def render_html(record: BatchRecord, *, verification: VerifyReport | None = None
     )
 
 
-def _review(record: BatchRecord, verification: VerifyReport | None) -> str:
-    items = review_by_exception(record)
+def _review(
+    record: BatchRecord, verification: VerifyReport | None, legs: Sequence[LegTemperature]
+) -> str:
+    items = review_by_exception(record, legs)
     lines: list[str] = []
     if verification is not None and not verification.ok and verification.first_break:
         brk = verification.first_break

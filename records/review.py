@@ -7,10 +7,12 @@ exception, once, for every export.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from records.temperature import LegTemperature, temperature_legs
 from workflows.model import BatchRecord, BatchStatus, CustodyEntry, StepState
 
 
@@ -22,6 +24,7 @@ class ExceptionKind(StrEnum):
     DEVIATION = "deviation"
     OUT_OF_SPECIFICATION = "out_of_specification"
     UNVERIFIED_CUSTODY = "unverified_custody"
+    TEMPERATURE_EVIDENCE_MISSING = "temperature_evidence_missing"
     TEMPERATURE_EXCURSION = "temperature_excursion"
     STEP_FAILED = "step_failed"
 
@@ -37,14 +40,22 @@ class ReviewItem(BaseModel):
     open: bool = False
 
 
-def review_by_exception(record: BatchRecord) -> list[ReviewItem]:
-    """Everything in `record` that departed from plan, most consequential first."""
+def review_by_exception(
+    record: BatchRecord, legs: Sequence[LegTemperature] | None = None
+) -> list[ReviewItem]:
+    """Everything in `record` that departed from plan, most consequential first.
+
+    `legs` are the custody legs judged against the pinned definition's temperature ranges
+    (`records.temperature.temperature_legs`); without them the legs are judged with the ranges
+    unknown, so any leg lacking complete evidence or reporting time outside range is listed.
+    """
     items = [
         *_abandonment(record),
         *_exceptional_release(record),
         *_deviations(record),
         *_out_of_specification(record),
         *_custody(record),
+        *_temperature(record, legs),
         *_failed_steps(record),
     ]
     order = list(ExceptionKind)
@@ -128,15 +139,21 @@ def _custody(record: BatchRecord) -> list[ReviewItem]:
                     f" (scanned COI {entry.scanned_coi}, label {entry.container_label})",
                 )
             )
-        if entry.temperature and entry.temperature.minutes_outside_range > 0:
-            t = entry.temperature
+    return items
+
+
+def _temperature(record: BatchRecord, legs: Sequence[LegTemperature] | None) -> list[ReviewItem]:
+    items = []
+    for leg in temperature_legs(record) if legs is None else legs:
+        handoff = f"{leg.step}: {leg.from_party} -> {leg.to_party} at {leg.at.isoformat()}"
+        for problem in leg.problems:
+            kind = (
+                ExceptionKind.TEMPERATURE_EVIDENCE_MISSING
+                if problem.evidence
+                else ExceptionKind.TEMPERATURE_EXCURSION
+            )
             items.append(
-                ReviewItem(
-                    kind=ExceptionKind.TEMPERATURE_EXCURSION,
-                    reference=entry.step,
-                    summary=f"{handoff}: {t.minutes_outside_range:g} min outside range"
-                    f" (min {t.min_c:g} °C, max {t.max_c:g} °C)",
-                )
+                ReviewItem(kind=kind, reference=leg.step, summary=f"{handoff}: {problem.text}")
             )
     return items
 

@@ -147,7 +147,7 @@ class LegTemperature(BaseModel):
     range: TemperatureRange | None = Field(description="None: the range is not known here")
     summary: TemperatureSummary | None
     series: TemperatureSeries | None = Field(default=None, description="When stored")
-    problems: tuple[str, ...] = Field(description="Missing evidence or excursion, in words")
+    problems: tuple[LegProblem, ...] = Field(description="Missing evidence or excursion")
 
     @property
     def evidence_missing(self) -> bool:
@@ -155,22 +155,39 @@ class LegTemperature(BaseModel):
         return self.summary is None or bool(self.summary.evidence_problems())
 
 
-def leg_problems(entry: CustodyEntry, limit: TemperatureRange | None) -> list[str]:
+class LegProblem(BaseModel):
+    """One thing wrong with a leg's temperature: missing evidence, or an excursion."""
+
+    model_config = ConfigDict(frozen=True)
+
+    evidence: bool = Field(description="True: evidence missing or incomplete; False: excursion")
+    text: str
+
+
+def leg_problems(entry: CustodyEntry, limit: TemperatureRange | None) -> list[LegProblem]:
     """What is wrong with a leg's temperature evidence, judged as the engine judges it.
 
-    With the range known, the engine's own rule decides (`workflows.judgement`). Without it, a
-    missing or incomplete summary and any time outside range are still reported: a reviewer
-    would rather look once too often.
+    With complete evidence and a known range, the engine's own rule decides
+    (`workflows.judgement`). Incomplete evidence is reported together with any departure from
+    the range (or, the range unknown, any time outside it): a reviewer would rather look once
+    too often than miss an excursion behind a missing logger id.
     """
-    if limit is not None:
-        finding = judge_temperature(limit, entry.temperature)
-        return [finding.description] if finding is not None else []
     t = entry.temperature
     if t is None:
-        return ["no temperature evidence"]
-    problems = [f"temperature evidence incomplete: {p}" for p in t.evidence_problems()]
-    if t.minutes_outside_range > 0:
-        problems.append(f"{t.minutes_outside_range:g} min outside range")
+        return [LegProblem(evidence=True, text="no temperature evidence")]
+    missing = t.evidence_problems()
+    if not missing and limit is not None:
+        finding = judge_temperature(limit, t)
+        return [] if finding is None else [LegProblem(evidence=False, text=finding.description)]
+    problems = [
+        LegProblem(evidence=True, text=f"temperature evidence incomplete: {p}") for p in missing
+    ]
+    seen = f"{t.min_c:g}..{t.max_c:g} °C, {t.minutes_outside_range:g} min outside range"
+    if limit is not None and (t.min_c < limit.min_c or t.max_c > limit.max_c):
+        rng = f"{limit.min_c:g}..{limit.max_c:g} °C"
+        problems.append(LegProblem(evidence=False, text=f"{seen}, beyond {rng}"))
+    elif limit is None and t.minutes_outside_range > 0:
+        problems.append(LegProblem(evidence=False, text=seen))
     return problems
 
 
@@ -214,6 +231,7 @@ def _utc(at: datetime) -> str:
 
 __all__ = [
     "MAX_READINGS",
+    "LegProblem",
     "LegTemperature",
     "Reading",
     "SeriesReadings",

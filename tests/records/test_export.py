@@ -194,6 +194,7 @@ def test_json_opens_with_review_by_exception(ledger: Ledger) -> None:
         "deviation",
         "out_of_specification",
         "unverified_custody",
+        "temperature_evidence_missing",  # the factory's leg names no logger, readings, interval
         "temperature_excursion",
     }
     assert document["ledger_verification"]["ok"] is True
