@@ -13,9 +13,10 @@ from temporalio.client import WorkflowHandle
 from records.temperature import TemperatureSeries
 from records.temperature_store import TemperatureStore
 from tests.harness import Harness
-from tests.service.support import Client, key, start_via_api
+from tests.service.support import Client, People, key, start_via_api
 from vein2vein.service import admin
 from vein2vein.settings import Settings
+from workflows.model import Role
 
 T0 = datetime(2026, 5, 4, 6, 0, tzinfo=UTC)
 
@@ -44,7 +45,7 @@ def _report(rec: Any, series: dict[str, Any], **custody: Any) -> dict[str, Any]:
 
 
 async def test_a_series_is_stored_and_only_its_summary_reaches_the_workflow(
-    client: Client, service_settings: Settings, harness: Harness, app: FastAPI
+    client: Client, service_settings: Settings, harness: Harness, app: FastAPI, people: People
 ) -> None:
     orders = await client(token=admin.create_token(service_settings.data_dir, "his-t", ["orders"]))
     batch_id = await start_via_api(orders)
@@ -56,6 +57,8 @@ async def test_a_series_is_stored_and_only_its_summary_reaches_the_workflow(
     store: TemperatureStore = app.state.ctx.temperature
     values = [4.1, 4.3, 5.0, 5.2, 4.8, 4.4]
     good = {"logger_id": "TT-42", "interval_seconds": 60, "readings": _readings(values)}
+    # The simulated courier already stored its own logger's series for the leg.
+    before = store.for_batch(batch_id)
 
     async def post(body: dict[str, Any] | str) -> tuple[int, str]:
         headers = {"Idempotency-Key": key(), "Content-Type": "application/json"}
@@ -76,7 +79,7 @@ async def test_a_series_is_stored_and_only_its_summary_reaches_the_workflow(
     ):
         code, text = await post(body)
         assert code == 422 and why in text, (code, text)
-    assert store.for_batch(batch_id) == []
+    assert store.for_batch(batch_id) == before
     assert (await harness.record(handle)).custody == []
 
     expected = TemperatureSeries(batch_id=batch_id, step="receipt", **good)
@@ -89,4 +92,13 @@ async def test_a_series_is_stored_and_only_its_summary_reaches_the_workflow(
     assert (t.min_c, t.max_c, t.minutes_outside_range) == (4.1, 5.2, 0)
     assert (t.logger_id, t.readings, t.interval_seconds) == ("TT-42", 6, 60)
     assert store.get(expected.sha256()) == expected
-    assert [s.sha256 for s in store.for_batch(batch_id)] == [expected.sha256()]
+    stored = {s.sha256 for s in store.for_batch(batch_id)}
+    assert stored == {s.sha256 for s in before} | {expected.sha256()}
+
+    # The console's batch page shows the leg's history, drawn from the stored series.
+    qa = await client(user=people.make(Role.QA))
+    page = (await qa.get(f"/console/batches/{batch_id}")).text
+    history = page[page.index('id="temperature"') :]
+    for shown in ("2..8 °C", "4.1 / 5.2 °C", "TT-42", "60 s", expected.sha256(), "<svg"):
+        assert shown in history, shown
+    assert "6 readings (every reading)" in history

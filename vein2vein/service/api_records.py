@@ -18,6 +18,7 @@ from records import (
 )
 from vein2vein.service.api_common import NOT_FOUND, BatchId
 from vein2vein.service.auth import READERS, Ctx, Principal, allowed
+from vein2vein.service.temperature import legs_for
 
 router = APIRouter(prefix="/api", tags=["records"])
 Reader = Annotated[Principal, Depends(allowed(scopes={"read"}, roles=READERS))]
@@ -40,11 +41,12 @@ async def batch_record_export(
     except RecordNotFound as err:
         raise HTTPException(404, str(err)) from err
     verification = ctx.ledger.verify(batch_id)
+    legs = await legs_for(ctx, rec)
     if format == "json":
         import json
 
-        return JSONResponse(json.loads(render_json(rec, verification=verification)))
-    return HTMLResponse(render_html(rec, verification=verification))
+        return JSONResponse(json.loads(render_json(rec, verification=verification, legs=legs)))
+    return HTMLResponse(render_html(rec, verification=verification, legs=legs))
 
 
 @router.get("/batches/{batch_id}/fhir", responses=NOT_FOUND)

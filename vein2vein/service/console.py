@@ -14,9 +14,11 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 from pydantic import ValidationError
 
 from records import review_by_exception
+from records.ebr_temperature import legs_html
 from vein2vein.service.auth import (
     SESSION_COOKIE,
     SESSION_MAX_AGE,
@@ -29,6 +31,7 @@ from vein2vein.service.auth import (
 )
 from vein2vein.service.batches import definition_of, fetch_record, inbox_items, records
 from vein2vein.service.decisions import DecisionRequest, actions_for, authority, sign_and_submit
+from vein2vein.service.temperature import legs_for
 from vein2vein.service.templates import render_page
 from vein2vein.service.users import AuthError
 from vein2vein.service.views import decision_links, hold_clocks, spec_rows
@@ -181,6 +184,7 @@ async def batch_page(
     rec = await fetch_record(ctx, _batch_id(batch_id))
     defn = await definition_of(ctx, rec)
     now = await ctx.clock()
+    legs = await legs_for(ctx, rec, defn)
     return _page(
         request,
         ctx,
@@ -191,7 +195,8 @@ async def batch_page(
         now=now,
         signed=signed[:80],
         actions=decision_links(defn, rec, who.roles),
-        review=review_by_exception(rec),
+        review=review_by_exception(rec, legs),
+        temperature=Markup(legs_html(legs)),  # escaped value by value in records.ebr_temperature
         holds=hold_clocks(defn, rec, now),
         spec=spec_rows(defn, rec),
         refresh=REFRESH_SECONDS,
@@ -228,7 +233,7 @@ async def _decide_page(
         target=target,
         about=about,
         error=error,
-        review=review_by_exception(rec),
+        review=review_by_exception(rec, await legs_for(ctx, rec)),
         actions=actions_for(auth.kind, dev.allowed if dev else ()),
         roles=roles,
         meaning=auth.meaning,

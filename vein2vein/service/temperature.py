@@ -12,11 +12,20 @@ import asyncio
 
 from fastapi import HTTPException
 
-from records.temperature import SeriesReadings, TemperatureSeries, disagreements, summarise
+from records.temperature import (
+    LegTemperature,
+    SeriesReadings,
+    TemperatureSeries,
+    disagreements,
+    handoff_ranges,
+    summarise,
+    temperature_legs,
+)
 from vein2vein.service.batches import definition_of, fetch_record
 from vein2vein.service.context import ServiceContext
+from workflows.definition import CompiledDefinition
 from workflows.language import Handoff, TemperatureRange
-from workflows.model import CustodyReport
+from workflows.model import BatchRecord, CustodyReport
 
 
 async def handoff_range(ctx: ServiceContext, batch_id: str, step: str) -> TemperatureRange | None:
@@ -67,3 +76,18 @@ async def attach_series(
     # Stored before the workflow hears of it, so the hash it records always names a series.
     await asyncio.to_thread(ctx.temperature.put, series)
     return custody.model_copy(update={"temperature": summary})
+
+
+async def legs_for(
+    ctx: ServiceContext, rec: BatchRecord, defn: CompiledDefinition | None = None
+) -> list[LegTemperature]:
+    """The batch's custody legs judged against its pinned definition, with stored series.
+
+    `defn` is the definition already looked up by the caller, else it is looked up here; one
+    that is not the batch's pinned definition is not used (ranges then show as unknown).
+    """
+    if defn is None:
+        defn = await definition_of(ctx, rec)
+    pinned = defn is not None and defn.content_hash == rec.definition_hash
+    ranges = handoff_ranges(defn) if defn is not None and pinned else None
+    return await asyncio.to_thread(temperature_legs, rec, ranges, ctx.temperature.get)

@@ -169,8 +169,9 @@ href="/console/batches/{{ r.batch_id }}/decide?target={{ a.target|urlencode }}">
 <td class="{{ 'ok' if c.label_verified else 'bad' }}">{{ 'verified' if c.label_verified
 else 'MISMATCH' }}</td><td>{% if c.temperature %}{{ c.temperature.min_c }}..{{ c.temperature.max_c
 }} °C{% if c.temperature.minutes_outside_range %}, {{ c.temperature.minutes_outside_range }} min
-outside{% endif %}{% endif %}</td></tr>{% else %}<tr><td colspan="8">No transfers yet.</td></tr>
-{% endfor %}</table>
+outside{% endif %}{% else %}<span class="bad">no temperature evidence</span>{% endif %}</td>
+</tr>{% else %}<tr><td colspan="8">No transfers yet.</td></tr>{% endfor %}</table>
+<h2>Temperature history</h2><div id="temperature">{{ temperature }}</div>
 <h2>Timeline</h2>
 <table id="timeline"><tr><th>Step</th><th>Stage</th><th>#</th><th>State</th><th>Started</th>
 <th>Ended</th><th>Performed by</th></tr>{% for s in r.steps %}<tr><td>{{ s.step }}</td>
