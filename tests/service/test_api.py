@@ -89,7 +89,13 @@ def _custody(rec: Any, event_id: str, *, label: str | None = None, **kw: Any) ->
             "scanned_coi": rec.coi,
             "container_label": label or f"{rec.coi}-APH",
             "location": "MFG-EAST dock 2",
-            "temperature": {"min_c": 3.1, "max_c": 6.4},
+            "temperature": {
+                "min_c": 3.1,
+                "max_c": 6.4,
+                "logger_id": "LOG-API-1",
+                "readings": 600,
+                "interval_seconds": 60,
+            },
         },
         **kw,
     }
