@@ -126,6 +126,8 @@ async def test_ledger_verify_and_record_export(harness: Harness, tmp_path: Path)
     assert exported.exit_code == 0, exported.output
     html = out.read_text()
     assert handle.id in html and "Review by exception" in html
+    # The receipt leg judged against the pinned definition's 2-8 C, with its stored series.
+    assert "Temperature history" in html and "<svg" in html and "not known here" not in html
     missing = await _cli(["record", "export", "B-NOTHERE00"], env)
     assert missing.exit_code == 1
 

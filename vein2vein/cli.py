@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -31,6 +31,10 @@ from definitions import load_catalog
 from vein2vein.cli_keys import keys_app
 from vein2vein.cli_ledger import ledger_app
 from vein2vein.settings import Settings
+
+if TYPE_CHECKING:
+    from records import Ledger
+    from records.temperature import LegTemperature
 from workflows.definition import CompiledDefinition, validate
 from workflows.diagram import to_mermaid
 from workflows.language import Parallel, Repeat, Step
@@ -543,6 +547,18 @@ def _ledger() -> Any:
     return led
 
 
+def _temperature_legs(led: Ledger, rec: BatchRecord) -> list[LegTemperature]:
+    """Each custody leg judged against the batch's pinned definition (when this catalog still
+    has it: otherwise ranges show as not known), with the series stored beside the ledger."""
+    from records.temperature import handoff_ranges, temperature_legs
+    from records.temperature_store import TemperatureStore
+
+    defn = load_catalog(_settings().extra_definitions).get(rec.product)
+    pinned = defn is not None and defn.content_hash == rec.definition_hash
+    ranges = handoff_ranges(defn) if defn is not None and pinned else None
+    return temperature_legs(rec, ranges, TemperatureStore(led.engine).get)
+
+
 @record_app.command("export")
 @command
 def record_export(
@@ -561,10 +577,11 @@ def record_export(
     except RecordNotFound as e:
         raise CliError(str(e)) from e
     verification = led.verify(batch_id)
+    legs = _temperature_legs(led, rec)
     text = (
-        render_html(rec, verification=verification)
+        render_html(rec, verification=verification, legs=legs)
         if fmt == "html"
-        else render_json(rec, verification=verification)
+        else render_json(rec, verification=verification, legs=legs)
     )
     if output:
         output.write_text(text)
