@@ -16,7 +16,7 @@ from records import Ledger
 from tests.harness import Harness
 from tests.products import TEST_PRODUCTS
 from vein2vein.embedded import installed_binary
-from worker import build_worker, make_world, register_search_attributes
+from vein2vein.worker import build_worker, make_world, register_search_attributes
 from workflows import keyring
 from workflows.keyring import KeyRegistry, TrustedKey
 from workflows.signatures import SigningKey

@@ -17,7 +17,7 @@ from tests.harness import Harness, order
 from tests.products import FLAKY_BOOKING
 from vein2vein.observability import configure_logging, make_client_options
 from vein2vein.settings import Settings
-from worker import build_worker, make_world
+from vein2vein.worker import build_worker, make_world
 from workflows.client import start_batch
 from workflows.model import DecisionAction
 from workflows.signatures import SigningKey

@@ -17,7 +17,7 @@ from definitions import CATALOG
 from tests.harness import Harness
 from tests.history_scenarios import SCENARIOS
 from tests.products import TEST_PRODUCTS
-from worker import PASSTHROUGH
+from vein2vein.worker import PASSTHROUGH
 from workflows.registry import workflow_type
 
 HISTORIES = Path(__file__).parent / "histories"

@@ -147,9 +147,9 @@ def _sites() -> SitesConfig:
 @app.command()
 def worker() -> None:
     """Run the worker (embedded Temporal unless TEMPORAL_ADDRESS is set)."""
-    import worker as worker_module
+    from vein2vein.worker import main as run_worker
 
-    worker_module.main()
+    run_worker()
 
 
 @app.command()

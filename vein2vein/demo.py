@@ -99,7 +99,7 @@ async def run_dev(
     settings: Settings, *, demo: bool, console: Console, http_port: int = 8000
 ) -> None:
     """Run the embedded server, worker and console; with `demo`, start batches and watch them."""
-    import worker
+    from vein2vein import worker
     from vein2vein.service import serve as serve_http
     from vein2vein.service.admin import ensure_demo_users
 

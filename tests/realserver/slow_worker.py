@@ -11,7 +11,7 @@ as `worker.py`, plus:
 The first call of such an activity performs its side effect (recorded in the world's store),
 then sleeps; a worker killed meanwhile leaves Temporal with a started activity whose effect
 already happened, and the retry on another worker must not repeat it. Everything else is the
-real worker: `worker.serve` builds the world from the settings, as in production.
+real worker: `vein2vein.worker.serve` builds the world from the settings, as in production.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import os
 import signal
 from typing import Any
 
-import worker
 from activities import SimulatedWorld
+from vein2vein import worker
 from vein2vein.observability import configure_logging
 from vein2vein.settings import Settings
 from workflows.model import StepCall, StepOutput

@@ -21,7 +21,7 @@ from vein2vein.keys import deployment_signing_key, load_registry
 from vein2vein.service import admin
 from vein2vein.service.app import create_app
 from vein2vein.settings import Settings
-from worker import build_worker, make_world
+from vein2vein.worker import build_worker, make_world
 from workflows import keyring
 from workflows.client import connect
 

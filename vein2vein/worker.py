@@ -1,0 +1,218 @@
+"""The vein2vein worker: every product definition and every activity on one task queue.
+
+Worker construction lives here (`build_worker`, `make_world`, `serve`); the top-level
+`worker.py` is only its entry point.
+
+Connects to `TEMPORAL_ADDRESS` or, when it is unset, starts the embedded Temporal dev server
+with a persistent SQLite file in the data directory. Before it polls it installs the deployment's
+key registry (`VEIN2VEIN_TRUSTED_KEYS`), and reloads it whenever the file changes. Run it with
+`python worker.py` or `vein2vein worker`; it stops cleanly on SIGTERM and SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities import Activities, SimulatedReport, SimulatedWorld, SitesConfig
+from activities.adapters import DEFAULT_SITES
+from activities.runtime import ChainAnchor
+from definitions import CATALOG, load_catalog
+from records import Checkpointer, Ledger, checkpoint_periodically
+from records.temperature_store import TemperatureStore
+from vein2vein import keys
+from vein2vein.embedded import start_dev_server
+from vein2vein.observability import configure_logging, make_client_options
+from vein2vein.settings import Settings
+from workflows.client import TASK_QUEUE, connect
+from workflows.entities import Inventory, SiteCapacity
+from workflows.interpreter import SEARCH_ATTRIBUTES
+from workflows.registry import workflow_type
+
+log = logging.getLogger("vein2vein.worker")
+
+#: Modules the workflow sandbox may share with the host: pure, deterministic, and slow to
+#: re-import (cryptography is a C extension that must not be loaded twice).
+PASSTHROUGH = ("cryptography", "pydantic", "pydantic_core", "annotated_types")
+
+
+def build_worker(
+    client: Client,
+    activities: Activities,
+    *,
+    products: Iterable[str] | None = None,
+    task_queue: str = TASK_QUEUE,
+    max_cached_workflows: int = 1000,
+) -> Worker:
+    """A worker running every product in `products` (default: the catalog) and activities."""
+    names = list(CATALOG) if products is None else list(products)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[*(workflow_type(p) for p in names), SimulatedReport, SiteCapacity, Inventory],
+        activities=activities.all(),
+        activity_executor=ThreadPoolExecutor(max_workers=8),
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        ),
+        max_cached_workflows=max_cached_workflows,
+        # After a worker dies, its cached workflows move to a live worker in 3 s, not 10 s.
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+    )
+
+
+async def register_search_attributes(client: Client, namespace: str) -> None:
+    """Register the batch search attributes (idempotent; needed on servers without flags)."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=namespace,
+            search_attributes={
+                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES
+            },
+        )
+    )
+
+
+def make_world(
+    client: Client,
+    *,
+    ledger: Ledger,
+    world: SimulatedWorld,
+    sites: SitesConfig = DEFAULT_SITES,
+    task_queue: str = TASK_QUEUE,
+    task_db_url: str | None = None,
+    anchor: ChainAnchor | None = None,
+) -> Activities:
+    """Activities whose every site is served by its configured adapter (here: simulated);
+    `anchor` checkpoints a batch's ledger chain when the batch closes."""
+
+    def adapter_for(site_id: str) -> SimulatedWorld:
+        site = sites.sites.get(site_id)
+        if site is not None and site.adapter != "simulated":
+            raise RuntimeError(f"site {site_id} needs adapter '{site.adapter}', not installed")
+        return world
+
+    acts = Activities(
+        adapter_for=adapter_for,
+        ledger=ledger,
+        client=client,
+        task_queue=task_queue,
+        task_db_url=task_db_url,
+        anchor=anchor,
+    )
+    world.schedule = acts.schedule_report
+    if world.temperature_sink is None:
+        # The simulated couriers' reading series go beside the ledger, as uploads via the API do.
+        store = TemperatureStore(ledger.engine)
+        store.create_schema()
+        world.temperature_sink = store.put
+    return acts
+
+
+async def _connect_when_ready(settings: Settings, attempts: int = 60) -> Client:
+    """Connect, waiting for a server that is still starting ("Frontend is not healthy yet"
+    right after its port opens) for up to `attempts` half-seconds."""
+    for attempt in range(attempts):
+        try:
+            return await connect(
+                settings.address, settings.namespace, **make_client_options(settings)
+            )
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
+async def serve(
+    settings: Settings, stop: asyncio.Event, *, world: SimulatedWorld | None = None
+) -> None:
+    """Run the worker (and the embedded server when no address is set) until `stop` is set.
+
+    `world` lets `vein2vein dev` inject demonstration faults into the simulated adapter.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    keys.bootstrap(settings)
+    watcher = keys.RegistryWatcher(settings.trusted_keys_file)
+    watcher.load()  # an invalid registry stops the worker here, before anything runs
+    server: subprocess.Popen[bytes] | None = None
+    if settings.temporal_address is None:
+        server = start_dev_server(
+            settings.data_dir, port=settings.temporal_port, ui_port=settings.ui_port
+        )
+        log.info("embedded temporal started", extra={"address": settings.address})
+    try:
+        client = await _connect_when_ready(settings)
+        if settings.temporal_address is not None:
+            await register_search_attributes(client, settings.namespace)
+        ledger = Ledger.from_url(settings.ledger)
+        ledger.create_schema()
+        world = world or SimulatedWorld(
+            seed=settings.sim_seed,
+            store=settings.data_dir / "simulated.db",
+            speed=settings.sim_speed,
+        )
+        sites = SitesConfig.load(settings.sites_file) if settings.sites_file else DEFAULT_SITES
+        checkpointer = Checkpointer(
+            ledger,
+            keys.deployment_signing_key(settings),
+            settings.checkpoint_journal_file,
+        )
+        acts = make_world(
+            client,
+            ledger=ledger,
+            world=world,
+            sites=sites,
+            task_db_url=settings.ledger,
+            anchor=checkpointer,
+        )
+        anchoring = asyncio.create_task(
+            checkpoint_periodically(checkpointer, settings.checkpoint_interval, stop)
+        )
+        catalog = load_catalog(settings.extra_definitions)
+        reloading = asyncio.create_task(watcher.run(stop))
+        try:
+            async with build_worker(client, acts, products=catalog):
+                log.info(
+                    "worker running", extra={"task_queue": TASK_QUEUE, "products": list(catalog)}
+                )
+                await stop.wait()
+        finally:
+            reloading.cancel()
+        await anchoring  # its last pass runs once `stop` is set
+        log.info("worker stopped")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+async def run() -> None:
+    """Run the worker from environment settings until SIGTERM or SIGINT."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(settings, stop)
+
+
+def main() -> None:
+    """Entry point: run, then exit without waiting on the Temporal runtime's native threads,
+    which abort the interpreter's finalisation after an otherwise clean shutdown."""
+    asyncio.run(run())
+    logging.shutdown()
+    os._exit(0)
