@@ -15,6 +15,7 @@ from activities.catalog import SITE_ACTIVITIES, SYSTEM_ACTIVITIES
 from activities.entities import EntityActivities, calculate_dose
 from activities.sim_report import REPORT_WORKFLOW, ScheduledReport
 from records.batch_record import RECORD_CLOSED
+from records.external_tasks import register_external_task
 from workflows.client import TASK_QUEUE, report_event
 from workflows.coi import CoiIssuer, DefaultCoiIssuer
 from workflows.model import AuditEvent, ExternalEvent, StepCall, StepOutput
@@ -144,8 +145,6 @@ class Activities:
         completes when that system posts to /api/tasks/{id}/complete or /fail."""
         if self._task_db_url is None:
             raise ApplicationError("no task store configured", non_retryable=True)
-        from vein2vein.service.tasks import register_external_task
-
         info = activity.info()
         task_id = register_external_task(
             self._task_db_url, info.task_token, call.batch_id, call.step, call.activity

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -26,6 +27,16 @@ def sqlite_file_engine(url: URL, *, purpose: str, timeout: float, **options: Any
     engine = create_engine(url, connect_args=connect_args, **options)
     event.listen(engine, "connect", _wal)
     return engine
+
+
+@functools.cache
+def engine_for(url: str) -> Engine:
+    """One engine per database URL per process for the tables kept beside the ledger (the
+    service's, the external tasks'); SQLite gets WAL and a patient lock wait."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    return sqlite_file_engine(parsed, purpose="service", timeout=30)
 
 
 def _wal(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

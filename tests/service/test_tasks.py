@@ -13,9 +13,10 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities import Activities, SimulatedWorld
+from records.external_tasks import register_external_task
 from tests.harness import Harness
 from tests.service.support import Client, key
-from vein2vein.service import admin, register_external_task
+from vein2vein.service import admin
 from vein2vein.settings import Settings
 from workflows.model import StepCall, StepOutput
 

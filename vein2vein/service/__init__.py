@@ -3,7 +3,7 @@
 - `create_app(settings, client=None)` and `serve(settings, stop, host, port)`: the app and its
   uvicorn server (`vein2vein dev`, `vein2vein serve`).
 - `vein2vein.service.admin`: users, passwords, API tokens, unlocking, demo users (the CLI).
-- `register_external_task`: what an activity calls before completing asynchronously.
+- External tasks are completed at `/api/tasks/...`; their store is `records.external_tasks`.
 
 Imported lazily, so that the CLI's user and token commands do not load the web stack.
 """
@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from vein2vein.service.app import create_app, serve
-    from vein2vein.service.tasks import register_external_task
 
-__all__ = ["create_app", "register_external_task", "serve"]
+__all__ = ["create_app", "serve"]
 
 
 def __getattr__(name: str) -> Any:
@@ -24,8 +23,4 @@ def __getattr__(name: str) -> Any:
         from vein2vein.service import app
 
         return getattr(app, name)
-    if name == "register_external_task":
-        from vein2vein.service.tasks import register_external_task
-
-        return register_external_task
     raise AttributeError(name)

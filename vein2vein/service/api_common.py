@@ -9,9 +9,9 @@ from fastapi import Header, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
+from records.external_tasks import TASK_ID_PATTERN
 from vein2vein.service.auth import Ctx, Principal
 from vein2vein.service.idempotency import Answer
-from vein2vein.service.tasks import TASK_ID_PATTERN
 from vein2vein.service.users import USER_ID_PATTERN
 from workflows.model import BATCH_ID_PATTERN
 

@@ -19,6 +19,7 @@ from temporalio.client import Client
 from activities.adapters import DEFAULT_SITES, SitesConfig
 from definitions import load_catalog
 from records import Ledger
+from records.external_tasks import TaskStore
 from records.temperature_store import TemperatureStore
 from vein2vein.keys import deployment_signing_key
 from vein2vein.service import api, api_people, api_records, api_tasks, console
@@ -28,7 +29,6 @@ from vein2vein.service.files import service_secret
 from vein2vein.service.idempotency import IdempotencyStore
 from vein2vein.service.orders import OrderStore
 from vein2vein.service.security import SecurityLog
-from vein2vein.service.tasks import TaskStore
 from vein2vein.service.templates import render_page
 from vein2vein.service.tokens import TokenStore
 from vein2vein.service.users import UserStore

@@ -11,11 +11,11 @@ from temporalio.client import Client
 
 from activities.adapters import SitesConfig
 from records import Ledger
+from records.external_tasks import TaskStore
 from records.temperature_store import TemperatureStore
 from vein2vein.service.idempotency import IdempotencyStore
 from vein2vein.service.orders import OrderStore
 from vein2vein.service.security import SecurityLog
-from vein2vein.service.tasks import TaskStore
 from vein2vein.service.tokens import TokenStore
 from vein2vein.service.users import UserStore
 from vein2vein.settings import Settings

@@ -4,8 +4,10 @@
   accepted decisions (21 CFR 11.300(d): attempts at unauthorised use are recorded). Append-only:
   the database refuses UPDATE and DELETE, as it does for the ledger.
 - `service_idempotency`: Idempotency-Key -> the first answer, per caller.
-- `service_tasks`: opaque task id -> Temporal task token of an activity completed from outside.
 - `service_orders`: which batch each treatment order started (never the patient's pseudonym).
+
+The external tasks' table (`service_tasks`) is in `records.external_tasks`, which the activity
+that hands work outside writes without importing the service.
 """
 
 from __future__ import annotations
@@ -18,17 +20,14 @@ from sqlalchemy import (
     Connection,
     Engine,
     Integer,
-    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     Table,
     Text,
-    create_engine,
     text,
 )
-from sqlalchemy.engine import make_url
 
-from records.database import sqlite_file_engine
+from records.database import engine_for
 
 metadata = MetaData()
 _ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -56,20 +55,6 @@ idempotency = Table(
     Column("body", Text, nullable=True),
     Column("created_at", Text, nullable=False),
     PrimaryKeyConstraint("caller", "key", name="pk_service_idempotency"),
-)
-
-tasks = Table(
-    "service_tasks",
-    metadata,
-    Column("task_id", Text, primary_key=True),
-    Column("task_token", LargeBinary, nullable=False, unique=True),
-    Column("batch_id", Text, nullable=False),
-    Column("step", Text, nullable=False),
-    Column("activity", Text, nullable=False, default=""),
-    Column("state", Text, nullable=False),  # open | completed | failed
-    Column("created_at", Text, nullable=False),
-    Column("finished_at", Text, nullable=True),
-    Column("finished_by", Text, nullable=True),
 )
 
 orders = Table(
@@ -106,15 +91,6 @@ BEGIN
 END
 $$;
 """
-
-
-@functools.cache
-def engine_for(url: str) -> Engine:
-    """One engine per database URL per process (SQLite gets WAL and a patient lock wait)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
-    return sqlite_file_engine(parsed, purpose="service", timeout=30)
 
 
 @functools.cache
