@@ -30,7 +30,7 @@ class Unlocked(BaseModel):
 @router.get("/inbox", response_model=list[InboxItem])
 async def inbox(ctx: Ctx, who: Annotated[Principal, Depends(person)]) -> list[InboxItem]:
     """What waits for a decision by one of my roles."""
-    return await inbox_items(ctx, await records(ctx), who.roles)
+    return await inbox_items(ctx, await records(ctx), who.roles, who.id)
 
 
 @router.get("/security-log", response_model=list[SecurityEntry])

@@ -19,10 +19,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from records import RecordNotFound, load_record
 from vein2vein.service.context import ServiceContext
+from workflows.authority import Authority, TargetKind, open_decisions
 from workflows.client import get_record
 from workflows.definition import CompiledDefinition
-from workflows.interpreter import QA_ROLES
-from workflows.language import Gate
 from workflows.model import BatchRecord, BatchStart, BatchStatus, Role
 
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
@@ -30,7 +29,6 @@ BOARD_LIMIT = 200
 #: How long the board reuses a running batch's record (many consoles poll the same board).
 BOARD_TTL = 2.0
 GATE_PREFIX = "decision at "
-DEVIATION_PREFIX = "disposition of "
 
 
 class BatchSummary(BaseModel):
@@ -216,52 +214,39 @@ async def records(
     )
 
 
+def awaited_gates(rec: BatchRecord) -> set[str]:
+    """The gates the batch waits for a decision at, as its record publishes them."""
+    return {w.removeprefix(GATE_PREFIX) for w in rec.waiting_for if w.startswith(GATE_PREFIX)}
+
+
 async def inbox_items(
-    ctx: ServiceContext, recs: list[BatchRecord], roles: tuple[Role, ...]
+    ctx: ServiceContext, recs: list[BatchRecord], roles: tuple[Role, ...], user_id: str | None
 ) -> list[InboxItem]:
-    """What in `recs` waits for a decision one of `roles` may make."""
-    mine = set(roles)
+    """What in `recs` waits for a decision that `user_id`, holding `roles`, may make
+    (`workflows.authority.open_decisions`; withdrawal is no inbox item)."""
     items: list[InboxItem] = []
     for rec in recs:
-        for waiting in rec.waiting_for:
-            item = await _item(ctx, rec, waiting)
-            if item is not None and mine & set(item.roles):
-                items.append(item)
+        gates = awaited_gates(rec)
+        defn = await definition_of(ctx, rec) if gates else None
+        found = open_decisions(defn, rec, awaiting_gates=gates, roles=roles, user_id=user_id)
+        items.extend(_item(rec, a) for a in found if a.kind != TargetKind.BATCH)
     return items
 
 
-async def _item(ctx: ServiceContext, rec: BatchRecord, waiting: str) -> InboxItem | None:
-    if waiting.startswith(GATE_PREFIX):
-        name = waiting[len(GATE_PREFIX) :]
-        defn = await definition_of(ctx, rec)
-        try:
-            step = defn.step(name) if defn is not None else None
-        except KeyError:
-            step = None
-        if not isinstance(step, Gate):
-            return None
-        return InboxItem(
-            batch_id=rec.batch_id,
-            product=rec.product,
-            status=rec.status,
-            target=name,
-            kind="gate",
-            description=step.meaning,
-            roles=list(step.roles),
-            release=step.release,
-        )
-    if waiting.startswith(DEVIATION_PREFIX):
-        dev_id = waiting[len(DEVIATION_PREFIX) :]
-        dev = next((d for d in rec.deviations if d.deviation_id == dev_id), None)
-        if dev is None:
-            return None
-        return InboxItem(
-            batch_id=rec.batch_id,
-            product=rec.product,
-            status=rec.status,
-            target=dev_id,
-            kind="deviation",
-            description=f"{dev.kind.value} at {dev.step}: {dev.description}",
-            roles=sorted(QA_ROLES),
-        )
-    return None
+def about(auth: Authority) -> str:
+    """What a decision is about, as its form and the inbox say it."""
+    dev = auth.deviation
+    return auth.meaning if dev is None else f"{dev.kind.value} at {dev.step}: {dev.description}"
+
+
+def _item(rec: BatchRecord, auth: Authority) -> InboxItem:
+    return InboxItem(
+        batch_id=rec.batch_id,
+        product=rec.product,
+        status=rec.status,
+        target=auth.target,
+        kind="gate" if auth.kind == TargetKind.GATE else "deviation",
+        description=about(auth),
+        roles=list(auth.roles),
+        release=auth.gate is not None and auth.gate.release,
+    )

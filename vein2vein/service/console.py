@@ -29,8 +29,15 @@ from vein2vein.service.auth import (
     csrf_token,
     make_session,
 )
-from vein2vein.service.batches import definition_of, fetch_record, inbox_items, records
-from vein2vein.service.decisions import DecisionRequest, actions_for, authority, sign_and_submit
+from vein2vein.service.batches import (
+    about,
+    awaited_gates,
+    definition_of,
+    fetch_record,
+    inbox_items,
+    records,
+)
+from vein2vein.service.decisions import DecisionRequest, authority, sign_and_submit
 from vein2vein.service.temperature import legs_for
 from vein2vein.service.templates import render_page
 from vein2vein.service.users import AuthError
@@ -172,7 +179,7 @@ async def board(
 @router.get("/console/inbox")
 async def inbox(request: Request, ctx: Ctx, who: Who) -> HTMLResponse:
     """What waits for a decision by one of my roles."""
-    items = await inbox_items(ctx, await records(ctx), who.roles)
+    items = await inbox_items(ctx, await records(ctx), who.roles, who.id)
     return _page(request, ctx, "inbox", "Inbox", who, items=items, refresh=REFRESH_SECONDS)
 
 
@@ -194,7 +201,9 @@ async def batch_page(
         r=rec,
         now=now,
         signed=signed[:80],
-        actions=decision_links(defn, rec, who.roles),
+        actions=decision_links(
+            defn, rec, awaiting_gates=awaited_gates(rec), roles=who.roles, user_id=who.id
+        ),
         review=review_by_exception(rec, legs),
         temperature=Markup(legs_html(legs)),  # escaped value by value in records.ebr_temperature
         holds=hold_clocks(defn, rec, now),
@@ -217,12 +226,10 @@ async def _decide_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     auth = await authority(ctx, rec, target)
-    roles = [r for r in Role if r in auth.roles and r in who.roles]
+    roles = auth.roles_of(who.roles)
     if not roles:
         allowed = ", ".join(sorted(r.value for r in auth.roles))
         raise HTTPException(403, f"you may not decide {target}; allowed roles: {allowed}")
-    dev = next((d for d in rec.deviations if d.deviation_id == target), None)
-    about = auth.meaning if dev is None else f"{dev.kind.value} at {dev.step}: {dev.description}"
     return _page(
         request,
         ctx,
@@ -231,10 +238,10 @@ async def _decide_page(
         who,
         r=rec,
         target=target,
-        about=about,
+        about=about(auth),
         error=error,
         review=review_by_exception(rec, await legs_for(ctx, rec)),
-        actions=actions_for(auth.kind, dev.allowed if dev else ()),
+        actions=list(auth.actions),
         roles=roles,
         meaning=auth.meaning,
         form_id=secrets.token_urlsafe(16),

@@ -10,8 +10,6 @@ wrong passwords and lockouts are written to the security log.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from typing import NamedTuple
 
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,16 +21,10 @@ from vein2vein.service.batches import definition_of, fetch_record
 from vein2vein.service.context import ServiceContext
 from vein2vein.service.security import SecurityEvent
 from vein2vein.service.users import AuthError
+from vein2vein.signing import sign_decision
+from workflows.authority import Authority, role_refusal, target_authority
 from workflows.client import decide
-from workflows.interpreter import QA_ROLES, WITHDRAW_ROLES
-from workflows.language import Gate
-from workflows.model import (
-    BatchRecord,
-    DecisionAction,
-    DecisionBody,
-    DecisionReceipt,
-    Role,
-)
+from workflows.model import BatchRecord, DecisionAction, DecisionReceipt, Role
 
 
 class DecisionRequest(BaseModel):
@@ -59,28 +51,13 @@ class DecisionRequest(BaseModel):
     )
 
 
-class Authority(NamedTuple):
-    """Who may decide a target, what a signature on it means, and what kind of target it is."""
-
-    roles: frozenset[Role]
-    meaning: str
-    kind: str
-
-
 async def authority(ctx: ServiceContext, rec: BatchRecord, target: str) -> Authority:
-    """The roles that may decide `target` on this batch; 404 if nothing of that name exists."""
-    if target == rec.batch_id:
-        return Authority(WITHDRAW_ROLES, "withdrawal of the batch", "batch")
-    if any(d.deviation_id == target for d in rec.deviations):
-        return Authority(QA_ROLES, "disposition of a deviation", "deviation")
-    defn = await definition_of(ctx, rec)
-    try:
-        step = defn.step(target) if defn is not None else None
-    except KeyError:
-        step = None
-    if isinstance(step, Gate):
-        return Authority(frozenset(step.roles), step.meaning, "gate")
-    raise HTTPException(404, f"batch {rec.batch_id} has no gate or deviation '{target}'")
+    """Who may decide `target` on this batch (`workflows.authority`); 404 if it has nothing of
+    that name."""
+    found = target_authority(await definition_of(ctx, rec), rec, target)
+    if found is None:
+        raise HTTPException(404, f"batch {rec.batch_id} has no gate or deviation '{target}'")
+    return found
 
 
 async def sign_and_submit(
@@ -103,31 +80,30 @@ async def sign_and_submit(
 
     if req.role not in who.roles:
         raise refuse(403, f"you do not hold the role {req.role.value}")
-    if req.role not in auth.roles:
-        allowed = ", ".join(sorted(r.value for r in auth.roles))
-        raise refuse(403, f"role {req.role.value} may not decide {req.target}; allowed: {allowed}")
+    role_refused = role_refusal(auth, req.role)
+    if role_refused is not None:
+        raise refuse(403, role_refused)
     try:
         user = await asyncio.to_thread(
             ctx.users.authenticate, who.id, req.password, purpose=f"signature {batch_id}"
         )
     except AuthError as err:
         raise HTTPException(err.status, err.message) from err
-    body = DecisionBody(
-        signature_id=f"SIG-{uuid.uuid4().hex}",
+    signed = sign_decision(
+        ctx.key,
         batch_id=batch_id,
         target=req.target,
         action=req.action,
         signer_id=user.user_id,
         printed_name=user.printed_name,
         role=req.role,
-        signed_at=await ctx.clock(),
         meaning=req.meaning or auth.meaning,
-        reason=req.reason.strip(),
+        reason=req.reason,
         record_hash=req.record_hash or rec.record_hash,
-        key_id=ctx.key.key_id,
+        signed_at=await ctx.clock(),
     )
     try:
-        receipt = await decide(ctx.temporal(), batch_id, ctx.key.sign(body))
+        receipt = await decide(ctx.temporal(), batch_id, signed)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         reason = getattr(cause, "message", None) or str(cause or err)
@@ -142,15 +118,6 @@ async def sign_and_submit(
         user_id=user.user_id,
         batch_id=batch_id,
         target=req.target,
-        detail=f"{req.action.value} as {req.role.value}; {body.signature_id}",
+        detail=f"{req.action.value} as {req.role.value}; {signed.body.signature_id}",
     )
     return receipt
-
-
-def actions_for(kind: str, allowed: tuple[DecisionAction, ...] = ()) -> list[DecisionAction]:
-    """The actions a decision form offers for a target of `kind`."""
-    if kind == "gate":
-        return [DecisionAction.APPROVE, DecisionAction.REJECT]
-    if kind == "batch":
-        return [DecisionAction.ABANDON]
-    return list(allowed)

@@ -3,13 +3,14 @@ specification, and the decisions the reader may make."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
+from workflows.authority import TargetKind, open_decisions
 from workflows.definition import CompiledDefinition
-from workflows.interpreter import QA_ROLES, WITHDRAW_ROLES
-from workflows.language import Gate, Hold
+from workflows.language import Hold
 from workflows.model import BatchRecord, DeviationKind, Role, StepState
 
 
@@ -155,23 +156,23 @@ def spec_rows(defn: CompiledDefinition | None, rec: BatchRecord) -> list[SpecRow
 
 
 def decision_links(
-    defn: CompiledDefinition | None, rec: BatchRecord, roles: tuple[Role, ...]
+    defn: CompiledDefinition | None,
+    rec: BatchRecord,
+    *,
+    awaiting_gates: Collection[str],
+    roles: tuple[Role, ...],
+    user_id: str | None,
 ) -> list[DecisionLink]:
-    """The decisions waiting on this batch that one of `roles` may make, and withdrawal."""
-    mine, links = set(roles), []
-    for waiting in rec.waiting_for:
-        if waiting.startswith("decision at ") and defn is not None:
-            name = waiting.removeprefix("decision at ")
-            try:
-                step = defn.step(name)
-            except KeyError:
-                continue
-            if isinstance(step, Gate) and mine & set(step.roles):
-                links.append(DecisionLink(target=name, label=f"Decide {name}: {step.meaning}"))
-        elif waiting.startswith("disposition of ") and mine & QA_ROLES:
-            dev = waiting.removeprefix("disposition of ")
-            links.append(DecisionLink(target=dev, label=f"Dispose of {dev}"))
-    closed = rec.completed or rec.abandoned_reason is not None
-    if not closed and mine & WITHDRAW_ROLES:
-        links.append(DecisionLink(target=rec.batch_id, label="Withdraw the batch (abandon)"))
+    """The decisions `user_id`, holding `roles`, may make on this batch now
+    (`workflows.authority.open_decisions`): waiting gates, open deviations, withdrawal."""
+    links = []
+    found = open_decisions(defn, rec, awaiting_gates=awaiting_gates, roles=roles, user_id=user_id)
+    for auth in found:
+        if auth.kind == TargetKind.GATE:
+            label = f"Decide {auth.target}: {auth.meaning}"
+        elif auth.kind == TargetKind.DEVIATION:
+            label = f"Dispose of {auth.target}"
+        else:
+            label = "Withdraw the batch (abandon)"
+        links.append(DecisionLink(target=auth.target, label=label))
     return links
