@@ -1,0 +1,312 @@
+"""`vein2vein batch`: start, list, show, report events to and decide batches.
+
+Decisions (`decide`, `abandon`) are signed with the deployment's key after the signer's
+password is asked again.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vein2vein.cli.common import (
+    CliError,
+    command,
+    definition,
+    load_settings,
+    out,
+    run,
+    sites,
+    temporal_client,
+)
+from workflows.model import (
+    BatchRecord,
+    DecisionAction,
+    DecisionBody,
+    ExternalEvent,
+    Order,
+    Role,
+)
+
+batch_app = typer.Typer(no_args_is_help=True, help="Start, watch and decide batches.")
+
+
+@batch_app.command("start")
+@command
+def batch_start(
+    product: str,
+    order_id: str = typer.Option(..., help="The treatment order's id."),
+    pseudonym: str = typer.Option(..., help="Patient pseudonym (never a name)."),
+    centre: str = typer.Option("TC-NORTH", help="Treatment centre site id."),
+    site: str = typer.Option("MFG-EAST", help="Manufacturing site id."),
+    courier: str = typer.Option("COURIER-CRYO", help="Courier site id."),
+) -> None:
+    """Start a batch of PRODUCT for an order; prints the batch id."""
+    from workflows.client import start_batch
+
+    d = definition(product)
+    order = Order(
+        order_id=order_id,
+        patient_pseudonym=pseudonym,
+        treatment_centre=centre,
+        manufacturing_site=site,
+        courier=courier,
+    )
+    problems = sites().check_order(
+        {"treatment_centre": centre, "manufacturing_site": site, "courier": courier}
+    )
+    if problems:
+        raise CliError("; ".join(problems))
+
+    async def go() -> str:
+        handle = await start_batch(await temporal_client(), d, order)
+        return handle.id
+
+    batch_id = run(go())
+    out.print(batch_id)
+
+
+@batch_app.command("list")
+@command
+def batch_list(
+    status: str | None = typer.Option(None, help="Only batches with this status."),
+    product: str | None = typer.Option(None, help="Only batches of this product."),
+) -> None:
+    """Batches known to Temporal, newest first."""
+    from workflows.interpreter import SA_COI, SA_PRODUCT, SA_STAGE, SA_STATUS
+
+    clauses = ["BatchProduct IS NOT NULL"]
+    if status:
+        clauses.append(f"BatchStatus = '{_quote(status)}'")
+    if product:
+        clauses.append(f"BatchProduct = '{_quote(product)}'")
+
+    async def go() -> Table:
+        table = Table("batch", "product", "status", "stage", "COI", "started")
+        async for wf in (await temporal_client()).list_workflows(" AND ".join(clauses)):
+            sa = wf.typed_search_attributes
+            table.add_row(
+                wf.id,
+                sa.get(SA_PRODUCT) or "",
+                sa.get(SA_STATUS) or "",
+                sa.get(SA_STAGE) or "",
+                sa.get(SA_COI) or "",
+                wf.start_time.strftime("%Y-%m-%d %H:%M"),
+            )
+        return table
+
+    out.print(run(go()))
+
+
+def _quote(value: str) -> str:
+    if not value.replace("-", "").replace("_", "").isalnum():
+        raise CliError(f"invalid filter value {value!r}")
+    return value
+
+
+async def _record(batch_id: str) -> BatchRecord:
+    from workflows.client import get_record
+
+    return await get_record(await temporal_client(), batch_id)
+
+
+def print_record(rec: BatchRecord, console: Console) -> None:
+    """The batch record as a person reads it in a terminal."""
+    console.print(
+        f"[bold]{rec.batch_id}[/bold] {rec.product} {rec.definition_version} "
+        f"status [bold]{rec.status.value}[/bold] stage {rec.stage or '-'} COI {rec.coi or '-'}"
+    )
+    if rec.waiting_for:
+        console.print("waiting for: " + "; ".join(rec.waiting_for))
+    if rec.next_deadline:
+        console.print(f"next deadline: {rec.next_deadline:%Y-%m-%d %H:%M} UTC")
+    steps = Table("step", "stage", "#", "state", "started", "ended", "by", title="timeline")
+    for s in rec.steps:
+        steps.add_row(
+            s.step,
+            s.stage,
+            str(s.iteration),
+            s.state.value,
+            f"{s.started_at:%m-%d %H:%M}",
+            f"{s.ended_at:%m-%d %H:%M}" if s.ended_at else "",
+            s.performed_by or "",
+        )
+    console.print(steps)
+    if rec.custody:
+        custody = Table("step", "from", "to", "at", "identity", "label", "temp C", title="custody")
+        for c in rec.custody:
+            t = c.temperature
+            custody.add_row(
+                c.step,
+                c.from_party,
+                c.to_party,
+                f"{c.at:%m-%d %H:%M}",
+                "ok" if c.identity_verified else "MISMATCH",
+                "ok" if c.label_verified else "MISMATCH",
+                f"{t.min_c:g}..{t.max_c:g}" if t else "",
+            )
+        console.print(custody)
+    if rec.results:
+        results = Table("result", "value", "limit", "verdict", title="results")
+        for r in rec.results.values():
+            verdict = {True: "in spec", False: "OOS", None: "-"}[r.in_specification]
+            results.add_row(r.name, f"{r.value} {r.unit}", r.limit or "", verdict)
+        console.print(results)
+    if rec.deviations:
+        devs = Table("id", "kind", "step", "description", "disposition", title="deviations")
+        for d in rec.deviations:
+            disp = (
+                f"{d.disposition.value} by {d.disposed_by}: {d.reason}" if d.disposition else "OPEN"
+            )
+            devs.add_row(d.deviation_id, d.kind.value, d.step, d.description, disp)
+        console.print(devs)
+    if rec.signatures:
+        sigs = Table("target", "action", "signer", "role", "meaning", "at", title="signatures")
+        for sig in rec.signatures:
+            sigs.add_row(
+                sig.target,
+                sig.action.value,
+                sig.printed_name,
+                sig.role.value,
+                sig.meaning,
+                f"{sig.signed_at:%Y-%m-%d %H:%M}",
+            )
+        console.print(sigs)
+
+
+@batch_app.command("show")
+@command
+def batch_show(
+    batch_id: str, as_json: bool = typer.Option(False, "--json", help="The raw record.")
+) -> None:
+    """A batch's record: timeline, custody, results, deviations and signatures."""
+    rec = run(_record(batch_id))
+    if as_json:
+        out.print_json(rec.model_dump_json())
+    else:
+        print_record(rec, out)
+
+
+@batch_app.command("event")
+@command
+def batch_event(
+    batch_id: str,
+    event_json: str = typer.Argument(..., help="ExternalEvent JSON, or - to read stdin."),
+) -> None:
+    """Report an outside-world event for a batch (as an integration service would)."""
+    from workflows.client import report_event
+
+    raw = sys.stdin.read() if event_json == "-" else event_json
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise CliError(f"malformed JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise CliError("the event must be a JSON object")
+    data.setdefault("batch_id", batch_id)
+    event = ExternalEvent.model_validate(data)
+
+    async def go() -> str:
+        ack = await report_event(await temporal_client(), event)
+        return "duplicate (ignored)" if ack.duplicate else "accepted"
+
+    out.print(run(go()))
+
+
+def _sign_and_submit(
+    batch_id: str,
+    target: str,
+    action: DecisionAction,
+    *,
+    signer: str,
+    name: str | None,
+    role: Role,
+    meaning: str,
+    reason: str,
+) -> None:
+    import secrets
+    from datetime import UTC, datetime
+
+    from vein2vein.keys import deployment_signing_key
+    from vein2vein.signing import SignerRefused, authenticate_signer
+    from workflows.client import decide
+
+    settings = load_settings()
+    try:
+        name = authenticate_signer(settings, signer, role) if name is None else name
+    except SignerRefused as e:
+        raise CliError(f"signature refused: {e}") from e
+    key = deployment_signing_key(settings)
+
+    async def go() -> str:
+        client = await temporal_client()
+        from workflows.client import get_record
+
+        rec = await get_record(client, batch_id)
+        body = DecisionBody(
+            signature_id=f"SIG-{secrets.token_hex(8)}",
+            batch_id=batch_id,
+            target=target,
+            action=action,
+            signer_id=signer,
+            printed_name=name,
+            role=role,
+            signed_at=datetime.now(UTC),
+            meaning=meaning,
+            reason=reason,
+            record_hash=rec.record_hash,
+            key_id=key.key_id,
+        )
+        receipt = await decide(client, batch_id, key.sign(body))
+        return f"{receipt.action.value} recorded on {receipt.target}; status {receipt.status.value}"
+
+    out.print(run(go()))
+
+
+@batch_app.command("decide")
+@command
+def batch_decide(
+    batch_id: str,
+    target: str = typer.Argument(..., help="Gate step name, or deviation id (DEV-n)."),
+    action: DecisionAction = typer.Argument(..., help="approve|reject|retry|continue|..."),
+    signer: str = typer.Option(..., help="Your user id (your password is asked again)."),
+    role: Role = typer.Option(..., help="The role you sign in."),
+    reason: str = typer.Option("", help="Justification (required for anything but approve)."),
+    meaning: str = typer.Option("approval", help="What the signature means."),
+) -> None:
+    """Approve or reject a gate, or dispose of a deviation, with an electronic signature."""
+    _sign_and_submit(
+        batch_id,
+        target,
+        action,
+        signer=signer,
+        name=None,
+        role=role,
+        meaning=meaning,
+        reason=reason,
+    )
+
+
+@batch_app.command("abandon")
+@command
+def batch_abandon(
+    batch_id: str,
+    reason: str = typer.Option(..., help="Why the batch is withdrawn."),
+    signer: str = typer.Option(..., help="Your user id (your password is asked again)."),
+    role: Role = typer.Option(Role.QA, help="qa, qualified_person or physician."),
+) -> None:
+    """Withdraw a batch: its compensations run in reverse."""
+    _sign_and_submit(
+        batch_id,
+        batch_id,
+        DecisionAction.ABANDON,
+        signer=signer,
+        name=None,
+        role=role,
+        meaning="withdrawal",
+        reason=reason,
+    )

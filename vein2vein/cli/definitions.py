@@ -1,0 +1,96 @@
+"""`vein2vein definitions`: list, show, validate and draw the product definitions."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.table import Table
+from rich.tree import Tree
+
+from activities import KNOWN_ACTIVITIES
+from vein2vein.cli.common import CliError, catalog, command, definition, out
+from workflows.definition import validate
+from workflows.diagram import to_mermaid
+from workflows.language import Parallel, Repeat, Step
+
+definitions_app = typer.Typer(no_args_is_help=True, help="Inspect and check product definitions.")
+
+
+@definitions_app.command("list")
+@command
+def definitions_list() -> None:
+    """Every product this deployment runs."""
+    table = Table("product", "version", "title", "steps", "hash")
+    for d in catalog().values():
+        table.add_row(d.product, d.version, d.title, str(len(list(d.steps()))), d.content_hash[:12])
+    out.print(table)
+
+
+def _tree(node: Tree, step: Step) -> None:
+    label = f"[bold]{step.name}[/bold] [dim]{step.kind}[/dim]"
+    if step.description:
+        label += f" - {step.description}"
+    child = node.add(label)
+    if isinstance(step, Parallel | Repeat):
+        for inner in step.steps:
+            _tree(child, inner)
+
+
+@definitions_app.command("show")
+@command
+def definitions_show(
+    product: str, as_json: bool = typer.Option(False, "--json", help="The compiled definition.")
+) -> None:
+    """A definition's stages and steps (or its compiled JSON)."""
+    d = definition(product)
+    if as_json:
+        out.print_json(d.model_dump_json())
+        return
+    root = Tree(
+        f"[bold]{d.product}[/bold] {d.version} - {d.title} [dim]{d.content_hash[:12]}[/dim]"
+    )
+    for st in d.stages:
+        node = root.add(f"[cyan]stage {st.name}[/cyan]")
+        for step in st.steps:
+            _tree(node, step)
+    out.print(root)
+    spec = Table("result", "limit")
+    for name, limit in d.specification.items():
+        spec.add_row(name, limit.describe())
+    out.print(spec)
+
+
+@definitions_app.command("validate")
+@command
+def definitions_validate(
+    ref: str | None = typer.Argument(None, help="module:ATTR to validate; default: the catalog"),
+) -> None:
+    """Validate definitions; exit 1 listing every rule broken."""
+    from workflows.definition import DefinitionError
+
+    if ref is None:
+        targets = list(catalog().values())
+    else:
+        import importlib
+
+        module_name, _, attr = ref.partition(":")
+        try:
+            value = getattr(importlib.import_module(module_name), attr)
+        except DefinitionError as e:
+            raise CliError(str(e).replace("\n", "; ")) from e
+        except (ImportError, AttributeError) as e:
+            raise CliError(f"cannot load {ref}: {e}") from e
+        targets = list(value.values()) if isinstance(value, dict) else [value]
+    problems = [str(v) for d in targets for v in validate(d, known_activities=KNOWN_ACTIVITIES)]
+    if problems:
+        raise CliError("; ".join(problems))
+    for d in targets:
+        out.print(f"[green]valid[/green] {d.product} {d.version} {d.content_hash[:12]}")
+
+
+@definitions_app.command("diagram")
+@command
+def definitions_diagram(product: str) -> None:
+    """A Mermaid flowchart of the definition."""
+    sys.stdout.write(to_mermaid(definition(product)))

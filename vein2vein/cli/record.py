@@ -1,0 +1,62 @@
+"""`vein2vein record`: export the electronic batch record from the ledger."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from definitions import load_catalog
+from vein2vein.cli.common import CliError, command, load_settings, open_ledger, out
+from workflows.model import BatchRecord
+
+if TYPE_CHECKING:
+    from records import Ledger
+    from records.temperature import LegTemperature
+
+record_app = typer.Typer(no_args_is_help=True, help="Electronic batch records.")
+
+
+def _temperature_legs(led: Ledger, rec: BatchRecord) -> list[LegTemperature]:
+    """Each custody leg judged against the batch's pinned definition (when this catalog still
+    has it: otherwise ranges show as not known), with the series stored beside the ledger."""
+    from records.temperature import handoff_ranges, temperature_legs
+    from records.temperature_store import TemperatureStore
+
+    defn = load_catalog(load_settings().extra_definitions).get(rec.product)
+    pinned = defn is not None and defn.content_hash == rec.definition_hash
+    ranges = handoff_ranges(defn) if defn is not None and pinned else None
+    return temperature_legs(rec, ranges, TemperatureStore(led.engine).get)
+
+
+@record_app.command("export")
+@command
+def record_export(
+    batch_id: str,
+    fmt: str = typer.Option("html", "--format", help="html or json"),
+    output: Path | None = typer.Option(None, "--out", help="File to write; default stdout."),
+) -> None:
+    """Export the electronic batch record from the ledger (works after Temporal forgot it)."""
+    from records import RecordNotFound, load_record, render_html, render_json
+
+    if fmt not in ("html", "json"):
+        raise CliError("--format must be html or json")
+    led = open_ledger()
+    try:
+        rec = load_record(led, batch_id)
+    except RecordNotFound as e:
+        raise CliError(str(e)) from e
+    verification = led.verify(batch_id)
+    legs = _temperature_legs(led, rec)
+    text = (
+        render_html(rec, verification=verification, legs=legs)
+        if fmt == "html"
+        else render_json(rec, verification=verification, legs=legs)
+    )
+    if output:
+        output.write_text(text)
+        out.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
