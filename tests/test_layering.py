@@ -1,6 +1,7 @@
 """The layers import downwards only: the engine, the activities, the records and the
-definitions never import the HTTP service or the CLI, and no package imports the top-level
-`worker.py` (it is an entry point; worker construction lives in `vein2vein.worker`).
+definitions never import the HTTP service or the CLI, the engine imports neither the activities
+nor the records, and no package imports the top-level `worker.py` (it is an entry point; worker
+construction lives in `vein2vein.worker`).
 
 Every import statement is read from the source with `ast`, including those inside functions,
 so a lazy import cannot hide a dependency.
@@ -58,6 +59,10 @@ def _violations(packages: tuple[str, ...], forbidden: tuple[str, ...]) -> list[s
 @pytest.mark.parametrize("package", LOWER_LAYERS)
 def test_lower_layers_never_import_the_service_or_the_cli(package: str) -> None:
     assert _violations((package,), UPPER_LAYERS) == []
+
+
+def test_the_engine_never_imports_activities_or_records() -> None:
+    assert _violations(("workflows",), ("activities", "records")) == []
 
 
 def test_no_package_imports_the_worker_entry_point() -> None:

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vein2vein import keys
+from vein2vein.cli.common import err
 from vein2vein.settings import Settings
 from workflows.keyring import TrustedKey
 
@@ -25,7 +26,6 @@ keys_app = typer.Typer(
     no_args_is_help=True, help="The signing key and the keys the workers trust (rotate, revoke)."
 )
 out = Console(emoji=False, highlight=False)
-err = Console(stderr=True, emoji=False, highlight=False)
 T = TypeVar("T")
 
 

@@ -25,6 +25,7 @@ from records import (
     write_checkpoint_file,
 )
 from vein2vein import keys
+from vein2vein.cli.common import err
 from vein2vein.settings import Settings
 from workflows.signatures import SigningKey
 
@@ -33,7 +34,6 @@ checkpoints_app = typer.Typer(no_args_is_help=True, help="Signed checkpoints of 
 ledger_app.add_typer(checkpoints_app, name="checkpoints")
 
 out = Console(emoji=False, highlight=False)
-err = Console(stderr=True, emoji=False, highlight=False)
 T = TypeVar("T")
 
 
