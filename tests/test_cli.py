@@ -12,6 +12,7 @@ from definitions import AUTOLOGOUS_CD19_CAR_T as CAR_T
 from tests.harness import Harness
 from tests.products import FLAKY_BOOKING
 from vein2vein.cli import app
+from workflows.client import pinned_definition
 from workflows.model import DecisionAction
 
 runner = CliRunner()
@@ -107,6 +108,30 @@ async def test_batch_start_show_event_against_temporal(harness: Harness, tmp_pat
     assert "is not waiting for a report at 'approve'" in refused.output
     as_json = await _cli(["batch", "show", batch_id, "--json"], env)
     assert json.loads(as_json.output)["batch_id"] == batch_id
+    await handle.cancel()
+    await harness.finish(handle)
+
+
+async def test_decide_asks_the_authority_before_the_password(
+    harness: Harness, tmp_path: Path
+) -> None:
+    handle = await harness.start(FLAKY_BOOKING)
+    await harness.until_waiting(handle, "decision at approve")
+    pinned = await pinned_definition(harness.client, handle.id)
+    assert pinned is not None and pinned.content_hash == FLAKY_BOOKING.content_hash
+    env = _env(harness, tmp_path)
+    as_operator = ["--signer", "op-1", "--role", "operator"]
+    for args, needle in [
+        (["decide", handle.id, "approve", "approve", *as_operator], "may not decide approve"),
+        (["abandon", handle.id, "--reason", "no", *as_operator], "may not withdraw a batch"),
+        (
+            ["decide", handle.id, "nowhere", "approve", "--signer", "qa-1", "--role", "qa"],
+            "no gate",
+        ),
+    ]:
+        refused = await _cli(["batch", *args], env)
+        assert refused.exit_code == 1 and needle in refused.output, refused.output
+    assert not (await harness.record(handle)).signatures
     await handle.cancel()
     await harness.finish(handle)
 

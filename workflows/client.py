@@ -105,6 +105,21 @@ async def get_record(client: Client, batch_id: str) -> BatchRecord:
     return record
 
 
+async def pinned_definition(client: Client, batch_id: str) -> CompiledDefinition | None:
+    """The definition `batch_id` is pinned to, read from its current run's start input; None
+    when the start input holds none."""
+    handle = client.get_workflow_handle(batch_id)
+    async for event in handle.fetch_history_events(page_size=1):
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        if not payloads:
+            return None
+        (start,) = await client.data_converter.decode(payloads, [BatchStart])
+        if not isinstance(start, BatchStart):
+            return None
+        return CompiledDefinition.model_validate(start.definition)
+    return None
+
+
 class RecallOutcome(BaseModel):
     """What a recall did to one batch that consumed the lot."""
 

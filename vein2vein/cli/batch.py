@@ -15,6 +15,7 @@ from rich.table import Table
 
 from vein2vein.cli.common import (
     CliError,
+    catalog,
     command,
     definition,
     load_settings,
@@ -23,14 +24,8 @@ from vein2vein.cli.common import (
     sites,
     temporal_client,
 )
-from workflows.model import (
-    BatchRecord,
-    DecisionAction,
-    DecisionBody,
-    ExternalEvent,
-    Order,
-    Role,
-)
+from workflows.authority import WITHDRAW_ROLES
+from workflows.model import BatchRecord, DecisionAction, ExternalEvent, Order, Role
 
 batch_app = typer.Typer(no_args_is_help=True, help="Start, watch and decide batches.")
 
@@ -223,45 +218,52 @@ def _sign_and_submit(
     action: DecisionAction,
     *,
     signer: str,
-    name: str | None,
     role: Role,
-    meaning: str,
+    meaning: str | None,
     reason: str,
 ) -> None:
-    import secrets
+    """Check the role may decide `target` (`workflows.authority`), ask the signer's password,
+    sign with the deployment key (`vein2vein.signing`) and submit; the workflow has the last
+    word. `meaning` defaults to what a signature on the target means."""
     from datetime import UTC, datetime
 
     from vein2vein.keys import deployment_signing_key
-    from vein2vein.signing import SignerRefused, authenticate_signer
-    from workflows.client import decide
+    from vein2vein.signing import SignerRefused, authenticate_signer, sign_decision
+    from workflows.authority import role_refusal, target_authority
+    from workflows.client import decide, get_record, pinned_definition
 
     settings = load_settings()
-    try:
-        name = authenticate_signer(settings, signer, role) if name is None else name
-    except SignerRefused as e:
-        raise CliError(f"signature refused: {e}") from e
-    key = deployment_signing_key(settings)
 
     async def go() -> str:
         client = await temporal_client()
-        from workflows.client import get_record
-
         rec = await get_record(client, batch_id)
-        body = DecisionBody(
-            signature_id=f"SIG-{secrets.token_hex(8)}",
+        pinned = catalog().get(rec.product)
+        if pinned is None or pinned.content_hash != rec.definition_hash:
+            pinned = await pinned_definition(client, batch_id)
+        authority = target_authority(pinned, rec, target)
+        if authority is None:
+            raise CliError(f"batch {batch_id} has no gate or deviation '{target}'")
+        refused = role_refusal(authority, role)
+        if refused is not None:
+            raise CliError(f"signature refused: {refused}")
+        try:
+            name = authenticate_signer(settings, signer, role)
+        except SignerRefused as e:
+            raise CliError(f"signature refused: {e}") from e
+        signed = sign_decision(
+            deployment_signing_key(settings),
             batch_id=batch_id,
             target=target,
             action=action,
             signer_id=signer,
             printed_name=name,
             role=role,
-            signed_at=datetime.now(UTC),
-            meaning=meaning,
+            meaning=meaning or authority.meaning,
             reason=reason,
             record_hash=rec.record_hash,
-            key_id=key.key_id,
+            signed_at=datetime.now(UTC),
         )
-        receipt = await decide(client, batch_id, key.sign(body))
+        receipt = await decide(client, batch_id, signed)
         return f"{receipt.action.value} recorded on {receipt.target}; status {receipt.status.value}"
 
     out.print(run(go()))
@@ -276,18 +278,13 @@ def batch_decide(
     signer: str = typer.Option(..., help="Your user id (your password is asked again)."),
     role: Role = typer.Option(..., help="The role you sign in."),
     reason: str = typer.Option("", help="Justification (required for anything but approve)."),
-    meaning: str = typer.Option("approval", help="What the signature means."),
+    meaning: str | None = typer.Option(
+        None, help="What the signature means (default: the gate's meaning, or the disposition)."
+    ),
 ) -> None:
     """Approve or reject a gate, or dispose of a deviation, with an electronic signature."""
     _sign_and_submit(
-        batch_id,
-        target,
-        action,
-        signer=signer,
-        name=None,
-        role=role,
-        meaning=meaning,
-        reason=reason,
+        batch_id, target, action, signer=signer, role=role, meaning=meaning, reason=reason
     )
 
 
@@ -297,7 +294,9 @@ def batch_abandon(
     batch_id: str,
     reason: str = typer.Option(..., help="Why the batch is withdrawn."),
     signer: str = typer.Option(..., help="Your user id (your password is asked again)."),
-    role: Role = typer.Option(Role.QA, help="qa, qualified_person or physician."),
+    role: Role = typer.Option(
+        Role.QA, help="The role you sign in: " + ", ".join(sorted(WITHDRAW_ROLES)) + "."
+    ),
 ) -> None:
     """Withdraw a batch: its compensations run in reverse."""
     _sign_and_submit(
@@ -305,8 +304,7 @@ def batch_abandon(
         batch_id,
         DecisionAction.ABANDON,
         signer=signer,
-        name=None,
         role=role,
-        meaning="withdrawal",
+        meaning=None,
         reason=reason,
     )

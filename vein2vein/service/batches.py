@@ -13,16 +13,15 @@ from typing import Literal
 
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict
-from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from records import RecordNotFound, load_record
 from vein2vein.service.context import ServiceContext
 from workflows.authority import Authority, TargetKind, open_decisions
-from workflows.client import get_record
+from workflows.client import get_record, pinned_definition
 from workflows.definition import CompiledDefinition
-from workflows.model import BatchRecord, BatchStart, BatchStatus, Role
+from workflows.model import BatchRecord, BatchStatus, Role
 
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 BOARD_LIMIT = 200
@@ -115,26 +114,13 @@ async def definition_of(ctx: ServiceContext, rec: BatchRecord) -> CompiledDefini
     if rec.definition_hash in ctx.definitions:
         return ctx.definitions[rec.definition_hash]
     try:
-        handle = ctx.temporal().get_workflow_handle(rec.batch_id)
-        async for event in handle.fetch_history_events(page_size=1):
-            pinned = await _definition_in(ctx, event)
-            if pinned is not None and pinned.content_hash == rec.definition_hash:
-                ctx.definitions[rec.definition_hash] = pinned
-                return pinned
-            break
+        pinned = await pinned_definition(ctx.temporal(), rec.batch_id)
     except (RPCError, ValueError):
-        pass
+        pinned = None
+    if pinned is not None and pinned.content_hash == rec.definition_hash:
+        ctx.definitions[rec.definition_hash] = pinned
+        return pinned
     return current
-
-
-async def _definition_in(ctx: ServiceContext, event: HistoryEvent) -> CompiledDefinition | None:
-    attrs = event.workflow_execution_started_event_attributes
-    if not attrs.input.payloads:
-        return None
-    (start,) = await ctx.temporal().data_converter.decode(attrs.input.payloads, [BatchStart])
-    if not isinstance(start, BatchStart):
-        return None
-    return CompiledDefinition.model_validate(start.definition)
 
 
 def safe_filter(value: str | None, what: str) -> str | None:
