@@ -186,7 +186,12 @@ class Activities:
                 non_retryable=True,
             ) from err
         except RPCError as err:
-            if "not found" in str(err).lower() or "completed" in str(err).lower():
+            text = str(err).lower()
+            if text.startswith("update ") and "not found" in text:
+                # An update whose RPC timed out under load can be "not found" afterwards: not a
+                # refusal. Retry; the batch acknowledges a repeated event id as a duplicate.
+                raise
+            if "not found" in text or "completed" in text:
                 raise ApplicationError(str(err), type="ReportRefused", non_retryable=True) from err
             raise
         return "duplicate" if ack.duplicate else "delivered"
