@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from workflows.interpreter import SEARCH_ATTRIBUTES
+from workflows.engine import SEARCH_ATTRIBUTES
 
 
 def installed_binary(name: str, package: str) -> str:

@@ -37,8 +37,8 @@ from vein2vein.embedded import start_dev_server
 from vein2vein.observability import configure_logging, make_client_options
 from vein2vein.settings import Settings
 from workflows.client import TASK_QUEUE, connect
+from workflows.engine import SEARCH_ATTRIBUTES
 from workflows.entities import Inventory, SiteCapacity
-from workflows.interpreter import SEARCH_ATTRIBUTES
 from workflows.registry import workflow_type
 
 log = logging.getLogger("vein2vein.worker")

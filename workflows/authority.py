@@ -34,7 +34,6 @@ from workflows.model import (
     Role,
     SignedDecision,
 )
-from workflows.signatures import SignatureError
 
 #: The roles that may dispose of a deviation (retry, continue, exceptional release, abandon).
 QA_ROLES: frozenset[Role] = frozenset({Role.QA, Role.QUALIFIED_PERSON})
@@ -206,7 +205,9 @@ def signature_refusal(
     body = decision.body
     try:
         keys.verify(decision)
-    except SignatureError as err:
+    except ValueError as err:
+        # SignatureError is a ValueError; caught as such because, in the workflow sandbox, the
+        # key registry (passed through) raises the host's class, not the sandbox's copy.
         return str(err)
     if body.batch_id != record.batch_id:
         return f"signature is for batch {body.batch_id}, not {record.batch_id}"

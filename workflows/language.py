@@ -3,7 +3,7 @@
 A process engineer writes a product as a `process(...)` of `stage(...)`s, each a list of steps
 made with the functions below. Every function returns a frozen pydantic value, so a
 definition is plain data: it is hashed, validated, shipped in a batch's start input and
-interpreted by one workflow (`workflows.interpreter`). Policies sit on the step they govern.
+interpreted by one workflow (`workflows.engine`). Policies sit on the step they govern.
 
 Step kinds:
     task      an activity (book a slot, allocate lots, notify)

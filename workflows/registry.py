@@ -12,7 +12,7 @@ from typing import Any
 
 from temporalio import workflow
 
-from workflows.interpreter import BatchInterpreter
+from workflows.engine import BatchInterpreter
 from workflows.model import BatchOutcome, BatchStart
 
 _PREFIX = "Batch_"

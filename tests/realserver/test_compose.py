@@ -19,7 +19,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from vein2vein.embedded import temporal_binary
-from workflows.interpreter import SEARCH_ATTRIBUTES
+from workflows.engine import SEARCH_ATTRIBUTES
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"

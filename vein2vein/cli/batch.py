@@ -72,7 +72,7 @@ def batch_list(
     product: str | None = typer.Option(None, help="Only batches of this product."),
 ) -> None:
     """Batches known to Temporal, newest first."""
-    from workflows.interpreter import SA_COI, SA_PRODUCT, SA_STAGE, SA_STATUS
+    from workflows.engine.search import SA_COI, SA_PRODUCT, SA_STAGE, SA_STATUS
 
     clauses = ["BatchProduct IS NOT NULL"]
     if status:

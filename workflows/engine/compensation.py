@@ -1,0 +1,43 @@
+"""Compensation: what undoes each started step, run in reverse when a batch is abandoned."""
+
+from __future__ import annotations
+
+from temporalio.exceptions import ActivityError
+
+from workflows.engine import calls, journal
+from workflows.engine.state import BatchState
+from workflows.language import Step
+
+SYSTEM = journal.SYSTEM
+
+
+def register(state: BatchState, step: Step) -> None:
+    """Remember what undoes `step`, before it calls anyone: the outside world may act even if
+    the answer never comes back."""
+    undo = getattr(step, "compensation", None)
+    if undo is not None and all(name != step.name for name, _ in state.compensations):
+        state.compensations.append((step.name, undo))
+
+
+async def abandon_batch(state: BatchState, reason: str) -> None:
+    """Run every registered compensation in reverse, each recorded, then mark the batch
+    abandoned. A compensation that fails is recorded as failed; the others still run."""
+    rec = state.rec
+    journal.audit(state, SYSTEM, "batch.abandoning", rec.batch_id, reason=reason)
+    for step_name, comp in reversed(state.compensations):
+        try:
+            await calls.call(state, comp, step_name, key_suffix="undo")
+            rec.compensations.append(f"{step_name}: {comp.activity}")
+            journal.audit(state, SYSTEM, "compensation.done", step_name, new=comp.activity)
+        except ActivityError as err:
+            rec.compensations.append(f"{step_name}: {comp.activity} FAILED")
+            journal.audit(
+                state,
+                SYSTEM,
+                "compensation.failed",
+                step_name,
+                new=comp.activity,
+                reason=str(err),
+            )
+    rec.abandoned_reason = reason
+    journal.audit(state, SYSTEM, "batch.abandoned", rec.batch_id, reason=reason)

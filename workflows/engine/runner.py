@@ -1,0 +1,58 @@
+"""The step lifecycle, the same for every kind: wait while the batch is stopped, record the
+run, dispatch to the kind's handler, judge what it recorded, and turn a failure into a
+deviation that waits for a person's disposition."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+
+from workflows.engine import calls, compensation, failures, recording
+from workflows.engine.context import StepContext
+from workflows.engine.errors import ANY_TECHNICAL, Abandon, StepFailed
+from workflows.engine.state import BatchState
+from workflows.engine.steps import handler
+from workflows.language import Step
+from workflows.model import DecisionAction, DeviationKind, StepState
+
+
+async def execute(state: BatchState, step: Step, stage: str, iteration: int) -> None:
+    """Run one step; a failure becomes a deviation and waits for a person's disposition."""
+    kind = handler(step)
+    ctx = StepContext(state=state, stage=stage, iteration=iteration, execute=execute)
+    if not kind.lifecycle:
+        await kind.run(ctx, step)
+        return
+    while True:
+        await calls.wait(state, lambda: not state.rec.open_deviations(blocking_only=True))
+        run_index = recording.resumed_run(state, step) if state.resume_origin else None
+        if run_index is None:
+            run_index = recording.begin(state, step, stage, iteration)
+        try:
+            try:
+                compensation.register(state, step)
+                await kind.run(ctx, step)
+                failures.judge_fresh(state, step.name)
+            except (StepFailed, Abandon, asyncio.CancelledError):
+                raise
+            except Exception as bug:
+                workflow.logger.exception("unexpected error in step %s", step.name)
+                raise StepFailed(
+                    DeviationKind.RETRIES_EXHAUSTED,
+                    f"internal error: {type(bug).__name__}: {bug}",
+                    ANY_TECHNICAL,
+                ) from bug
+        except StepFailed as failure:
+            recording.end(state, run_index, StepState.FAILED)
+            action = await failures.deviate(state, step.name, failure)
+            if action == DecisionAction.RETRY:
+                state.person_retries[step.name] = state.person_retries.get(step.name, 0) + 1
+                continue
+            if action == DecisionAction.EXCEPTIONAL_RELEASE:
+                state.rec.exceptional_release = True
+            # Continued as is: the step counts as done for what comes after it.
+            state.done_at[step.name] = workflow.now()
+            return
+        recording.end(state, run_index, StepState.DONE)
+        return
