@@ -54,6 +54,9 @@ class BatchState:
         #: Audit events already projected into the ledger.
         self.projected = 0
         self.closed = False
+        #: When each thing awaited (by target) and each clock (by name) began, as first seen.
+        self.since: dict[str, datetime] = {}
+        self.clock_started: dict[str, datetime] = {}
         #: Search attributes as last published.
         self.search: dict[str, str] = {}
         self.watchers: list[asyncio.Task[None]] = []

@@ -4,7 +4,7 @@ opens a deviation even when nobody reports anything."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -12,7 +12,7 @@ from workflows.engine import failures, journal
 from workflows.engine.context import StepContext
 from workflows.engine.errors import CONTINUE_OR_ABANDON
 from workflows.language import Hold
-from workflows.model import DeviationKind
+from workflows.model import Clock, ClockKind, DeviationKind
 
 
 async def run(ctx: StepContext, step: Hold) -> None:
@@ -25,6 +25,18 @@ async def run(ctx: StepContext, step: Hold) -> None:
     state.deadlines[step.name] = deadline
     journal.refresh(state)
 
+    def stopped(*, ended: datetime | None, breached: bool) -> None:
+        state.rec.stopped_clocks.append(
+            Clock(
+                name=step.name,
+                kind=ClockKind.HOLD,
+                started=started,
+                limit=deadline,
+                ended=ended,
+                breached=breached,
+            )
+        )
+
     async def watch() -> None:
         remaining = deadline - workflow.now()
         try:
@@ -35,7 +47,11 @@ async def run(ctx: StepContext, step: Hold) -> None:
                 timeout=remaining,
                 timeout_summary=f"hold {step.name}",
             )
+            ended = state.done_at.get(step.end)
+            if ended is not None and ended > started:
+                stopped(ended=ended, breached=False)
         except TimeoutError:
+            stopped(ended=None, breached=True)
             failures.open_deviation(
                 state,
                 DeviationKind.HOLD_BREACHED,

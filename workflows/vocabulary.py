@@ -1,0 +1,79 @@
+"""The shared vocabulary of batches: roles, statuses, decisions, deviation kinds, step states.
+
+Plain enums every layer uses (the engine, the service, the records); no behaviour.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Frozen(BaseModel):
+    """Base of the immutable values that cross a boundary: frozen, extra fields refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Role(StrEnum):
+    """Roles a person can hold; gates name the roles allowed to decide them."""
+
+    OPERATOR = "operator"
+    QA = "qa"
+    QUALIFIED_PERSON = "qualified_person"
+    PROCESS_ENGINEER = "process_engineer"
+    PHYSICIAN = "physician"
+    ADMIN = "admin"
+
+
+class BatchStatus(StrEnum):
+    """Status of a batch, always derived from what happened (see `BatchRecord.status`)."""
+
+    PLANNED = "planned"
+    ACTIVE = "active"
+    HELD = "held"
+    QUARANTINED = "quarantined"
+    RELEASED = "released"
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"
+
+
+class DecisionAction(StrEnum):
+    """What a signed decision does."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    RETRY = "retry"
+    CONTINUE = "continue"
+    EXCEPTIONAL_RELEASE = "exceptional_release"
+    ABANDON = "abandon"
+
+
+class DeviationKind(StrEnum):
+    """Why a deviation was opened."""
+
+    IDENTITY_MISMATCH = "identity_mismatch"
+    TEMPERATURE_EXCURSION = "temperature_excursion"
+    TEMPERATURE_EVIDENCE_MISSING = "temperature_evidence_missing"
+    OUT_OF_SPECIFICATION = "out_of_specification"
+    HOLD_BREACHED = "hold_breached"
+    DEADLINE_MISSED = "deadline_missed"
+    STEP_FAILED = "step_failed"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    REPEAT_EXHAUSTED = "repeat_exhausted"
+    LOT_RECALLED = "lot_recalled"
+    VISIT_MISSED = "visit_missed"
+
+
+#: Deviations that only stop the batch (held); all others also quarantine its material.
+TECHNICAL_DEVIATIONS = frozenset({DeviationKind.RETRIES_EXHAUSTED})
+
+
+class StepState(StrEnum):
+    """Progress of one step in a batch."""
+
+    ACTIVE = "active"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
