@@ -335,9 +335,7 @@ class SimulatedWorld:
 
     # -- faults ----------------------------------------------------------------------------
 
-    def _fault(
-        self, kind: FaultKind, call: StepCall, *, result: str | None = None, consume: bool = True
-    ) -> Fault | None:
+    def _fault(self, kind: FaultKind, call: StepCall, *, result: str | None = None) -> Fault | None:
         for index, fault in enumerate(self.faults):
             if fault.kind != kind:
                 continue
@@ -347,8 +345,6 @@ class SimulatedWorld:
                 continue
             if kind == "oos" and fault.result not in (None, result):
                 continue
-            if not consume:
-                return fault
             with self._lock:
                 row = self._db.execute(
                     "SELECT n FROM fired WHERE fault = ? AND batch = ?", (index, call.batch_id)

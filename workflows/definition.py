@@ -288,12 +288,7 @@ class _Validator:
                             "the gate could never open",
                         )
             if isinstance(step, Repeat):
-                inner = {s.name for _, s in _walk("", step)}
-                if not any(
-                    isinstance(s, WaitFor) and step.until in s.records
-                    for _, s in _walk("", step)
-                    if s.name in inner
-                ):
+                if not any(step.until in _recorded_results(s) for _, s in _walk("", step)):
                     self.fail(
                         step.name,
                         "unreachable step",

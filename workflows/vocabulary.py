@@ -76,4 +76,3 @@ class StepState(StrEnum):
     ACTIVE = "active"
     DONE = "done"
     FAILED = "failed"
-    SKIPPED = "skipped"
