@@ -287,13 +287,14 @@ class _Validator:
                             f"requires '{need}', which no earlier step does or records; "
                             "the gate could never open",
                         )
-            if isinstance(step, Repeat):
-                if not any(step.until in _recorded_results(s) for _, s in _walk("", step)):
-                    self.fail(
-                        step.name,
-                        "unreachable step",
-                        f"repeats until '{step.until}', which no step inside it records",
-                    )
+            if isinstance(step, Repeat) and not any(
+                step.until in _recorded_results(s) for _, s in _walk("", step)
+            ):
+                self.fail(
+                    step.name,
+                    "unreachable step",
+                    f"repeats until '{step.until}', which no step inside it records",
+                )
             for result in step.results if isinstance(step, Decide) else ():
                 if result not in produced or produced[result] > here:
                     self.fail(
