@@ -43,6 +43,12 @@ def order(**overrides: Any) -> Order:
     return Order(**fields)
 
 
+def awaits(rec: BatchRecord, needle: str) -> bool:
+    """Whether the label of something `rec` awaits (`Awaiting.label()`, rendered by the model
+    from the typed `awaiting`, never parsed) contains `needle`."""
+    return any(needle in a.label() for a in rec.awaiting)
+
+
 class Harness:
     """One test's handle on the shared environment, worker, simulated world and ledger."""
 
@@ -121,7 +127,8 @@ class Harness:
             if elapsed > limit:
                 tail = [f"{e.at:%Y-%m-%d} {e.action} {e.subject}" for e in rec.audit[-5:]]
                 raise AssertionError(
-                    f"{what} not reached after {limit}: {rec.status} {rec.waiting_for} {tail}"
+                    f"{what} not reached after {limit}: {rec.status} "
+                    f"{[a.label() for a in rec.awaiting]} {tail}"
                 )
             await self.skip(step)
             elapsed += step
@@ -165,10 +172,9 @@ class Harness:
     async def until_waiting(
         self, handle: WorkflowHandle[Any, Any], needle: str, **kw: Any
     ) -> BatchRecord:
-        """Advance until something in `waiting_for` contains `needle`."""
-        return await self.advance_until(
-            handle, lambda r: any(needle in w for w in r.waiting_for), what=needle, **kw
-        )
+        """Advance until the label of something the batch awaits (`Awaiting.label()`, rendered
+        by the model from its typed `awaiting`) contains `needle`."""
+        return await self.advance_until(handle, lambda r: awaits(r, needle), what=needle, **kw)
 
     async def sign(
         self,

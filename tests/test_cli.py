@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -93,9 +94,13 @@ async def test_batch_start_show_event_against_temporal(harness: Harness, tmp_pat
     assert started.exit_code == 0, started.output
     batch_id = started.output.strip()
     handle = harness.client.get_workflow_handle(batch_id)
-    await harness.advance_until(handle, lambda r: r.coi is not None)
+    await harness.until_waiting(handle, "event custody at receipt", step=timedelta(minutes=30))
     shown = await _cli(["batch", "show", batch_id], env)
     assert shown.exit_code == 0 and "test-flaky-booking" in shown.output
+    awaits = shown.output[shown.output.index("awaiting") : shown.output.index("running clocks")]
+    assert "event custody at receipt" in awaits and "UTC" in awaits
+    clocks = shown.output[shown.output.index("running clocks") : shown.output.index("timeline")]
+    assert "receipt" in clocks and "deadline" in clocks and " left" in clocks
     event = {
         "event_id": "cli-1",
         "step": "approve",

@@ -19,7 +19,14 @@ from workflows import keyring
 from workflows.client import TASK_QUEUE, new_batch_id
 from workflows.client import decide as submit
 from workflows.keyring import KeyRegistry
-from workflows.model import BatchOrder, BatchStart, BatchStatus, DecisionAction, Role
+from workflows.model import (
+    AwaitKind,
+    BatchOrder,
+    BatchStart,
+    BatchStatus,
+    DecisionAction,
+    Role,
+)
 from workflows.signatures import SigningKey
 
 
@@ -56,7 +63,7 @@ async def test_a_key_named_in_the_start_input_is_not_trusted(harness: Harness) -
 
     assert "signature key 'k-foreign' is not trusted by this deployment" in reason
     rec = await harness.record(handle)
-    assert "decision at approve" in " ".join(rec.waiting_for)
+    assert [(a.kind, a.target) for a in rec.awaiting] == [(AwaitKind.DECISION, "approve")]
     assert not rec.signatures and rec.status == BatchStatus.ACTIVE
     # The deployment's own key still decides the same gate.
     await harness.decide(handle, "approve", DecisionAction.APPROVE)

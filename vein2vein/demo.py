@@ -90,7 +90,11 @@ def _board(records: list[tuple[str, BatchRecord]]) -> Table:
     table = Table("batch", "scenario", "status", "stage", "waiting for", title="demo batches")
     for scenario, r in records:
         table.add_row(
-            r.batch_id, scenario, r.status.value, r.stage or "-", "; ".join(r.waiting_for)[:70]
+            r.batch_id,
+            scenario,
+            r.status.value,
+            r.stage or "-",
+            "; ".join(a.label() for a in r.awaiting)[:70],
         )
     return table
 

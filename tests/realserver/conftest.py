@@ -26,7 +26,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from activities import SimulatedWorld
 from records import Ledger
-from tests.harness import order
+from tests.harness import awaits, order
 from vein2vein.embedded import listening, start_dev_server
 from vein2vein.keys import register_key
 from vein2vein.settings import Settings
@@ -261,10 +261,9 @@ class Cluster:
         )
 
     async def until_waiting(self, batch_id: str, needle: str, **kw: Any) -> BatchRecord:
-        """Poll until something in the record's `waiting_for` contains `needle`."""
-        return await self.until(
-            batch_id, lambda r: any(needle in w for w in r.waiting_for), f"waiting {needle}", **kw
-        )
+        """Poll until the label of something the record awaits (`Awaiting.label()`) contains
+        `needle`."""
+        return await self.until(batch_id, lambda r: awaits(r, needle), f"waiting {needle}", **kw)
 
     async def until_quiet(self, batch_id: str, needle: str) -> BatchRecord:
         """Poll until the batch waits for `needle` with no activity in flight (the moment to
@@ -272,7 +271,7 @@ class Cluster:
 
         async def probe() -> BatchRecord | None:
             rec = await self.record(batch_id)
-            if any(needle in w for w in rec.waiting_for) and not await self.pending(batch_id):
+            if awaits(rec, needle) and not await self.pending(batch_id):
                 return rec
             return None
 

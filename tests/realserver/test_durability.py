@@ -24,6 +24,7 @@ from vein2vein.embedded import listening
 from workflows.client import decide as submit
 from workflows.client import new_batch_id, report_event
 from workflows.model import (
+    AwaitKind,
     BatchOutcome,
     BatchRecord,
     BatchStatus,
@@ -46,12 +47,12 @@ RELAY_REPORTS = ["expansion", "receipt", "selection"]
 
 
 def _waiting_for_report(rec: BatchRecord) -> bool:
-    return any(w.startswith("event ") for w in rec.waiting_for)
+    return any(a.kind == AwaitKind.EVENT for a in rec.awaiting)
 
 
 def _asked_and_waiting(rec: BatchRecord, effects: dict[str, int]) -> bool:
     """Waiting for a report whose request the outside world has already received."""
-    steps = [w.rpartition(" at ")[2] for w in rec.waiting_for if w.startswith("event ")]
+    steps = [a.target for a in rec.awaiting if a.kind == AwaitKind.EVENT]
     return any(
         f"{rec.batch_id}:{suffix}" in effects
         for step in steps
@@ -237,7 +238,7 @@ async def test_gate_survives_restart_of_server_and_worker(cluster: Cluster) -> N
     restart_s = time.monotonic() - started
 
     assert after.record_hash == before.record_hash, "the record is the version that was signed"
-    assert after.waiting_for == before.waiting_for
+    assert after.awaiting == before.awaiting
     receipt = await submit(await cluster.client(), batch_id, signed)
     assert receipt.action == DecisionAction.APPROVE
     outcome = BatchOutcome.model_validate(await cluster.outcome(batch_id))

@@ -172,7 +172,12 @@ async def test_status_record_and_board_read_from_temporal(
     assert batch_id in [b["batch_id"] for b in board.json()]
     row = next(b for b in board.json() if b["batch_id"] == batch_id)
     assert row["status"] == "active" and row["next_deadline"] is not None
-    assert row["waiting_for"] == ["event custody at receipt"]
+    assert [(a["kind"], a["target"], a["event"]) for a in row["awaiting"]] == [
+        ("event", "receipt", "custody")
+    ]
+    assert row["awaiting"][0]["deadline"] == row["next_deadline"]
+    assert [(c["name"], c["kind"]) for c in row["clocks"]] == [("receipt", "deadline")]
+    assert row["clocks"][0]["remaining"] is not None
     none = await http.get("/api/batches", params={"site": "TC-SOUTH"})
     assert batch_id not in [b["batch_id"] for b in none.json()]
     held = await http.get("/api/batches", params={"status": "held"})

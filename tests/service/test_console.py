@@ -84,6 +84,30 @@ async def test_board_filters_and_batch_page_show_the_record(
     assert "Dispose of DEV-1" not in page, "an operator may not dispose of deviations"
 
 
+def _table(html: str, table_id: str) -> str:
+    return html[html.index(f'id="{table_id}"') :].split("</table>")[0]
+
+
+async def test_batch_page_and_board_show_what_the_batch_awaits_and_its_clocks(
+    client: Client, people: People, harness: Harness
+) -> None:
+    handle = await harness.start(FLAKY_BOOKING)
+    await harness.until_waiting(handle, "event custody at receipt", step=timedelta(minutes=30))
+    http = await client(user=people.make(Role.OPERATOR))
+    page = (await http.get(f"/console/batches/{handle.id}")).text
+    awaiting = _table(page, "awaiting")
+    assert "event custody at receipt" in awaiting and 'data-kind="event"' in awaiting
+    clocks = _table(page, "clocks")
+    assert "<td>receipt</td><td>deadline</td>" in clocks and " left</td>" in clocks
+    holds = _table(page, "holds")
+    assert "receipt_to_expanded" in holds and "not started" in holds
+    board = (await http.get("/console")).text
+    row = board[board.index(f'data-batch="{handle.id}"') :].split("</tr>")[0]
+    assert "event custody at receipt" in row and "since" in row and "due in" in row
+    await handle.cancel()
+    await harness.finish(handle)
+
+
 async def _sign_via_form(
     http: httpx.AsyncClient, batch_id: str, target: str, password: str, **fields: Any
 ) -> httpx.Response:

@@ -24,6 +24,7 @@ from vein2vein.cli.common import (
     sites,
     temporal_client,
 )
+from vein2vein.readable import remaining, when
 from workflows.authority import WITHDRAW_ROLES
 from workflows.model import BatchRecord, DecisionAction, ExternalEvent, Order, Role
 
@@ -115,10 +116,20 @@ def print_record(rec: BatchRecord, console: Console) -> None:
         f"[bold]{rec.batch_id}[/bold] {rec.product} {rec.definition_version} "
         f"status [bold]{rec.status.value}[/bold] stage {rec.stage or '-'} COI {rec.coi or '-'}"
     )
-    if rec.waiting_for:
-        console.print("waiting for: " + "; ".join(rec.waiting_for))
     if rec.next_deadline:
-        console.print(f"next deadline: {rec.next_deadline:%Y-%m-%d %H:%M} UTC")
+        console.print(f"next deadline: {when(rec.next_deadline)}")
+    if rec.awaiting:
+        awaits = Table("waiting for", "since", "deadline", "who may decide", title="awaiting")
+        for a in rec.awaiting:
+            awaits.add_row(a.label(), when(a.since), when(a.deadline), ", ".join(a.roles))
+        console.print(awaits)
+    if rec.clocks:
+        clocks = Table("clock", "kind", "limit", "remaining", title="running clocks")
+        for clock in rec.clocks:
+            clocks.add_row(
+                clock.name, clock.kind.value, when(clock.limit), remaining(clock.remaining)
+            )
+        console.print(clocks)
     steps = Table("step", "stage", "#", "state", "started", "ended", "by", title="timeline")
     for s in rec.steps:
         steps.add_row(

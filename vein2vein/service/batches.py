@@ -21,13 +21,12 @@ from vein2vein.service.context import ServiceContext
 from workflows.authority import Authority, TargetKind, open_decisions
 from workflows.client import get_record, pinned_definition
 from workflows.definition import CompiledDefinition
-from workflows.model import BatchRecord, BatchStatus, Role
+from workflows.model import Awaiting, AwaitKind, BatchRecord, BatchStatus, Clock, Role
 
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 BOARD_LIMIT = 200
 #: How long the board reuses a running batch's record (many consoles poll the same board).
 BOARD_TTL = 2.0
-GATE_PREFIX = "decision at "
 
 
 class BatchSummary(BaseModel):
@@ -44,6 +43,8 @@ class BatchSummary(BaseModel):
     sites: dict[str, str]
     next_deadline: datetime | None
     waiting_for: list[str]
+    awaiting: list[Awaiting]
+    clocks: list[Clock]
     open_deviations: list[str]
     released: bool
 
@@ -60,6 +61,8 @@ class BatchSummary(BaseModel):
             sites=rec.sites,
             next_deadline=rec.next_deadline,
             waiting_for=rec.waiting_for,
+            awaiting=rec.awaiting,
+            clocks=rec.clocks,
             open_deviations=[d.deviation_id for d in rec.open_deviations()],
             released=rec.released,
         )
@@ -200,9 +203,10 @@ async def records(
     )
 
 
-def awaited_gates(rec: BatchRecord) -> set[str]:
-    """The gates the batch waits for a decision at, as its record publishes them."""
-    return {w.removeprefix(GATE_PREFIX) for w in rec.waiting_for if w.startswith(GATE_PREFIX)}
+def gates_awaiting(rec: BatchRecord) -> set[str]:
+    """The gates whose decision the batch awaits, from the typed `awaiting` the engine
+    publishes (kind DECISION; never read back from display text)."""
+    return {a.target for a in rec.awaiting if a.kind == AwaitKind.DECISION}
 
 
 async def inbox_items(
@@ -212,7 +216,7 @@ async def inbox_items(
     (`workflows.authority.open_decisions`; withdrawal is no inbox item)."""
     items: list[InboxItem] = []
     for rec in recs:
-        gates = awaited_gates(rec)
+        gates = gates_awaiting(rec)
         defn = await definition_of(ctx, rec) if gates else None
         found = open_decisions(defn, rec, awaiting_gates=gates, roles=roles, user_id=user_id)
         items.extend(_item(rec, a) for a in found if a.kind != TargetKind.BATCH)

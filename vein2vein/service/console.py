@@ -31,9 +31,9 @@ from vein2vein.service.auth import (
 )
 from vein2vein.service.batches import (
     about,
-    awaited_gates,
     definition_of,
     fetch_record,
+    gates_awaiting,
     inbox_items,
     records,
 )
@@ -41,7 +41,13 @@ from vein2vein.service.decisions import DecisionRequest, authority, sign_and_sub
 from vein2vein.service.temperature import legs_for
 from vein2vein.service.templates import render_page
 from vein2vein.service.users import AuthError
-from vein2vein.service.views import decision_links, hold_clocks, spec_rows
+from vein2vein.service.views import (
+    awaiting_rows,
+    decision_links,
+    hold_clocks,
+    other_clocks,
+    spec_rows,
+)
 from workflows.model import BATCH_ID_PATTERN, BatchRecord, BatchStatus, DecisionAction, Role
 
 router = APIRouter(include_in_schema=False)
@@ -202,11 +208,13 @@ async def batch_page(
         now=now,
         signed=signed[:80],
         actions=decision_links(
-            defn, rec, awaiting_gates=awaited_gates(rec), roles=who.roles, user_id=who.id
+            defn, rec, awaiting_gates=gates_awaiting(rec), roles=who.roles, user_id=who.id
         ),
         review=review_by_exception(rec, legs),
         temperature=Markup(legs_html(legs)),  # escaped value by value in records.ebr_temperature
-        holds=hold_clocks(defn, rec, now),
+        awaiting=awaiting_rows(rec),
+        holds=hold_clocks(defn, rec),
+        clocks=other_clocks(rec),
         spec=spec_rows(defn, rec),
         refresh=REFRESH_SECONDS,
     )

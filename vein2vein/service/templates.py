@@ -11,6 +11,8 @@ from typing import Any
 
 from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
 
+from vein2vein.readable import duration, when
+
 _CSS = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2430;background:#f5f6f8}
 header{background:#1f3b57;color:#fff;padding:.6rem 1.2rem;display:flex;gap:1.2rem;
@@ -99,7 +101,10 @@ _BOARD = """<h1>Batches</h1>
 <br><small>{{ r.next_deadline|until(now) }}</small>{% endif %}</td>
 <td>{% for d in r.open_deviations() %}<span class="bad">{{ d.deviation_id }}</span>
 {% endfor %}</td>
-<td>{{ r.waiting_for|join('; ') }}</td><td>{{ r.sites.values()|join(', ') }}</td></tr>
+<td class="awaiting">{% for a in r.awaiting %}<div>{{ a.label() }}
+<small>since {{ a.since|when }}{% if a.deadline %}, due {{ a.deadline|until(now) }}{% endif %}
+{% if a.roles %}· {{ a.roles|join(', ') }}{% endif %}</small></div>{% endfor %}</td>
+<td>{{ r.sites.values()|join(', ') }}</td></tr>
 {% else %}<tr><td colspan="8">No batches.</td></tr>{% endfor %}</tbody></table>"""
 
 _INBOX = """<h1>Inbox</h1>
@@ -125,7 +130,10 @@ _BATCH = """{% if signed %}<p class="notice" id="notice">Your signature {{ signe
 <p>Batch record (from the ledger): <a id="ebr" href="/api/batches/{{ r.batch_id }}/ebr">HTML</a> ·
 <a href="/api/batches/{{ r.batch_id }}/ebr?format=json">JSON</a> ·
 <a href="/api/batches/{{ r.batch_id }}/fhir">FHIR</a></p>
-{% if r.waiting_for %}<p>Waiting for: {{ r.waiting_for|join('; ') }}</p>{% endif %}
+{% if awaiting %}<h2>Waiting for</h2>
+<table id="awaiting"><tr><th>What</th><th>Since</th><th>Deadline</th><th>Who may decide</th></tr>
+{% for a in awaiting %}<tr data-kind="{{ a.kind }}"><td>{{ a.label }}</td><td>{{ a.since }}</td>
+<td>{{ a.deadline }}</td><td>{{ a.roles }}</td></tr>{% endfor %}</table>{% endif %}
 {% if r.next_deadline %}<p>Next deadline: <b>{{ r.next_deadline|when }}</b>
 ({{ r.next_deadline|until(now) }})</p>{% endif %}
 {% if actions %}<h2>Your decisions</h2><ul id="actions">{% for a in actions %}
@@ -141,7 +149,11 @@ href="/console/batches/{{ r.batch_id }}/decide?target={{ a.target|urlencode }}">
 {% for h in holds %}<tr><td>{{ h.name }}</td><td>{{ h.start }}</td><td>{{ h.end }}</td>
 <td>{{ h.limit }}</td><td class="{{ h.css }}">{{ h.state }}</td></tr>
 {% else %}<tr><td colspan="5">This product has no hold times.</td></tr>{% endfor %}</table>
-<h2>Results against specification</h2>
+{% if clocks %}<h2>Other running clocks</h2>
+<table id="clocks"><tr><th>Clock</th><th>Kind</th><th>Started</th><th>Limit</th><th>Remaining</th>
+</tr>{% for c in clocks %}<tr><td>{{ c.name }}</td><td>{{ c.kind }}</td><td>{{ c.started }}</td>
+<td>{{ c.limit }}</td><td class="{{ c.css }}">{{ c.remaining }}</td></tr>{% endfor %}</table>
+{% endif %}<h2>Results against specification</h2>
 <table id="results"><tr><th>Result</th><th>Value</th><th>Specification</th><th>Verdict</th>
 <th>Reported by</th></tr>{% for s in spec %}<tr><td>{{ s.name }}</td><td>{{ s.value }}</td>
 <td>{{ s.limit }}</td><td class="{{ s.css }}">{{ s.verdict }}</td><td>{{ s.reporter }}</td></tr>
@@ -235,17 +247,9 @@ _ERROR = """<h1>{{ status }}</h1><p class="error" id="error">{{ message }}</p>
 <p><a href="/console">Back to the board</a></p>"""
 
 
-def _when(value: datetime | None) -> str:
-    return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _until(value: datetime, now: datetime) -> str:
     delta = value - now
-    late = delta < timedelta(0)
-    delta = abs(delta)
-    hours, rem = divmod(int(delta.total_seconds()), 3600)
-    text = f"{hours // 24} d {hours % 24} h" if hours >= 24 else f"{hours} h {rem // 60} min"
-    return f"{text} overdue" if late else f"in {text}"
+    return f"in {duration(delta)}" if delta >= timedelta(0) else f"{duration(delta)} overdue"
 
 
 ENV = Environment(
@@ -264,7 +268,7 @@ ENV = Environment(
     autoescape=select_autoescape(default=True, default_for_string=True),
     undefined=StrictUndefined,
 )
-ENV.filters["when"] = _when
+ENV.filters["when"] = when
 ENV.filters["until"] = _until
 
 

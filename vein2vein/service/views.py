@@ -1,17 +1,19 @@
-"""What the batch page shows beyond the record itself: hold clocks, results against the
+"""What the batch page shows beyond the record itself: what the batch awaits, its clocks (as
+the engine published them; nothing here computes a clock), results against the
 specification, and the decisions the reader may make."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict
 
+from vein2vein.readable import duration, remaining, when
 from workflows.authority import TargetKind, open_decisions
 from workflows.definition import CompiledDefinition
 from workflows.language import Hold
-from workflows.model import BatchRecord, DeviationKind, Role, StepState
+from workflows.model import BatchRecord, Clock, ClockKind, Role
 
 
 class HoldClock(BaseModel):
@@ -25,6 +27,31 @@ class HoldClock(BaseModel):
     limit: str
     state: str
     css: str = ""
+
+
+class ClockRow(BaseModel):
+    """One running clock other than a hold: a deadline, a visit window, the treatment window."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: str
+    started: str
+    limit: str
+    remaining: str
+    css: str = ""
+
+
+class AwaitingRow(BaseModel):
+    """One thing the batch waits for: what, since when, until when, and who may decide."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    kind: str
+    since: str
+    deadline: str
+    roles: str
 
 
 class SpecRow(BaseModel):
@@ -55,68 +82,71 @@ def value_text(value: float | str, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
-def duration(d: timedelta) -> str:
-    """A duration as a person reads it: '2 d 3 h', '45 min'."""
-    minutes = int(abs(d).total_seconds() // 60)
-    days, rem = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rem, 60)
-    if days:
-        return f"{days} d {hours} h"
-    return f"{hours} h {mins} min" if hours else f"{mins} min"
+def _running(clock: Clock) -> tuple[str, str]:
+    if clock.remaining is None:  # a record not read from its workflow
+        return f"running until {when(clock.limit)}", ""
+    css = "bad" if clock.remaining < timedelta(0) else ""
+    return f"running: {remaining(clock.remaining)}", css
 
 
-def _done_at(rec: BatchRecord, step: str) -> datetime | None:
-    ends = [s.ended_at for s in rec.steps if s.step == step and s.state == StepState.DONE]
-    return max((e for e in ends if e is not None), default=None)
+def _stopped(clock: Clock) -> tuple[str, str]:
+    took = clock.ended - clock.started if clock.ended and clock.started else None
+    if clock.breached:
+        return ("breached" if took is None else f"breached: took {duration(took)}"), "bad"
+    return ("met" if took is None else f"met in {duration(took)}"), "ok"
 
 
-def hold_clocks(
-    defn: CompiledDefinition | None, rec: BatchRecord, now: datetime
-) -> list[HoldClock]:
-    """Every hold of the definition: not started, running (time left), met or breached."""
-    if defn is None:
-        return []
-    clocks = []
-    breached = {d.step for d in rec.deviations if d.kind == DeviationKind.HOLD_BREACHED}
+def hold_clocks(defn: CompiledDefinition | None, rec: BatchRecord) -> list[HoldClock]:
+    """Every hold as the engine's clocks show it: running (`rec.clocks`, with the remaining
+    time the engine published), met or breached (`rec.stopped_clocks`), or not started.
+    The definition only names the holds (and those a record shows without one are added)."""
+    running = {c.name: c for c in rec.clocks if c.kind == ClockKind.HOLD}
+    stopped = {c.name: c for c in rec.stopped_clocks if c.kind == ClockKind.HOLD}
+    holds = [s for _, s in defn.steps() if isinstance(s, Hold)] if defn is not None else []
+    rows = [(h.name, h.start, h.end, duration(h.max)) for h in holds]
+    named = {h.name for h in holds}
+    rows += [(n, "", "", "") for n in dict.fromkeys([*running, *stopped]) if n not in named]
     closed = rec.completed or rec.abandoned_reason is not None
-    for _, step in defn.steps():
-        if not isinstance(step, Hold):
-            continue
-        started, ended = _done_at(rec, step.start), _done_at(rec, step.end)
-        state, css = "not started", ""
-        if started is not None and ended is not None and ended >= started:
-            took = ended - started
-            ok = took <= step.max and step.name not in breached
-            state, css = (
-                (f"met in {duration(took)}", "ok")
-                if ok
-                else (
-                    f"breached: took {duration(took)}",
-                    "bad",
-                )
-            )
-        elif step.name in breached:
-            state, css = "breached", "bad"
-        elif started is not None and closed:
-            state = "not reached"
-        elif started is not None:
-            left = started + step.max - now
-            state, css = (
-                (f"running: {duration(left)} left", "")
-                if left >= timedelta(0)
-                else (f"breached: {duration(left)} overdue", "bad")
-            )
-        clocks.append(
-            HoldClock(
-                name=step.name,
-                start=step.start,
-                end=step.end,
-                limit=duration(step.max),
-                state=state,
-                css=css,
-            )
-        )
+    clocks = []
+    for name, start, end, limit in rows:
+        if name in running:
+            state, css = _running(running[name])
+        elif name in stopped:
+            state, css = _stopped(stopped[name])
+        else:
+            state, css = ("not run" if closed else "not started"), ""
+        clocks.append(HoldClock(name=name, start=start, end=end, limit=limit, state=state, css=css))
     return clocks
+
+
+def other_clocks(rec: BatchRecord) -> list[ClockRow]:
+    """The running clocks other than holds: deadlines, visit windows, the treatment window."""
+    return [
+        ClockRow(
+            name=c.name,
+            kind=c.kind.value.replace("_", " "),
+            started=when(c.started),
+            limit=when(c.limit),
+            remaining=remaining(c.remaining),
+            css="bad" if c.remaining is not None and c.remaining < timedelta(0) else "",
+        )
+        for c in rec.clocks
+        if c.kind != ClockKind.HOLD
+    ]
+
+
+def awaiting_rows(rec: BatchRecord) -> list[AwaitingRow]:
+    """What the batch waits for, as the engine published it (`rec.awaiting`)."""
+    return [
+        AwaitingRow(
+            label=a.label(),
+            kind=a.kind.value,
+            since=when(a.since),
+            deadline=when(a.deadline),
+            roles=", ".join(r.value for r in a.roles),
+        )
+        for a in rec.awaiting
+    ]
 
 
 def spec_rows(defn: CompiledDefinition | None, rec: BatchRecord) -> list[SpecRow]:
