@@ -88,8 +88,22 @@ class Harness:
         )
 
     async def record(self, handle: WorkflowHandle[Any, Any]) -> BatchRecord:
-        """The batch record now."""
-        return await get_record(self.client, handle.id)
+        """The batch record now. A query waits for the workflow's current task; on a loaded
+        machine that can outlast an RPC deadline, so a timed-out query is asked again (a
+        query changes nothing) with a generous deadline, never the default one."""
+        import asyncio
+
+        from temporalio.service import RPCError
+
+        transient = ("Timeout expired", "deadline exceeded", "transport error")
+        for attempt in range(6):
+            try:
+                return await get_record(self.client, handle.id, rpc_timeout=timedelta(seconds=60))
+            except RPCError as err:
+                if not any(t in str(err) for t in transient) or attempt == 5:
+                    raise
+                await asyncio.sleep(1 + attempt)
+        raise AssertionError("unreachable")
 
     async def skip(self, step: timedelta) -> None:
         """Skip simulated time. Under load the test server's sleep RPC can time out or have

@@ -46,12 +46,16 @@ async def harness(ledger: Ledger, signing_key: SigningKey) -> AsyncIterator[Harn
 
 async def _stock(harness: Harness, product: str) -> InventoryState:
     handle = harness.client.get_workflow_handle(inventory_id(product))
-    return await handle.query("stock", result_type=InventoryState)
+    return await handle.query(
+        "stock", result_type=InventoryState, rpc_timeout=timedelta(seconds=60)
+    )
 
 
 async def _calendar(harness: Harness, site: str) -> CapacityState:
     handle = harness.client.get_workflow_handle(capacity_id(site))
-    return await handle.query("calendar", result_type=CapacityState)
+    return await handle.query(
+        "calendar", result_type=CapacityState, rpc_timeout=timedelta(seconds=60)
+    )
 
 
 async def _release_lot(harness: Harness, definition: Any, gate: str) -> str:

@@ -7,6 +7,7 @@ Nothing here runs inside a workflow.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -98,10 +99,14 @@ async def decide(client: Client, batch_id: str, decision: SignedDecision) -> Dec
     return receipt
 
 
-async def get_record(client: Client, batch_id: str) -> BatchRecord:
+async def get_record(
+    client: Client, batch_id: str, *, rpc_timeout: timedelta | None = None
+) -> BatchRecord:
     """The batch record as the workflow knows it now."""
     handle = client.get_workflow_handle(batch_id)
-    record: BatchRecord = await handle.query("record", result_type=BatchRecord)
+    record: BatchRecord = await handle.query(
+        "record", result_type=BatchRecord, rpc_timeout=rpc_timeout
+    )
     return record
 
 
