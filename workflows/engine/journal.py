@@ -6,6 +6,8 @@ by `projection`); each append re-derives status, waits and deadlines and publish
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from temporalio import workflow
 
 from workflows.authority import QA_ROLES
@@ -56,9 +58,12 @@ def refresh(state: BatchState) -> None:
     rec = state.rec
     old_status = rec.status
     rec.status = derive_status(rec)
-    rec.awaiting = awaiting(state)
-    rec.waiting_for = sorted(a.label() for a in rec.awaiting)
-    rec.clocks = clocks(state)
+    _track_since(state)
+    rec.waiting_for = sorted(
+        [f"event {t} at {s}" for s, t in state.expecting.items()]
+        + [f"decision at {g}" for g in state.gates]
+        + [f"disposition of {d.deviation_id}" for d in rec.open_deviations()]
+    )
     rec.next_deadline = min(state.deadlines.values(), default=None)
     if old_status != rec.status and rec.audit:
         rec.audit.append(
@@ -78,15 +83,31 @@ def refresh(state: BatchState) -> None:
     search.publish(state)
 
 
+def _track_since(state: BatchState) -> None:
+    """Note when each wait and each clock began (cheap: the typed values are built only when
+    the record is read, by `awaiting` and `clocks`)."""
+    now = workflow.now()
+    waiting = set(state.expecting) | set(state.gates)
+    for gone in [t for t in state.since if t not in waiting]:
+        del state.since[gone]
+    for target in waiting:
+        state.since.setdefault(target, now)
+    for gone in [n for n in state.clock_started if n not in state.deadlines]:
+        del state.clock_started[gone]
+    for name in state.deadlines:
+        state.clock_started.setdefault(name, now)
+
+
 def awaiting(state: BatchState) -> list[Awaiting]:
-    """What the batch waits for now, typed: reports, decisions and dispositions."""
+    """What the batch waits for now, typed: reports, decisions and dispositions. Pure (it is
+    called from the record query)."""
     now, rec = workflow.now(), state.rec
     items = [
         Awaiting(
             kind=AwaitKind.EVENT,
             target=step,
             event=event,
-            since=state.since.setdefault(step, now),
+            since=state.since.get(step, now),
             deadline=state.deadlines.get(step),
         )
         for step, event in state.expecting.items()
@@ -98,7 +119,7 @@ def awaiting(state: BatchState) -> list[Awaiting]:
                 kind=AwaitKind.DECISION,
                 target=gate,
                 roles=step.roles if isinstance(step, Gate) else (),
-                since=state.since.setdefault(gate, now),
+                since=state.since.get(gate, now),
             )
         )
     items += [
@@ -110,36 +131,33 @@ def awaiting(state: BatchState) -> list[Awaiting]:
         )
         for d in rec.open_deviations()
     ]
-    waiting = {a.target for a in items}
-    for gone in [t for t in state.since if t not in waiting]:
-        del state.since[gone]
-    return items
+    return sorted(items, key=lambda a: a.label())
 
 
 def clocks(state: BatchState) -> list[Clock]:
-    """Every running clock with its start and limit: holds, deadlines, visit windows and the
-    treatment window. Computed here once; readers never recompute a clock."""
+    """Every running clock with its start, limit and remaining time: holds, deadlines, visit
+    windows and the treatment window. Computed here once; readers never recompute a clock.
+    Pure (it is called from the record query)."""
     now, rec = workflow.now(), state.rec
-    for gone in [n for n in state.clock_started if n not in state.deadlines]:
-        del state.clock_started[gone]
     out = []
     for name, limit in state.deadlines.items():
-        started = state.clock_started.setdefault(name, now)
+        started: datetime | None = state.clock_started.get(name)
         step = state.defn.step(name)
         kind = ClockKind.DEADLINE
         if isinstance(step, Hold):
             kind, started = ClockKind.HOLD, state.done_at.get(step.start, started)
         elif isinstance(step, FollowUp):
             kind = ClockKind.VISIT
-        out.append(Clock(name=name, kind=kind, started=started, limit=limit))
+        out.append(Clock(name=name, kind=kind, started=started, limit=limit, remaining=limit - now))
     order = state.start.order
-    if order.treatment_window_end is not None and not rec.infused:
+    if order.treatment_window_end is not None and not rec.infused and not state.closed:
         out.append(
             Clock(
                 name="treatment_window",
                 kind=ClockKind.TREATMENT_WINDOW,
                 started=order.treatment_window_start,
                 limit=order.treatment_window_end,
+                remaining=order.treatment_window_end - now,
             )
         )
     return sorted(out, key=lambda c: c.limit)

@@ -113,8 +113,6 @@ class BatchInterpreter:
         state = self._batch()
         rec = state.rec
         rec.waiting_for = []
-        rec.awaiting = []
-        rec.clocks = []
         rec.next_deadline = None
         snapshot = rec.model_copy(update={"audit": []}).model_dump_json()
         journal.audit(state, SYSTEM, "record.closed", rec.batch_id, new=snapshot)
@@ -139,9 +137,15 @@ class BatchInterpreter:
     @workflow.query(name="record")
     def record(self) -> BatchRecord:
         """The whole batch record, with the hash a signer must sign."""
-        rec, now = self._batch().rec, workflow.now()
-        clocks = [c.model_copy(update={"remaining": c.limit - now}) for c in rec.clocks]
-        return rec.model_copy(update={"record_hash": rec.content_hash(), "clocks": clocks})
+        state = self._batch()
+        rec = state.rec
+        return rec.model_copy(
+            update={
+                "record_hash": rec.content_hash(),
+                "awaiting": [] if state.closed else journal.awaiting(state),
+                "clocks": [] if state.closed else journal.clocks(state),
+            }
+        )
 
     @workflow.update(name="report_event")
     def report_event(self, event: ExternalEvent) -> EventAck:
