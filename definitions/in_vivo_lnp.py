@@ -35,7 +35,7 @@ VISITS = (days(91), days(182), *(timedelta(days=365 * y) for y in range(1, 16)))
 
 IN_VIVO_LOT = process(
     "in-vivo-cd19-lnp-lot",
-    version="1.0.0",
+    version="1.0.1",
     title="Targeted LNP (anti-CD19 CAR mRNA), vial lot",
     specification={
         "cd19_car_identity": one_of("positive"),

@@ -5,28 +5,30 @@ Process engineers import the vocabulary from here::
     from workflows import process, stage, task, wait_for, handoff, gate, hold, ...
 """
 
-from workflows.definition import CompiledDefinition, DefinitionError, Violation, process, validate
-from workflows.language import (
-    Call,
-    Limit,
-    Policy,
+from workflows.authoring import (
     call,
-    celsius,
-    days,
     decide,
     follow_up,
     gate,
     handoff,
     hold,
-    hours,
-    minutes,
-    one_of,
     parallel,
-    policy,
     repeat,
     stage,
     task,
     wait_for,
+)
+from workflows.definition import CompiledDefinition, DefinitionError, Violation, process, validate
+from workflows.language import (
+    Call,
+    Limit,
+    Policy,
+    celsius,
+    days,
+    hours,
+    minutes,
+    one_of,
+    policy,
     within,
 )
 from workflows.model import Role

@@ -1,0 +1,202 @@
+"""The functions a process engineer writes a definition with: one per step kind, plus
+`stage` and `call`. Each returns a frozen value of `workflows.language`; policies sit on the
+step they govern.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from workflows.language import (
+    Call,
+    Decide,
+    FollowUp,
+    Gate,
+    Handoff,
+    Hold,
+    Parallel,
+    Repeat,
+    SiteRole,
+    Stage,
+    Step,
+    Task,
+    TemperatureRange,
+    WaitFor,
+    policy,
+)
+from workflows.model import Role
+
+
+def task(
+    name: str,
+    call: Call,
+    *,
+    undo: Call | None = None,
+    records: tuple[str, ...] = (),
+    description: str = "",
+) -> Task:
+    """A step that runs one activity, with an optional compensation `undo`.
+
+    `records` names the results the activity computes; each must have a specification line,
+    and one out of it stops the batch with a deviation right after this step.
+    """
+    return Task(name=name, call=call, compensation=undo, records=records, description=description)
+
+
+def wait_for(
+    name: str,
+    event: str,
+    *,
+    ask: Call | None = None,
+    deadline: timedelta | None,
+    records: tuple[str, ...] = (),
+    undo: Call | None = None,
+    on_reschedule: Call | None = None,
+    infusion: bool = False,
+    description: str = "",
+) -> WaitFor:
+    """Ask (optionally) and wait for `event` to be reported for this step before `deadline`.
+
+    If the outside world reports the step `rescheduled` (with `data.new_date`), the
+    `on_reschedule` call runs (e.g. move the slot) and the wait starts again.
+    """
+    return WaitFor(
+        name=name,
+        event=event,
+        ask=ask,
+        deadline=deadline,
+        records=records,
+        compensation=undo,
+        on_reschedule=on_reschedule,
+        infusion=infusion,
+        description=description,
+    )
+
+
+def follow_up(
+    name: str,
+    event: str,
+    *,
+    ask: Call,
+    visits: tuple[timedelta, ...],
+    window: timedelta,
+    records: tuple[str, ...] = (),
+    description: str = "",
+) -> FollowUp:
+    """Visits at each offset in `visits` (from this step's start), each due within `window`."""
+    return FollowUp(
+        name=name,
+        event=event,
+        ask=ask,
+        visits=visits,
+        window=window,
+        records=records,
+        description=description,
+    )
+
+
+def handoff(
+    name: str,
+    *,
+    from_party: str,
+    to_party: str,
+    container: str,
+    deadline: timedelta | None,
+    temperature: TemperatureRange | None = None,
+    ask: Call | None = None,
+    undo: Call | None = None,
+    verify_identity: bool = True,
+    description: str = "",
+) -> Handoff:
+    """A custody transfer of `container` that the receiver verifies on arrival."""
+    return Handoff(
+        name=name,
+        from_party=from_party,
+        to_party=to_party,
+        container=container,
+        deadline=deadline,
+        temperature=temperature,
+        ask=ask,
+        compensation=undo,
+        verify_identity=verify_identity,
+        description=description,
+    )
+
+
+def gate(
+    name: str,
+    *,
+    roles: tuple[Role, ...],
+    meaning: str,
+    requires: tuple[str, ...] = (),
+    release: bool = False,
+    description: str = "",
+) -> Gate:
+    """A signed human decision by one of `roles`, once everything in `requires` exists."""
+    return Gate(
+        name=name,
+        roles=roles,
+        meaning=meaning,
+        requires=requires,
+        release=release,
+        description=description,
+    )
+
+
+def hold(name: str, *, start: str, end: str, max: timedelta, description: str = "") -> Hold:
+    """At most `max` may pass between the end of step `start` and the end of step `end`."""
+    return Hold(name=name, start=start, end=end, max=max, description=description)
+
+
+def decide(
+    name: str, results: tuple[str, ...], *, exceptional_release: bool = False, description: str = ""
+) -> Decide:
+    """Judge `results` against the specification; may allow exceptional release of OOS."""
+    return Decide(
+        name=name,
+        results=results,
+        exceptional_release=exceptional_release,
+        description=description,
+    )
+
+
+def parallel(name: str, *steps: Step, description: str = "") -> Parallel:
+    """Run `steps` at once."""
+    return Parallel(name=name, steps=steps, description=description)
+
+
+def repeat(
+    name: str,
+    *steps: Step,
+    until: str,
+    max_times: int,
+    on_exhausted: Literal["deviation", "abandon"] = "deviation",
+    description: str = "",
+) -> Repeat:
+    """Run `steps` up to `max_times` until result `until` meets the specification."""
+    return Repeat(
+        name=name,
+        steps=steps,
+        until=until,
+        max_times=max_times,
+        on_exhausted=on_exhausted,
+        description=description,
+    )
+
+
+def stage(name: str, *steps: Step) -> Stage:
+    """A stage of the process, its steps in order."""
+    return Stage(name=name, steps=steps)
+
+
+def call(
+    activity: str,
+    *,
+    at: SiteRole = "system",
+    timeout: timedelta | None,
+    attempts: int | None,
+    **params: str,
+) -> Call:
+    """Call `activity` at the order's site `at`, bounded by `timeout` and `attempts`."""
+    return Call(activity=activity, site=at, policy=policy(timeout, attempts), params=params)
