@@ -30,6 +30,7 @@ from workflows.model import (
     DecisionAction,
     DeviationKind,
     ExternalEvent,
+    ResultValue,
     TemperatureSummary,
 )
 
@@ -253,6 +254,63 @@ async def custody_never_in_range_abandoned(harness: Harness) -> Handle:
     return h
 
 
+async def car_t_collection_rescheduled(harness: Harness) -> Handle:
+    """The hospital moves the collection: the slot moves, the report then arrives; withdrawn."""
+    h = await harness.start(
+        AUTOLOGOUS_CD19_CAR_T,
+        manufacturing_site="MFG-RESCHED",
+        faults=[Fault(kind="silent", step="apheresis", times=1)],
+    )
+    await harness.until_waiting(h, "event collection.completed at apheresis")
+    now = await harness.env.get_current_time()
+    moved = ExternalEvent(
+        event_id=f"{h.id}:resched",
+        batch_id=h.id,
+        step="apheresis",
+        type="collection.completed",
+        reporter="TC-NORTH/scheduler",
+        occurred_at=now,
+        outcome="rescheduled",
+        data={"new_date": (now + timedelta(days=9)).isoformat()},
+    )
+    await report_event(harness.client, moved)
+    await harness.advance_until(h, lambda r: any(e.action == "step.rescheduled" for e in r.audit))
+    done = moved.model_copy(
+        update={
+            "event_id": f"{h.id}:done",
+            "outcome": "ok",
+            "data": {},
+            "results": {"cd3_cells": ResultValue(value=2.0e9, unit="cells")},
+        }
+    )
+    await report_event(harness.client, done)
+    await harness.advance_until(h, lambda r: "cd3_cells" in r.results)
+    await h.cancel()
+    await harness.finish(h)
+    return h
+
+
+async def in_vivo_follow_up_continued_as_new(harness: Harness) -> Handle:
+    """Dosing, administration and the first follow-up visit; the run ends by continuing as
+    new into the second visit (the recorded history is that first run)."""
+    await _release_lot(harness, IN_VIVO_LOT, "qa_lot_release")
+    h = await harness.start(IN_VIVO_PATIENT, weight_kg=72.5)
+    await harness.advance_until(
+        h,
+        lambda r: any(e.action == "visit.completed" for e in r.audit),
+        step=timedelta(days=5),
+        limit=timedelta(days=200),
+    )
+    first_run = h.result_run_id or h.run_id
+    for _ in range(600):
+        if (await h.describe()).run_id != first_run:
+            break
+        await harness.skip(timedelta(days=5))
+    await h.cancel()
+    await harness.finish(h)
+    return harness.client.get_workflow_handle(h.id, run_id=first_run)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "car_t_oos_exceptional_release": car_t_oos_exceptional_release,
     "car_t_oos_abandoned": car_t_oos_abandoned,
@@ -272,4 +330,6 @@ SCENARIOS: dict[str, Scenario] = {
     "release_judged_exceptional": release_judged_exceptional,
     "custody_evidence_missing_continued": custody_evidence_missing_continued,
     "custody_never_in_range_abandoned": custody_never_in_range_abandoned,
+    "car_t_collection_rescheduled": car_t_collection_rescheduled,
+    "in_vivo_follow_up_continued_as_new": in_vivo_follow_up_continued_as_new,
 }
