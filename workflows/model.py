@@ -30,6 +30,7 @@ from workflows.record import (
 )
 from workflows.vocabulary import (
     TECHNICAL_DEVIATIONS,
+    AuditAction,
     BatchStatus,
     DecisionAction,
     DeviationKind,
@@ -261,6 +262,7 @@ __all__ = [
     "BATCH_ID_PATTERN",
     "PSEUDONYM_PATTERN",
     "TECHNICAL_DEVIATIONS",
+    "AuditAction",
     "AuditEvent",
     "AwaitKind",
     "Awaiting",

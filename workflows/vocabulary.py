@@ -76,3 +76,47 @@ class StepState(StrEnum):
     ACTIVE = "active"
     DONE = "done"
     FAILED = "failed"
+
+
+class AuditAction(StrEnum):
+    """What an audit event records; the ledger, the batch record and exports read these."""
+
+    BATCH_ABANDONED = "batch.abandoned"
+    BATCH_ABANDONING = "batch.abandoning"
+    BATCH_COMPLETED = "batch.completed"
+    BATCH_INFUSED = "batch.infused"
+    BATCH_RELEASED = "batch.released"
+    BATCH_STARTED = "batch.started"
+    COI_ALLOCATED = "coi.allocated"
+    COMPENSATION_DONE = "compensation.done"
+    COMPENSATION_FAILED = "compensation.failed"
+    CUSTODY_TRANSFERRED = "custody.transferred"
+    DEVIATION_OPENED = "deviation.opened"
+    EVENT_RECEIVED = "event.received"
+    LOT_CONSUMED = "lot.consumed"
+    RECORD_CLOSED = "record.closed"
+    REPEAT_UNSUCCESSFUL = "repeat.unsuccessful"
+    RESULT_RECORDED = "result.recorded"
+    STAGE_ENTERED = "stage.entered"
+    STATUS_CHANGED = "status.changed"
+    STEP_RESCHEDULED = "step.rescheduled"
+    STEP_STARTED = "step.started"
+    VISIT_COMPLETED = "visit.completed"
+    STEP_DONE = "step.done"
+    STEP_FAILED = "step.failed"
+    DECISION_APPROVE = "decision.approve"
+    DECISION_REJECT = "decision.reject"
+    DECISION_RETRY = "decision.retry"
+    DECISION_CONTINUE = "decision.continue"
+    DECISION_EXCEPTIONAL_RELEASE = "decision.exceptional_release"
+    DECISION_ABANDON = "decision.abandon"
+
+    @classmethod
+    def step_ended(cls, state: StepState) -> AuditAction:
+        """`step.done` or `step.failed`."""
+        return cls(f"step.{state.value}")
+
+    @classmethod
+    def decision(cls, action: DecisionAction) -> AuditAction:
+        """`decision.<action>`."""
+        return cls(f"decision.{action.value}")

@@ -7,6 +7,7 @@ from temporalio.exceptions import ActivityError
 from workflows.engine import calls, journal
 from workflows.engine.state import BatchState
 from workflows.language import Step
+from workflows.model import AuditAction
 
 SYSTEM = journal.SYSTEM
 
@@ -23,21 +24,23 @@ async def abandon_batch(state: BatchState, reason: str) -> None:
     """Run every registered compensation in reverse, each recorded, then mark the batch
     abandoned. A compensation that fails is recorded as failed; the others still run."""
     rec = state.rec
-    journal.audit(state, SYSTEM, "batch.abandoning", rec.batch_id, reason=reason)
+    journal.audit(state, SYSTEM, AuditAction.BATCH_ABANDONING, rec.batch_id, reason=reason)
     for step_name, comp in reversed(state.compensations):
         try:
             await calls.call(state, comp, step_name, key_suffix="undo")
             rec.compensations.append(f"{step_name}: {comp.activity}")
-            journal.audit(state, SYSTEM, "compensation.done", step_name, new=comp.activity)
+            journal.audit(
+                state, SYSTEM, AuditAction.COMPENSATION_DONE, step_name, new=comp.activity
+            )
         except ActivityError as err:
             rec.compensations.append(f"{step_name}: {comp.activity} FAILED")
             journal.audit(
                 state,
                 SYSTEM,
-                "compensation.failed",
+                AuditAction.COMPENSATION_FAILED,
                 step_name,
                 new=comp.activity,
                 reason=str(err),
             )
     rec.abandoned_reason = reason
-    journal.audit(state, SYSTEM, "batch.abandoned", rec.batch_id, reason=reason)
+    journal.audit(state, SYSTEM, AuditAction.BATCH_ABANDONED, rec.batch_id, reason=reason)

@@ -12,7 +12,7 @@ from workflows.engine import calls, journal
 from workflows.engine.errors import CONTINUE_OR_ABANDON, OOS, Abandon, StepFailed
 from workflows.engine.state import BatchState
 from workflows.judgement import describe_result, exceptionally_released, out_of_specification
-from workflows.model import DecisionAction, Deviation, DeviationKind
+from workflows.model import AuditAction, DecisionAction, Deviation, DeviationKind
 
 #: Asked where the rule that judges every specified result (issue 9) and the rule before it
 #: disagree, so histories recorded before it replay as they ran.
@@ -46,7 +46,11 @@ def open_deviation(
         "deviation opened", extra={"step": step, "deviation": dev.deviation_id, "kind": kind}
     )
     journal.audit(
-        state, journal.SYSTEM, "deviation.opened", dev.deviation_id, new=f"{kind}: {description}"
+        state,
+        journal.SYSTEM,
+        AuditAction.DEVIATION_OPENED,
+        dev.deviation_id,
+        new=f"{kind}: {description}",
     )
     return dev
 

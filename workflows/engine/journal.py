@@ -14,7 +14,15 @@ from workflows.authority import QA_ROLES
 from workflows.engine import search
 from workflows.engine.state import BatchState
 from workflows.language import FollowUp, Gate, Hold
-from workflows.model import AuditEvent, Awaiting, AwaitKind, Clock, ClockKind, Signature
+from workflows.model import (
+    AuditAction,
+    AuditEvent,
+    Awaiting,
+    AwaitKind,
+    Clock,
+    ClockKind,
+    Signature,
+)
 from workflows.status import derive_status
 
 SYSTEM = "system"
@@ -72,7 +80,7 @@ def refresh(state: BatchState) -> None:
                 seq=len(rec.audit) + 1,
                 at=workflow.now(),
                 actor=SYSTEM,
-                action="status.changed",
+                action=AuditAction.STATUS_CHANGED,
                 subject=rec.batch_id,
                 old_value=old_status.value,
                 new_value=rec.status.value,

@@ -16,6 +16,7 @@ from workflows.engine.errors import CONTINUE_OR_ABANDON
 from workflows.engine.state import BatchState
 from workflows.language import WaitFor
 from workflows.model import (
+    AuditAction,
     DecisionAction,
     DecisionReceipt,
     DeviationKind,
@@ -66,7 +67,7 @@ def report_event(state: BatchState, event: ExternalEvent) -> EventAck:
         return EventAck(event_id=event.event_id, duplicate=True)
     state.seen_events.add(event.event_id)
     state.events[event.step] = event
-    journal.audit(state, event.reporter, "event.received", event.step, new=event.type)
+    journal.audit(state, event.reporter, AuditAction.EVENT_RECEIVED, event.step, new=event.type)
     return EventAck(event_id=event.event_id)
 
 
@@ -149,7 +150,7 @@ def decide(state: BatchState, decision: SignedDecision) -> DecisionReceipt:
     journal.audit(
         state,
         body.signer_id,
-        f"decision.{body.action.value}",
+        AuditAction.decision(body.action),
         body.target,
         reason=body.reason,
         signature=sig,

@@ -9,7 +9,14 @@ from temporalio import workflow
 from workflows.engine import journal
 from workflows.engine.state import BatchState
 from workflows.language import Step
-from workflows.model import ExternalEvent, RecordedResult, StepOutput, StepRun, StepState
+from workflows.model import (
+    AuditAction,
+    ExternalEvent,
+    RecordedResult,
+    StepOutput,
+    StepRun,
+    StepState,
+)
 
 SYSTEM = journal.SYSTEM
 
@@ -38,7 +45,9 @@ def begin(state: BatchState, step: Step, stage: str, iteration: int) -> int:
     state.iterations[step.name] = iteration
     # workflow.logger is replay-aware: the line is written once, not again on replay.
     workflow.logger.info("step started", extra={"step": step.name, "iteration": iteration})
-    journal.audit(state, SYSTEM, "step.started", step.name, new=f"{step.kind} #{iteration}")
+    journal.audit(
+        state, SYSTEM, AuditAction.STEP_STARTED, step.name, new=f"{step.kind} #{iteration}"
+    )
     return len(rec.steps) - 1
 
 
@@ -58,7 +67,9 @@ def end(state: BatchState, index: int, outcome: StepState) -> None:
     )
     if outcome == StepState.DONE:
         state.done_at[run.step] = now
-    journal.audit(state, SYSTEM, f"step.{outcome.value}", run.step, old="active", new=outcome.value)
+    journal.audit(
+        state, SYSTEM, AuditAction.step_ended(outcome), run.step, old="active", new=outcome.value
+    )
 
 
 def absorb(state: BatchState, step: str, output: StepOutput) -> None:
@@ -66,7 +77,7 @@ def absorb(state: BatchState, step: str, output: StepOutput) -> None:
     rec = state.rec
     if output.coi is not None and rec.coi is None:
         rec.coi = output.coi
-        journal.audit(state, SYSTEM, "coi.allocated", output.coi)
+        journal.audit(state, SYSTEM, AuditAction.COI_ALLOCATED, output.coi)
     for name, value in output.results.items():
         record_result(state, step, name, value.value, value.unit, SYSTEM)
     for lot in output.lots:
@@ -104,7 +115,7 @@ def record_result(
     journal.audit(
         state,
         reporter,
-        "result.recorded",
+        AuditAction.RESULT_RECORDED,
         name,
         old=None if old is None else f"{old.value}{old.unit}",
         new=f"{value}{unit}",
@@ -117,5 +128,5 @@ def consume_lot(state: BatchState, step: str, lot: str) -> None:
     if lot not in rec.lots:
         rec.lots.append(lot)
     journal.audit(
-        state, SYSTEM, "lot.consumed", lot, new=json.dumps({"coi": rec.coi, "step": step})
+        state, SYSTEM, AuditAction.LOT_CONSUMED, lot, new=json.dumps({"coi": rec.coi, "step": step})
     )

@@ -19,6 +19,7 @@ from workflows.engine.errors import Abandon
 from workflows.engine.projection import project_loop
 from workflows.engine.state import BatchState
 from workflows.model import (
+    AuditAction,
     BatchOutcome,
     BatchRecord,
     BatchStart,
@@ -62,7 +63,11 @@ class BatchInterpreter:
         else:
             state = self._state = BatchState(start, defn, _new_record(start, defn))
             journal.audit(
-                state, SYSTEM, "batch.started", start.batch_id, new=f"{defn.product} {defn.version}"
+                state,
+                SYSTEM,
+                AuditAction.BATCH_STARTED,
+                start.batch_id,
+                new=f"{defn.product} {defn.version}",
             )
         projector = asyncio.create_task(project_loop(state))
         try:
@@ -71,7 +76,7 @@ class BatchInterpreter:
                 # A batch completes only once QA has disposed of every deviation.
                 await calls.wait(state, lambda: not state.rec.open_deviations())
                 state.rec.completed = True
-                journal.audit(state, SYSTEM, "batch.completed", start.batch_id)
+                journal.audit(state, SYSTEM, AuditAction.BATCH_COMPLETED, start.batch_id)
             except Abandon as ab:
                 await self._shielded(compensation.abandon_batch(state, ab.reason))
             except asyncio.CancelledError:
@@ -91,7 +96,7 @@ class BatchInterpreter:
                 continue
             state.rec.stage = st.name
             if not (resume is not None and resume.stage_index == si):
-                journal.audit(state, SYSTEM, "stage.entered", st.name)
+                journal.audit(state, SYSTEM, AuditAction.STAGE_ENTERED, st.name)
             for pi, step in enumerate(st.steps):
                 if (si, pi) < state.position:
                     continue
@@ -115,7 +120,7 @@ class BatchInterpreter:
         rec.waiting_for = []
         rec.next_deadline = None
         snapshot = rec.model_copy(update={"audit": []}).model_dump_json()
-        journal.audit(state, SYSTEM, "record.closed", rec.batch_id, new=snapshot)
+        journal.audit(state, SYSTEM, AuditAction.RECORD_CLOSED, rec.batch_id, new=snapshot)
         state.closed = True
         await projector
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -12,7 +12,7 @@ from workflows.engine.context import StepContext
 from workflows.engine.continuation import continue_as_new
 from workflows.engine.errors import CONTINUE_OR_ABANDON, StepFailed
 from workflows.language import FollowUp
-from workflows.model import DeviationKind
+from workflows.model import AuditAction, DeviationKind
 
 
 async def run(ctx: StepContext, step: FollowUp) -> None:
@@ -52,6 +52,8 @@ async def run(ctx: StepContext, step: FollowUp) -> None:
             )
             continue
         recording.absorb_event(state, step.name, event)
-        journal.audit(state, event.reporter, "visit.completed", step.name, new=f"visit {n}")
+        journal.audit(
+            state, event.reporter, AuditAction.VISIT_COMPLETED, step.name, new=f"visit {n}"
+        )
         # A visit's observation out of its limit is assessed by QA; the schedule goes on.
         failures.judge_fresh(state, step.name, blocking=False)

@@ -10,7 +10,7 @@ from workflows.engine import calls, journal
 from workflows.engine.context import StepContext
 from workflows.engine.errors import Abandon
 from workflows.language import Gate
-from workflows.model import DecisionAction
+from workflows.model import AuditAction, DecisionAction
 
 
 async def run(ctx: StepContext, step: Gate) -> None:
@@ -28,4 +28,4 @@ async def run(ctx: StepContext, step: Gate) -> None:
         raise Abandon(f"rejected at {step.name} by {decision.body.printed_name}")
     if step.release:
         state.rec.released = True
-        journal.audit(state, decision.body.signer_id, "batch.released", step.name)
+        journal.audit(state, decision.body.signer_id, AuditAction.BATCH_RELEASED, step.name)

@@ -11,7 +11,7 @@ from workflows.engine.context import StepContext
 from workflows.engine.errors import CONTINUE_OR_ABANDON, RETRY_OR_ABANDON, StepFailed
 from workflows.judgement import Finding, judge_temperature, legacy_excursion
 from workflows.language import Handoff
-from workflows.model import CustodyEntry, DeviationKind, TemperatureSummary
+from workflows.model import AuditAction, CustodyEntry, DeviationKind, TemperatureSummary
 
 #: Asked where the temperature-evidence rules (issue 9) and the rule before them disagree, so
 #: histories recorded before them replay as they ran.
@@ -57,7 +57,7 @@ async def run(ctx: StepContext, step: Handoff) -> None:
     journal.audit(
         state,
         event.reporter,
-        "custody.transferred",
+        AuditAction.CUSTODY_TRANSFERRED,
         step.name,
         new=f"{rep.from_party} -> {rep.to_party} at {rep.location}; "
         f"identity {'verified' if identity_ok else 'MISMATCH'}, "

@@ -6,7 +6,7 @@ from workflows.engine import journal
 from workflows.engine.context import StepContext
 from workflows.engine.errors import EXCEPTION_OR_ABANDON, Abandon, StepFailed
 from workflows.language import Repeat
-from workflows.model import DeviationKind
+from workflows.model import AuditAction, DeviationKind
 
 
 async def run(ctx: StepContext, step: Repeat) -> None:
@@ -18,7 +18,9 @@ async def run(ctx: StepContext, step: Repeat) -> None:
         result = state.rec.results.get(step.until)
         if result is not None and result.in_specification:
             return
-        journal.audit(state, journal.SYSTEM, "repeat.unsuccessful", step.name, new=f"attempt {i}")
+        journal.audit(
+            state, journal.SYSTEM, AuditAction.REPEAT_UNSUCCESSFUL, step.name, new=f"attempt {i}"
+        )
     description = f"{step.until} not met after {step.max_times} attempt(s)"
     if step.on_exhausted == "abandon":
         raise Abandon(f"{step.name}: {description}")

@@ -7,7 +7,7 @@ from workflows.engine import calls, journal, recording
 from workflows.engine.context import StepContext
 from workflows.engine.errors import RETRY_OR_ABANDON, StepFailed
 from workflows.language import WaitFor
-from workflows.model import DeviationKind
+from workflows.model import AuditAction, DeviationKind
 
 
 async def run(ctx: StepContext, step: WaitFor) -> None:
@@ -24,7 +24,7 @@ async def run(ctx: StepContext, step: WaitFor) -> None:
         # The step keeps expecting its report meanwhile, so a prompt one is not refused.
         moves += 1
         new_date = event.data.get("new_date", "")
-        journal.audit(state, event.reporter, "step.rescheduled", step.name, new=new_date)
+        journal.audit(state, event.reporter, AuditAction.STEP_RESCHEDULED, step.name, new=new_date)
         state.expecting[step.name] = step.event
         await calls.call_step(
             state,
@@ -43,7 +43,7 @@ async def run(ctx: StepContext, step: WaitFor) -> None:
     recording.absorb_event(state, step.name, event)
     if step.infusion:
         state.rec.infused = True
-        journal.audit(state, event.reporter, "batch.infused", step.name)
+        journal.audit(state, event.reporter, AuditAction.BATCH_INFUSED, step.name)
     missing = [r for r in step.records if r not in event.results]
     if missing:
         raise StepFailed(
