@@ -130,9 +130,16 @@ def judge_temperature(
     return None
 
 
-def legacy_excursion(limit: TemperatureRange, summary: TemperatureSummary | None) -> bool:
+def legacy_excursion(limit: TemperatureRange, summary: TemperatureSummary | None) -> Finding | None:
     """The excursion rule before issue 9 (minutes outside only), kept to replay old batches."""
     if summary is None:
-        return False
-    outside = summary.min_c < limit.min_c or summary.max_c > limit.max_c
-    return outside and summary.minutes_outside_range > limit.max_minutes_outside
+        return None
+    t = summary
+    outside = t.min_c < limit.min_c or t.max_c > limit.max_c
+    if not (outside and t.minutes_outside_range > limit.max_minutes_outside):
+        return None
+    return Finding(
+        kind=DeviationKind.TEMPERATURE_EXCURSION,
+        description=f"temperature {t.min_c:g}..{t.max_c:g} C for {t.minutes_outside_range:g} "
+        f"min outside {limit.min_c:g}..{limit.max_c:g} C",
+    )

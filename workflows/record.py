@@ -189,11 +189,16 @@ class Awaiting(Frozen):
 
     def label(self) -> str:
         """How a person reads it, e.g. 'decision at qa_disposition'."""
-        if self.kind == AwaitKind.EVENT:
-            return f"event {self.event} at {self.target}"
-        if self.kind == AwaitKind.DECISION:
-            return f"decision at {self.target}"
-        return f"disposition of {self.target}"
+        return await_label(self.kind, self.target, self.event)
+
+
+def await_label(kind: AwaitKind, target: str, event: str | None = None) -> str:
+    """The one rendering of a thing awaited, for `Awaiting.label` and `waiting_for`."""
+    if kind == AwaitKind.EVENT:
+        return f"event {event} at {target}"
+    if kind == AwaitKind.DECISION:
+        return f"decision at {target}"
+    return f"disposition of {target}"
 
 
 class ClockKind(StrEnum):

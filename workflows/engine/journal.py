@@ -23,6 +23,7 @@ from workflows.model import (
     ClockKind,
     Signature,
 )
+from workflows.record import await_label
 from workflows.status import derive_status
 
 SYSTEM = "system"
@@ -68,9 +69,9 @@ def refresh(state: BatchState) -> None:
     rec.status = derive_status(rec)
     _track_since(state)
     rec.waiting_for = sorted(
-        [f"event {t} at {s}" for s, t in state.expecting.items()]
-        + [f"decision at {g}" for g in state.gates]
-        + [f"disposition of {d.deviation_id}" for d in rec.open_deviations()]
+        [await_label(AwaitKind.EVENT, s, t) for s, t in state.expecting.items()]
+        + [await_label(AwaitKind.DECISION, g) for g in state.gates]
+        + [await_label(AwaitKind.DISPOSITION, d.deviation_id) for d in rec.open_deviations()]
     )
     rec.next_deadline = min(state.deadlines.values(), default=None)
     if old_status != rec.status and rec.audit:

@@ -82,17 +82,9 @@ def temperature_finding(step: Handoff, summary: TemperatureSummary | None) -> Fi
         return None
     finding = judge_temperature(step.temperature, summary)
     legacy = legacy_excursion(step.temperature, summary)
-    agree = (finding is None and not legacy) or (
-        legacy and finding is not None and finding.kind == DeviationKind.TEMPERATURE_EXCURSION
+    agree = (finding is None) == (legacy is None) and (
+        finding is None or (legacy is not None and finding.kind == legacy.kind)
     )
     if agree or workflow.patched(PATCH_TEMPERATURE):
         return finding
-    if not legacy:
-        return None
-    t, limit = summary, step.temperature
-    assert t is not None
-    return Finding(
-        kind=DeviationKind.TEMPERATURE_EXCURSION,
-        description=f"temperature {t.min_c:g}..{t.max_c:g} C for "
-        f"{t.minutes_outside_range:g} min outside {limit.min_c:g}..{limit.max_c:g} C",
-    )
+    return legacy
