@@ -30,6 +30,9 @@ def _replayer() -> Replayer:
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
         ),
+        # The deadlock detector (2 s of CPU per activation) judges the machine's speed, not
+        # determinism: on a loaded machine a first sandbox's schema building tripped it.
+        debug_mode=True,
     )
 
 
