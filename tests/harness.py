@@ -190,6 +190,19 @@ class Harness:
         by the model from its typed `awaiting`) contains `needle`."""
         return await self.advance_until(handle, lambda r: awaits(r, needle), what=needle, **kw)
 
+    async def until_retrying(
+        self, handle: WorkflowHandle[Any, Any], activity: str, *, seconds: float = 60
+    ) -> None:
+        """Wait (in real time) until Temporal is retrying `activity` for the batch."""
+        import asyncio
+
+        for _ in range(int(seconds * 10)):
+            pending = (await handle.describe()).raw_description.pending_activities
+            if any(p.activity_type.name == activity and p.attempt >= 2 for p in pending):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{activity} was not retried within {seconds}s")
+
     async def sign(
         self,
         handle: WorkflowHandle[Any, Any],

@@ -115,6 +115,17 @@ async def car_t_withdrawn(harness: Harness) -> Handle:
     return h
 
 
+async def car_t_withdrawn_mid_call(harness: Harness) -> Handle:
+    """Withdrawn while a booking call is being retried: the call is cancelled, no deviation."""
+    h = await harness.start(
+        AUTOLOGOUS_CD19_CAR_T, faults=[Fault(kind="flaky", activity="book_slot", times=50)]
+    )
+    await harness.until_retrying(h, "book_slot")
+    await h.cancel()
+    await harness.finish(h)
+    return h
+
+
 async def booking_retries_exhausted_resumed(harness: Harness) -> Handle:
     """A booking system down beyond the retry policy: held, retried by a person, approved."""
     h = await harness.start(FLAKY_BOOKING, faults=[Fault(kind="flaky", step="book_slot", times=3)])
@@ -319,6 +330,7 @@ SCENARIOS: dict[str, Scenario] = {
     "car_t_expansion_extended": car_t_expansion_extended,
     "car_t_label_mismatch_retried": car_t_label_mismatch_retried,
     "car_t_withdrawn": car_t_withdrawn,
+    "car_t_withdrawn_mid_call": car_t_withdrawn_mid_call,
     "booking_retries_exhausted_resumed": booking_retries_exhausted_resumed,
     "receipt_without_temperature": receipt_without_temperature,
     "receipt_never_in_range": receipt_never_in_range,

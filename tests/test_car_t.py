@@ -214,6 +214,24 @@ async def test_withdrawal_during_manufacturing_compensates_in_reverse(harness: H
     assert len(closed) == 1
 
 
+async def test_withdrawal_while_a_call_is_retrying_abandons_without_a_deviation(
+    harness: Harness,
+) -> None:
+    """A call in flight when the batch is withdrawn is cancelled with it: the batch unwinds
+    and compensates, it does not report the cancelled call as a failed step."""
+    handle = await harness.start(
+        CAR_T, faults=[Fault(kind="flaky", activity="book_slot", times=50)]
+    )
+    await harness.until_retrying(handle, "book_slot")
+    await handle.cancel()
+    rec = await harness.finish(handle)
+    assert rec.status == BatchStatus.ABANDONED
+    assert rec.abandoned_reason == "withdrawn: workflow cancelled"
+    assert not rec.deviations
+    assert "book_slot: release_slot" in rec.compensations
+    assert not any(e.action == "step.failed" for e in rec.audit)
+
+
 async def test_no_patient_data_in_ids_search_attributes_or_history(harness: Harness) -> None:
     handle = await harness.start(CAR_T, patient_pseudonym="PSN-SECRET-4711")
     await harness.until_waiting(handle, "event collection.completed")

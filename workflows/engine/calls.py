@@ -4,11 +4,12 @@ abandonment and deadlines."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 from workflows.engine import journal
 from workflows.engine.errors import ANY_TECHNICAL, RETRY_OR_ABANDON, Abandon, StepFailed
@@ -79,6 +80,10 @@ async def call_step(
     try:
         return await call(state, c, step, key_suffix, expects=expects, records=records, extra=extra)
     except ActivityError as err:
+        if is_cancelled_exception(err) and workflow.patched("activity-cancel-unwinds"):
+            # Temporal cancelled the activity because this step's task was cancelled (the batch
+            # was withdrawn, or a parallel sibling unwound): keep unwinding, it is no failure.
+            raise asyncio.CancelledError(f"{c.activity} cancelled") from err
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type in BUSINESS_ERROR_TYPES:
             raise StepFailed(
