@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from workflows.model import StepCall, StepOutput
+from workflows.vocabulary import BusinessError
 
 SiteKind = Literal["treatment_centre", "manufacturing_site", "courier", "system"]
 
@@ -21,11 +22,10 @@ SiteKind = Literal["treatment_centre", "manufacturing_site", "courier", "system"
 class BusinessRefusal(Exception):
     """The outside world said no for a business reason (no capacity, failed collection).
 
-    Never retried: it becomes a deviation. `error_type` must be one of
-    `workflows.policy.BUSINESS_ERROR_TYPES`.
+    Never retried: it becomes a deviation.
     """
 
-    def __init__(self, error_type: str, message: str) -> None:
+    def __init__(self, error_type: BusinessError, message: str) -> None:
         super().__init__(message)
         self.error_type = error_type
 

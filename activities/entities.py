@@ -28,6 +28,7 @@ from workflows.entities import (
     SlotRequest,
 )
 from workflows.model import ResultValue, StepCall, StepOutput
+from workflows.vocabulary import BusinessError
 
 
 def capacity_id(site: str) -> str:
@@ -60,7 +61,7 @@ class EntityActivities:
         update: str,
         arg: Any,
         result_type: type,
-        refusal: str,
+        refusal: BusinessError,
     ) -> Any:
         await self._client.start_workflow(
             start[0],
@@ -102,7 +103,7 @@ class EntityActivities:
             "book",
             self._slot_request(call),
             Slot,
-            "NoCapacity",
+            BusinessError.NO_CAPACITY,
         )
         return StepOutput(
             data={
@@ -121,7 +122,7 @@ class EntityActivities:
             "release",
             f"{call.batch_id}:slot",
             bool,
-            "NoCapacity",
+            BusinessError.NO_CAPACITY,
         )
         return StepOutput(data={"released": str(freed)})
 
@@ -135,7 +136,7 @@ class EntityActivities:
             "move",
             self._slot_request(call, earliest=new_date),
             Slot,
-            "NoCapacity",
+            BusinessError.NO_CAPACITY,
         )
         return StepOutput(data={"slot_start": slot.start.isoformat()})
 
@@ -153,7 +154,7 @@ class EntityActivities:
             "add_lot",
             lot,
             list,
-            "OutOfStock",
+            BusinessError.OUT_OF_STOCK,
         )
         return StepOutput(data={"doses_added": str(len(ids))})
 
@@ -172,7 +173,7 @@ class EntityActivities:
             "allocate",
             AllocateRequest(key=f"{call.batch_id}:dose", batch_id=call.batch_id, count=count),
             Allocation,
-            "OutOfStock",
+            BusinessError.OUT_OF_STOCK,
         )
         lots = sorted({d.rsplit("-D", 1)[0] for d in alloc.doses})
         return StepOutput(lots=lots, data={"doses": ",".join(alloc.doses)})
@@ -186,7 +187,7 @@ class EntityActivities:
             "give_back",
             f"{call.batch_id}:dose",
             list,
-            "OutOfStock",
+            BusinessError.OUT_OF_STOCK,
         )
         return StepOutput(data={"returned": ",".join(back)})
 
@@ -195,7 +196,7 @@ def calculate_dose(call: StepCall) -> StepOutput:
     """Weight-based dose: `dose_per_kg` x weight, and the vials of `per_vial` it takes."""
     if call.weight_kg is None:
         raise ApplicationError(
-            "the order has no body weight", type="NotEligible", non_retryable=True
+            "the order has no body weight", type=BusinessError.NOT_ELIGIBLE, non_retryable=True
         )
     dose = float(call.params["dose_per_kg"]) * call.weight_kg
     vials = math.ceil(dose / float(call.params["per_vial"]))

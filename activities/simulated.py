@@ -36,6 +36,7 @@ from workflows.model import (
     StepOutput,
     TemperatureSummary,
 )
+from workflows.vocabulary import BusinessError
 
 FaultKind = Literal[
     "failed_collection",
@@ -199,7 +200,9 @@ class SimulatedWorld:
         if self._fault("flaky", call) is not None:
             raise AdapterUnavailable(f"simulated outage at {call.site} (call {n} for this key)")
         if call.activity == "book_slot" and self._fault("no_capacity", call):
-            raise BusinessRefusal("NoCapacity", f"no manufacturing slot at {call.site}")
+            raise BusinessRefusal(
+                BusinessError.NO_CAPACITY, f"no manufacturing slot at {call.site}"
+            )
         output = self._answer(call)
         if call.expects is not None and not self._fault("silent", call):
             await self._report_later(call)

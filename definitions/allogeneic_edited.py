@@ -36,7 +36,7 @@ DOSES_PER_LOT = "20"
 
 ALLOGENEIC_DONOR_LOT = process(
     "allogeneic-cd19-donor-lot",
-    version="1.0.1",
+    version="1.0.2",
     title="Allogeneic gene-edited anti-CD19 CAR T, donor lot",
     specification={
         "cd3_cells": within(min=1.0e9, unit="cells"),
@@ -128,7 +128,7 @@ ALLOGENEIC_DONOR_LOT = process(
 
 ALLOGENEIC_PATIENT_ORDER = process(
     "allogeneic-cd19-patient-order",
-    version="1.0.2",
+    version="1.0.3",
     title="Allogeneic gene-edited anti-CD19 CAR T, patient order",
     specification={},
     stages=[

@@ -34,7 +34,7 @@ SLOT = {"lead_days": "3", "days": "14", "return_days": "7"}
 
 AUTOLOGOUS_CD19_CAR_T = process(
     "autologous-cd19-car-t",
-    version="1.0.1",
+    version="1.0.2",
     title="Autologous anti-CD19 CAR T cells (lentiviral)",
     specification={
         "cd3_cells": within(min=1.0e9, unit="cells"),  # minimum collection for manufacture

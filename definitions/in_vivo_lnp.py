@@ -35,7 +35,7 @@ VISITS = (days(91), days(182), *(timedelta(days=365 * y) for y in range(1, 16)))
 
 IN_VIVO_LOT = process(
     "in-vivo-cd19-lnp-lot",
-    version="1.0.1",
+    version="1.0.2",
     title="Targeted LNP (anti-CD19 CAR mRNA), vial lot",
     specification={
         "cd19_car_identity": one_of("positive"),
@@ -78,7 +78,7 @@ IN_VIVO_LOT = process(
 
 IN_VIVO_PATIENT = process(
     "in-vivo-cd19-lnp",
-    version="1.1.0",
+    version="1.1.1",
     title="Targeted LNP (anti-CD19 CAR mRNA), patient treatment and follow-up",
     specification={
         "eligible": one_of("yes"),

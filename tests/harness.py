@@ -63,6 +63,7 @@ class Harness:
         self.world = world
         self.ledger = ledger
         self.key = key
+        self.started: list[WorkflowHandle[Any, Any]] = []
 
     @property
     def client(self) -> Client:
@@ -80,12 +81,31 @@ class Harness:
         batch_id = new_batch_id()
         for f in faults or []:
             self.world.add_fault(f.model_copy(update={"batch_id": batch_id}))
-        return await start_batch(
+        handle = await start_batch(
             self.client,
             definition,
             order(**order_fields),
             batch_id=batch_id,
         )
+        self.started.append(handle)
+        return handle
+
+    async def stop_leftovers(self) -> None:
+        """Terminate the batches a test left running: every later skip of simulated time
+        would otherwise wake their timers and slow every later test."""
+        from temporalio.client import WorkflowExecutionStatus
+        from temporalio.service import RPCError
+
+        started, self.started = self.started, []
+        for first_run in started:
+            # The latest run: a follow-up continues as new.
+            handle = self.client.get_workflow_handle(first_run.id)
+            try:
+                desc = await handle.describe()
+                if desc.status == WorkflowExecutionStatus.RUNNING:
+                    await handle.terminate(reason="test finished")
+            except RPCError:
+                continue
 
     async def record(self, handle: WorkflowHandle[Any, Any]) -> BatchRecord:
         """The batch record now. A query waits for the workflow's current task; on a loaded

@@ -28,6 +28,7 @@ from workflows import (
     wait_for,
     within,
 )
+from workflows.language import Handoff, Policy
 
 OK = call("book_slot", at="manufacturing_site", timeout=minutes(1), attempts=3)
 
@@ -79,21 +80,20 @@ def test_unbounded_retries() -> None:
     assert "unbounded retries" in errs[0]
 
 
-def test_handoff_without_identity_check() -> None:
-    errs = _errors(
-        handoff(
-            "h",
-            from_party="a",
-            to_party="b",
-            container="X",
-            deadline=days(1),
-            verify_identity=False,
-        )
-    )
-    assert errs == [
-        "test-invalid: step 'h': handoff without identity check: "
-        "the receiver must verify COI and label at every custody transfer"
-    ]
+def test_retired_fields_load_from_pinned_definitions_only_with_their_one_value() -> None:
+    """Definitions pinned in older batches carry `verify_identity` and `heartbeat`; they load
+    (the replay histories depend on it), but no definition can opt out of identity checks."""
+    step = handoff("h", from_party="a", to_party="b", container="X", deadline=days(1))
+    old = {**step.model_dump(mode="json"), "verify_identity": True}
+    old["ask"] = {
+        "activity": "book_courier",
+        "policy": {"timeout": "PT1M", "attempts": 3, "heartbeat": None},
+    }
+    assert Handoff.model_validate(old).name == "h"
+    with pytest.raises(ValidationError, match=r"verify_identity.*no longer part"):
+        Handoff.model_validate({**old, "verify_identity": False})
+    with pytest.raises(ValidationError, match=r"heartbeat.*no longer part"):
+        Policy.model_validate({"timeout": "PT1M", "attempts": 3, "heartbeat": "PT10S"})
 
 
 def test_gate_without_role() -> None:

@@ -36,6 +36,7 @@ from vein2vein import keys
 from vein2vein.embedded import start_dev_server
 from vein2vein.observability import configure_logging, make_client_options
 from vein2vein.settings import Settings
+from workflows import sandbox
 from workflows.client import TASK_QUEUE, connect
 from workflows.engine import SEARCH_ATTRIBUTES
 from workflows.entities import Inventory, SiteCapacity
@@ -43,9 +44,8 @@ from workflows.registry import workflow_type
 
 log = logging.getLogger("vein2vein.worker")
 
-#: Modules the workflow sandbox may share with the host: pure, deterministic, and slow to
-#: re-import (cryptography is a C extension that must not be loaded twice).
-PASSTHROUGH = ("cryptography", "pydantic", "pydantic_core", "annotated_types")
+#: Modules the workflow sandbox shares with the host (see `workflows.sandbox`).
+PASSTHROUGH = sandbox.PASSTHROUGH
 
 
 def build_worker(
@@ -58,6 +58,7 @@ def build_worker(
 ) -> Worker:
     """A worker running every product in `products` (default: the catalog) and activities."""
     names = list(CATALOG) if products is None else list(products)
+    sandbox.cache_bytecode()
     return Worker(
         client,
         task_queue=task_queue,

@@ -106,7 +106,6 @@ def handoff(
     temperature: TemperatureRange | None = None,
     ask: Call | None = None,
     undo: Call | None = None,
-    verify_identity: bool = True,
     description: str = "",
 ) -> Handoff:
     """A custody transfer of `container` that the receiver verifies on arrival."""
@@ -119,7 +118,6 @@ def handoff(
         temperature=temperature,
         ask=ask,
         compensation=undo,
-        verify_identity=verify_identity,
         description=description,
     )
 

@@ -100,7 +100,9 @@ def _walk(stage_name: str, step: Step) -> Iterator[tuple[str, Step]]:
 
 
 def _hash(defn: CompiledDefinition) -> str:
-    body = defn.model_dump(mode="json", exclude={"content_hash"})
+    # A field left unset (None) is not content: adding an optional field to the language
+    # leaves every existing product's hash, and so its pinned identity, unchanged.
+    body = defn.model_dump(mode="json", exclude={"content_hash"}, exclude_none=True)
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
@@ -198,12 +200,6 @@ class _Validator:
             step.deadline is None or step.deadline <= timedelta(0)
         ):
             self.fail(step.name, "no timeout", "a wait needs a positive deadline")
-        if isinstance(step, Handoff) and not step.verify_identity:
-            self.fail(
-                step.name,
-                "handoff without identity check",
-                "the receiver must verify COI and label at every custody transfer",
-            )
         if isinstance(step, Gate):
             if not step.roles:
                 self.fail(step.name, "gate without a role", "name the roles that may decide")

@@ -22,15 +22,28 @@ Step kinds:
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workflows.model import Role
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _without_retired(data: Any, retired: dict[str, Any]) -> Any:
+    """Accept a field the language no longer has only with the one value it could take
+    (definitions pinned in running batches' histories still carry it); refuse any other."""
+    if not isinstance(data, dict):
+        return data
+    for field, only in retired.items():
+        if field in data:
+            if data[field] != only:
+                raise ValueError(f"'{field}' is no longer part of the language (it was {only!r})")
+            data = {k: v for k, v in data.items() if k != field}
+    return data
 
 
 def minutes(n: float) -> timedelta:
@@ -60,7 +73,12 @@ class Policy(_Frozen):
     first_retry_after: timedelta = Field(default=timedelta(seconds=2))
     backoff: float = Field(default=2.0, ge=1.0)
     max_retry_interval: timedelta = Field(default=timedelta(minutes=10))
-    heartbeat: timedelta | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        # No activity heartbeats, so a heartbeat timeout could only fail a healthy call.
+        return _without_retired(data, {"heartbeat": None})
 
 
 def policy(
@@ -185,12 +203,17 @@ class Handoff(_Frozen):
     from_party: str
     to_party: str
     container: str
-    verify_identity: bool = True
     temperature: TemperatureRange | None = None
     ask: Call | None = None
     deadline: timedelta | None = None
     compensation: Call | None = None
     description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        # Every handoff is verified against the COI and label; there is no opting out.
+        return _without_retired(data, {"verify_identity": True})
 
 
 class Gate(_Frozen):

@@ -9,19 +9,10 @@ from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
 from workflows.language import Policy
+from workflows.vocabulary import BusinessError
 
 #: Error types an activity raises for business failures; they are never retried.
-BUSINESS_ERROR_TYPES = frozenset(
-    {
-        "CollectionFailed",
-        "IdentityMismatch",
-        "OutOfSpecification",
-        "BusinessFailure",
-        "NoCapacity",
-        "OutOfStock",
-        "NotEligible",
-    }
-)
+BUSINESS_ERROR_TYPES = frozenset(e.value for e in BusinessError)
 
 
 class ActivityOptions(TypedDict):
@@ -29,7 +20,6 @@ class ActivityOptions(TypedDict):
 
     start_to_close_timeout: timedelta
     retry_policy: RetryPolicy
-    heartbeat_timeout: timedelta | None
     cancellation_type: ActivityCancellationType
 
 
@@ -39,7 +29,6 @@ def activity_options(policy: Policy) -> ActivityOptions:
         raise ValueError("policy without timeout or attempts reached the interpreter")
     return ActivityOptions(
         start_to_close_timeout=policy.timeout,
-        heartbeat_timeout=policy.heartbeat,
         # On withdrawal, do not wait for calls in flight: the step's compensation (registered
         # when the step started, idempotent by key) undoes whatever they did.
         cancellation_type=ActivityCancellationType.ABANDON,

@@ -70,6 +70,19 @@ class DeviationKind(StrEnum):
 TECHNICAL_DEVIATIONS = frozenset({DeviationKind.RETRIES_EXHAUSTED})
 
 
+class BusinessError(StrEnum):
+    """Why the outside world refused a call for a business reason. An activity raises one as
+    its error type; the engine never retries it and opens a step-failed deviation instead."""
+
+    COLLECTION_FAILED = "CollectionFailed"
+    IDENTITY_MISMATCH = "IdentityMismatch"
+    OUT_OF_SPECIFICATION = "OutOfSpecification"
+    BUSINESS_FAILURE = "BusinessFailure"
+    NO_CAPACITY = "NoCapacity"
+    OUT_OF_STOCK = "OutOfStock"
+    NOT_ELIGIBLE = "NotEligible"
+
+
 class StepState(StrEnum):
     """Progress of one step in a batch."""
 

@@ -31,8 +31,9 @@ from workflows.language import Call, SiteRole
 #: calendar's workflow, whose tasks are still offered to the dead worker for 10 s (the SDK's
 #: sticky-queue timeout); the next attempt goes through.
 CALL_TIMEOUT = timedelta(seconds=6)
-HOLD = timedelta(seconds=4)
-DEADLINE = timedelta(seconds=7)
+# Long enough that, on a loaded machine, neither expires before the test has killed the server.
+HOLD = timedelta(seconds=12)
+DEADLINE = timedelta(seconds=15)
 
 
 def _call(activity: str, at: SiteRole = "manufacturing_site", **params: str) -> Call:

@@ -169,8 +169,8 @@ async def test_server_killed_timers_fire_after_restart(cluster: Cluster) -> None
     await cluster.worker_ready()
     timed = await cluster.start(TIMERS)
     relay = await cluster.start(RELAY)
-    armed = await cluster.until_quiet(timed, "event site.arrived at arrival")
     await cluster.until_quiet(relay, "event ")
+    armed = await cluster.until_quiet(timed, "event site.arrived at arrival")
     arrival = next(s for s in armed.steps if s.step == "arrival")
     assert armed.next_deadline is not None and not armed.deviations
 

@@ -18,6 +18,7 @@ from vein2vein.service.api_common import NOT_FOUND, IdempotencyKey, In, TaskId, 
 from vein2vein.service.auth import Ctx, Principal, allowed
 from vein2vein.service.idempotency import Answer
 from workflows.model import ResultValue, StepOutput
+from workflows.vocabulary import BusinessError
 
 router = APIRouter(prefix="/api", tags=["tasks"])
 
@@ -89,7 +90,7 @@ async def fail_task(
         handle = _open_task(ctx, task_id)
         error = ApplicationError(
             body.message,
-            type="BusinessFailure" if body.business else "ExternalTaskFailed",
+            type=BusinessError.BUSINESS_FAILURE if body.business else "ExternalTaskFailed",
             non_retryable=body.business,
         )
         try:
