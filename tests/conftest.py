@@ -79,7 +79,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(autouse=True)
 async def _stop_leftover_batches(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """After each test that used the shared harness, terminate the batches it left running."""
+    """After each test that used the shared harness, withdraw the batches it left running."""
     yield
     if "harness" in request.fixturenames:
         h: Harness = request.getfixturevalue("harness")
