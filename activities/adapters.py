@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflows.model import StepCall, StepOutput
-from workflows.vocabulary import BusinessError
-
-SiteKind = Literal["treatment_centre", "manufacturing_site", "courier", "system"]
+from workflows.definition import CompiledDefinition
+from workflows.model import Order, StepCall, StepOutput
+from workflows.vocabulary import BusinessError, PartyKind
 
 
 class BusinessRefusal(Exception):
@@ -48,7 +47,7 @@ class Site(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     site_id: str
-    kind: SiteKind
+    kind: PartyKind
     name: str = ""
     adapter: str = "simulated"
 
@@ -69,15 +68,18 @@ class SitesConfig(BaseModel):
         }
         return cls(sites=sites)
 
-    def check_order(self, sites: dict[str, str]) -> list[str]:
-        """Problems with an order's sites (unknown id, wrong kind); empty when it is fine."""
-        problems = []
-        for role, site_id in sites.items():
+    def order_problems(self, definition: CompiledDefinition, order: Order) -> list[str]:
+        """What is wrong with `order` for `definition` on this network: the product's own
+        rules (every party has a site, options offered), then each site exists and is of
+        its party's kind. Empty when the order is fine."""
+        problems = definition.order_problems(order.sites, order.options)
+        kinds = definition.party_kinds()
+        for party, site_id in order.sites.items():
             site = self.sites.get(site_id)
             if site is None:
-                problems.append(f"{role} '{site_id}' is not a configured site")
-            elif site.kind != role:
-                problems.append(f"{role} '{site_id}' is a {site.kind}")
+                problems.append(f"{party} '{site_id}' is not a configured site")
+            elif party in kinds and site.kind != kinds[party]:
+                problems.append(f"{party} '{site_id}' is a {site.kind}, not a {kinds[party]}")
         return problems
 
 
@@ -89,6 +91,10 @@ DEFAULT_SITES = SitesConfig(
             Site(site_id="TC-SOUTH", kind="treatment_centre", name="South University Hospital"),
             Site(site_id="MFG-EAST", kind="manufacturing_site", name="East Cell Therapy Plant"),
             Site(site_id="COURIER-CRYO", kind="courier", name="CryoCourier"),
+            Site(site_id="APH-WEST", kind="apheresis_centre", name="West Apheresis Unit"),
+            Site(site_id="LAB-CENTRAL", kind="laboratory", name="Central Laboratory"),
+            Site(site_id="DEPOT-CRYO", kind="depot", name="Cryo Depot"),
+            Site(site_id="PHARM-NORTH", kind="pharmacy", name="North Hospital Pharmacy"),
         )
     }
 )

@@ -152,6 +152,7 @@ class SimulatedWorld:
         self._db = sqlite3.connect(str(store) if store else ":memory:", check_same_thread=False)
         self._db.executescript(
             "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, activity TEXT, n INTEGER);"
+            "CREATE TABLE IF NOT EXISTS call_sites (key TEXT PRIMARY KEY, site TEXT);"
             "CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, output TEXT);"
             "CREATE TABLE IF NOT EXISTS fired (fault INTEGER, batch TEXT, n INTEGER,"
             " PRIMARY KEY (fault, batch));"
@@ -164,6 +165,11 @@ class SimulatedWorld:
         """How many times an activity was called with this idempotency key."""
         row = self._db.execute("SELECT n FROM calls WHERE key = ?", (key,)).fetchone()
         return int(row[0]) if row else 0
+
+    def site_called(self, key: str) -> str | None:
+        """The site a call with this idempotency key was addressed to."""
+        row = self._db.execute("SELECT site FROM call_sites WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
 
     def effects(self, activity: str | None = None) -> dict[str, int]:
         """Idempotency key -> number of side effects performed (1 each, by construction)."""
@@ -189,6 +195,10 @@ class SimulatedWorld:
                 "INSERT INTO calls (key, activity, n) VALUES (?, ?, 1) "
                 "ON CONFLICT(key) DO UPDATE SET n = n + 1",
                 (call.idempotency_key, call.activity),
+            )
+            self._db.execute(
+                "INSERT OR IGNORE INTO call_sites (key, site) VALUES (?, ?)",
+                (call.idempotency_key, call.site),
             )
             self._db.commit()
             n = self.calls(call.idempotency_key)

@@ -19,6 +19,7 @@ from records.fhir_structure import (
     validate_structure,
 )
 from workflows.model import PSEUDONYM_PATTERN, BatchRecord, BatchStatus, StepRun, StepState
+from workflows.vocabulary import PartyKind
 
 __all__ = [
     "BATCH_SYSTEM",
@@ -96,7 +97,9 @@ def biologically_derived_product(
         "biologicalSourceEvent": (
             {"system": COI_SYSTEM, "value": record.coi} if record.coi else None
         ),
-        "processingFacility": [_site(record.sites.get("manufacturing_site"), "Organization")],
+        "processingFacility": [
+            _site(record.site_of_kind(PartyKind.MANUFACTURING_SITE), "Organization")
+        ],
         "productStatus": {
             "system": PRODUCT_STATUS_SYSTEM,
             "code": product_status(record.status),
@@ -142,7 +145,7 @@ def biologically_derived_product_dispense(
         "performer": [
             {"actor": _user(run.performed_by)} if run and run.performed_by else None,
         ],
-        "destination": _site(record.sites.get("treatment_centre"), "Location"),
+        "destination": _site(record.site_of_kind(PartyKind.TREATMENT_CENTRE), "Location"),
         "whenHandedOver": _instant(infused) if infused else None,
         "note": notes,
     }

@@ -30,15 +30,21 @@ _ids = itertools.count(1)
 
 
 def order(**overrides: Any) -> Order:
-    """A valid order on the default simulated sites."""
+    """A valid order on the default simulated sites (the classic parties' unless `sites`
+    is given)."""
     n = next(_ids)
     fields: dict[str, Any] = {
         "order_id": f"ORD-{n:05d}",
         "patient_pseudonym": f"PSN-{n:06d}",
-        "treatment_centre": "TC-NORTH",
-        "manufacturing_site": "MFG-EAST",
-        "courier": "COURIER-CRYO",
+        "sites": {
+            "treatment_centre": "TC-NORTH",
+            "manufacturing_site": "MFG-EAST",
+            "courier": "COURIER-CRYO",
+        },
     }
+    for party in ("treatment_centre", "manufacturing_site", "courier"):
+        if party in overrides:
+            fields["sites"] = {**fields["sites"], party: overrides.pop(party)}
     fields.update(overrides)
     return Order(**fields)
 

@@ -14,12 +14,15 @@ from workflows import (
     hold,
     minutes,
     one_of,
+    option,
+    party,
     process,
     stage,
     task,
     wait_for,
     within,
 )
+from workflows.vocabulary import PartyKind
 
 _DOSE = {"dose_per_kg": "5e11", "per_vial": "1e13"}
 
@@ -110,4 +113,55 @@ RELEASE_JUDGED = process(
     ],
 )
 
-TEST_PRODUCTS = {d.product: d for d in (FLAKY_BOOKING, RELEASE_JUDGED)}
+#: Sites of the default network that play the parties of MANY_PARTIES.
+MANY_PARTY_SITES = {
+    "apheresis_unit": "APH-WEST",
+    "central_lab": "LAB-CENTRAL",
+    "plant": "MFG-EAST",
+    "courier": "COURIER-CRYO",
+}
+
+MANY_PARTIES = process(
+    "test-many-parties",
+    version="1",
+    title="Parties beyond the classic three, and a per-order option",
+    parties=[
+        party("apheresis_unit", PartyKind.APHERESIS_CENTRE),
+        party("central_lab", PartyKind.LABORATORY),
+        party("plant", PartyKind.MANUFACTURING_SITE),
+        party("courier", PartyKind.COURIER),
+    ],
+    options=[option("apheresis_mode", "fresh", "cryopreserved", default="fresh")],
+    specification={"cd3_cells": within(min=1e9, unit="cells"), "sterility": one_of("negative")},
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+            wait_for(
+                "collection",
+                "collection.completed",
+                ask=call("schedule_apheresis", at="apheresis_unit", timeout=minutes(1), attempts=3),
+                deadline=days(7),
+                records=("cd3_cells",),
+            ),
+            task("book_slot", call("book_slot", at="plant", timeout=minutes(1), attempts=3)),
+            wait_for(
+                "sterility_test",
+                "lims.result",
+                ask=call(
+                    "request_release_test",
+                    at="central_lab",
+                    timeout=minutes(1),
+                    attempts=3,
+                    assay="sterility",
+                ),
+                deadline=days(5),
+                records=("sterility",),
+            ),
+            gate("release", roles=(Role.QA,), meaning="I release this batch", release=True),
+        )
+    ],
+)
+
+TEST_PRODUCTS = {d.product: d for d in (FLAKY_BOOKING, RELEASE_JUDGED, MANY_PARTIES)}

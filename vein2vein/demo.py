@@ -51,9 +51,11 @@ async def start_demo(settings: Settings, world: SimulatedWorld) -> list[tuple[st
         order = Order(
             order_id=f"DEMO-{batch_id[2:]}",
             patient_pseudonym=f"PSN-DEMO-{n:04d}",
-            treatment_centre="TC-NORTH" if n % 2 else "TC-SOUTH",
-            manufacturing_site="MFG-EAST",
-            courier="COURIER-CRYO",
+            sites={
+                "treatment_centre": "TC-NORTH" if n % 2 else "TC-SOUTH",
+                "manufacturing_site": "MFG-EAST",
+                "courier": "COURIER-CRYO",
+            },
         )
         await start_batch(client, definition, order, batch_id=batch_id)
         started.append((batch_id, scenario))
@@ -77,9 +79,11 @@ async def start_follow_on(settings: Settings, lot: BatchRecord, n: int) -> tuple
     order = Order(
         order_id=f"DEMO-PO-{n:04d}",
         patient_pseudonym=f"PSN-DEMO-PO-{n:04d}",
-        treatment_centre="TC-NORTH",
-        manufacturing_site="MFG-EAST",
-        courier="COURIER-CRYO",
+        sites={
+            "treatment_centre": "TC-NORTH",
+            "manufacturing_site": "MFG-EAST",
+            "courier": "COURIER-CRYO",
+        },
         weight_kg=72.0,
     )
     handle = await start_batch(client, definition, order)

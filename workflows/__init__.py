@@ -12,7 +12,9 @@ from workflows.authoring import (
     gate,
     handoff,
     hold,
+    option,
     parallel,
+    party,
     repeat,
     stage,
     task,
@@ -32,12 +34,14 @@ from workflows.language import (
     within,
 )
 from workflows.model import Role
+from workflows.vocabulary import PartyKind
 
 __all__ = [
     "Call",
     "CompiledDefinition",
     "DefinitionError",
     "Limit",
+    "PartyKind",
     "Policy",
     "Role",
     "Violation",
@@ -52,7 +56,9 @@ __all__ = [
     "hours",
     "minutes",
     "one_of",
+    "option",
     "parallel",
+    "party",
     "policy",
     "process",
     "repeat",

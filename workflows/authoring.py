@@ -9,15 +9,17 @@ from datetime import timedelta
 from typing import Literal
 
 from workflows.language import (
+    SYSTEM,
     Call,
     Decide,
     FollowUp,
     Gate,
     Handoff,
     Hold,
+    Option,
     Parallel,
+    Party,
     Repeat,
-    SiteRole,
     Stage,
     Step,
     Task,
@@ -25,7 +27,7 @@ from workflows.language import (
     WaitFor,
     policy,
 )
-from workflows.model import Role
+from workflows.vocabulary import PartyKind, Role
 
 
 def task(
@@ -191,10 +193,20 @@ def stage(name: str, *steps: Step) -> Stage:
 def call(
     activity: str,
     *,
-    at: SiteRole = "system",
+    at: str = SYSTEM,
     timeout: timedelta | None,
     attempts: int | None,
     **params: str,
 ) -> Call:
     """Call `activity` at the order's site `at`, bounded by `timeout` and `attempts`."""
     return Call(activity=activity, site=at, policy=policy(timeout, attempts), params=params)
+
+
+def party(name: str, kind: PartyKind | str, *, description: str = "") -> Party:
+    """A party of the product: `call(..., at=name)` addresses the site the order names for it."""
+    return Party(name=name, kind=PartyKind(kind), description=description)
+
+
+def option(name: str, *choices: str, default: str | None = None, description: str = "") -> Option:
+    """A per-order choice among `choices` (with an optional default), checked at intake."""
+    return Option(name=name, choices=choices, default=default, description=description)

@@ -58,6 +58,14 @@ async def connect(
     )
 
 
+class OrderRefused(ValueError):
+    """An order does not fit its product; `problems` says each way it does not."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
 async def start_batch(
     client: Client,
     definition: CompiledDefinition,
@@ -68,8 +76,13 @@ async def start_batch(
 ) -> WorkflowHandle[Any, Any]:
     """Start a batch of `definition` for `order`; the definition is pinned in the input.
 
-    The start input names no keys: the keys whose decisions the batch accepts are the
-    worker's (its key registry), never the caller's."""
+    Raises `OrderRefused` (and starts nothing) when the order does not fit the product: a
+    party without a site, an unknown party or option, a choice not offered. The start input
+    names no keys: the keys whose decisions the batch accepts are the worker's (its key
+    registry), never the caller's."""
+    problems = definition.order_problems(order.sites, order.options)
+    if problems:
+        raise OrderRefused(problems)
     start = BatchStart(
         batch_id=batch_id or new_batch_id(),
         order=BatchOrder.of(order),

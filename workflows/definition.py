@@ -8,29 +8,26 @@ batch's start input so the batch stays pinned to the definition it started with.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterator, Sequence
-from datetime import timedelta
-from itertools import pairwise
+from collections.abc import Iterator, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workflows import content
 from workflows.language import (
-    Call,
+    CLASSIC_PARTIES,
     Decide,
     FollowUp,
-    Gate,
-    Handoff,
-    Hold,
     Limit,
+    Option,
     Parallel,
+    Party,
     Repeat,
     Stage,
     Step,
     Task,
     WaitFor,
 )
+from workflows.vocabulary import PartyKind
 
 #: Upper bound on attempts per activity call; more than this is an unbounded retry in disguise.
 MAX_ATTEMPTS = 50
@@ -71,13 +68,53 @@ class CompiledDefinition(BaseModel):
     description: str = ""
     specification: dict[str, Limit]
     stages: tuple[Stage, ...]
+    parties: tuple[Party, ...] | None = Field(
+        default=None, description="The organisations taking part; None: the classic three"
+    )
+    options: tuple[Option, ...] | None = Field(default=None, description="Per-order choices")
     content_hash: str = ""
+
+    def party_kinds(self) -> dict[str, PartyKind]:
+        """Each party's kind, by party name."""
+        return {p.name: p.kind for p in self.parties or CLASSIC_PARTIES}
+
+    def order_problems(self, sites: Mapping[str, str], options: Mapping[str, str]) -> list[str]:
+        """What is wrong with an order for this product (a party without a site, an unknown
+        party or option, a choice not offered); empty when the order is fine."""
+        kinds = self.party_kinds()
+        problems = [
+            f"no site named for party '{name}' ({kind.value})"
+            for name, kind in kinds.items()
+            if not sites.get(name)
+        ]
+        problems += [
+            f"'{name}' is not a party of {self.product}" for name in sites if name not in kinds
+        ]
+        offered = {o.name: o for o in self.options or ()}
+        for name, value in options.items():
+            opt = offered.get(name)
+            if opt is None:
+                problems.append(f"'{name}' is not an option of {self.product}")
+            elif value not in opt.choices:
+                problems.append(
+                    f"option '{name}' is one of {', '.join(opt.choices)}, not '{value}'"
+                )
+        problems += [
+            f"option '{o.name}' must be chosen ({', '.join(o.choices)})"
+            for o in offered.values()
+            if o.default is None and o.name not in options
+        ]
+        return problems
+
+    def resolved_options(self, options: Mapping[str, str]) -> dict[str, str]:
+        """Every option's value for an order: the order's choice, else the default."""
+        return {o.name: options.get(o.name, o.default or "") for o in self.options or ()}
 
     def steps(self) -> Iterator[tuple[str, Step]]:
         """Every step with its stage name, nested steps included, in process order."""
         for st in self.stages:
             for step in st.steps:
-                yield from _walk(st.name, step)
+                yield from walk(st.name, step)
 
     def step(self, name: str) -> Step:
         """The step called `name`; KeyError if there is none."""
@@ -89,21 +126,20 @@ class CompiledDefinition(BaseModel):
     def judged_later(self) -> frozenset[str]:
         """Results a decide step or a repeat judges; every other specified result is judged by
         the engine right after the step that records it."""
-        return frozenset(r for _, step in self.steps() for r in _judged_results(step))
+        return frozenset(r for _, step in self.steps() for r in judged_results(step))
 
 
-def _walk(stage_name: str, step: Step) -> Iterator[tuple[str, Step]]:
+def walk(stage_name: str, step: Step) -> Iterator[tuple[str, Step]]:
     yield stage_name, step
     if isinstance(step, Parallel | Repeat):
         for inner in step.steps:
-            yield from _walk(stage_name, inner)
+            yield from walk(stage_name, inner)
 
 
 def _hash(defn: CompiledDefinition) -> str:
-    # A field left unset (None) is not content: adding an optional field to the language
-    # leaves every existing product's hash, and so its pinned identity, unchanged.
-    body = defn.model_dump(mode="json", exclude={"content_hash"}, exclude_none=True)
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    # A field left unset (None), or added to the language and left at its default, is not
+    # content: growing the language leaves every existing product's hash unchanged.
+    return content.digest(defn, exclude=frozenset({"content_hash"}), drop_none=True)
 
 
 def process(
@@ -114,9 +150,14 @@ def process(
     specification: dict[str, Limit],
     stages: Sequence[Stage],
     description: str = "",
+    parties: Sequence[Party] | None = None,
+    options: Sequence[Option] | None = None,
     known_activities: frozenset[str] | None = None,
 ) -> CompiledDefinition:
-    """Compile and validate a process. Raises `DefinitionError` naming every rule broken."""
+    """Compile and validate a process. Raises `DefinitionError` naming every rule broken.
+
+    `parties` declares the organisations taking part (default: a treatment centre, a
+    manufacturing site and a courier); `options` the choices each order makes."""
     draft = CompiledDefinition.model_construct(
         product=product,
         version=version,
@@ -124,6 +165,8 @@ def process(
         description=description,
         specification=dict(specification),
         stages=tuple(stages),
+        parties=tuple(parties) if parties is not None else None,
+        options=tuple(options) if options is not None else None,
         content_hash="",
     )
     violations = validate(draft, known_activities=known_activities)
@@ -137,176 +180,18 @@ def validate(
     defn: CompiledDefinition, *, known_activities: frozenset[str] | None = None
 ) -> list[Violation]:
     """Every rule `defn` breaks, in process order (empty when it is valid)."""
-    return _Validator(defn, known_activities).run()
+    from workflows.validation import Validator
+
+    return Validator(defn, known_activities).run()
 
 
-class _Validator:
-    def __init__(self, defn: CompiledDefinition, known: frozenset[str] | None) -> None:
-        self.defn = defn
-        self.known = known
-        self.out: list[Violation] = []
-
-    def fail(self, step: str, rule: str, message: str) -> None:
-        self.out.append(Violation(product=self.defn.product, step=step, rule=rule, message=message))
-
-    def run(self) -> list[Violation]:
-        import re
-
-        if not re.match(PRODUCT_PATTERN, self.defn.product):
-            self.fail("-", "bad product name", f"must match {PRODUCT_PATTERN}")
-        if not self.defn.stages:
-            self.fail("-", "empty process", "a process needs at least one stage")
-        order: list[str] = []
-        seen: set[str] = set()
-        for stage_name, step in self.defn.steps():
-            if step.name in seen:
-                self.fail(step.name, "duplicate step name", "step names must be unique")
-            seen.add(step.name)
-            order.append(step.name)
-            self.check_step(stage_name, step)
-        self.check_references(order)
-        return self.out
-
-    def check_call(self, step: str, what: str, c: Call) -> None:
-        if c.policy.timeout is None or c.policy.timeout <= timedelta(0):
-            self.fail(step, "no timeout", f"{what} '{c.activity}' needs a positive timeout")
-        attempts = c.policy.attempts
-        if attempts is None or attempts < 1 or attempts > MAX_ATTEMPTS:
-            self.fail(
-                step,
-                "unbounded retries",
-                f"{what} '{c.activity}' needs 1..{MAX_ATTEMPTS} attempts, got {attempts}",
-            )
-        if self.known is not None and c.activity not in self.known:
-            self.fail(step, "unknown activity", f"{what} '{c.activity}' is not registered")
-
-    def check_step(self, stage_name: str, step: Step) -> None:
-        for what, c in (
-            ("activity", getattr(step, "call", None)),
-            ("ask", getattr(step, "ask", None)),
-            ("compensation", getattr(step, "compensation", None)),
-            ("on_reschedule", getattr(step, "on_reschedule", None)),
-        ):
-            if c is not None:
-                self.check_call(step.name, what, c)
-        for result in _recorded_results(step):
-            if result not in self.defn.specification:
-                self.fail(
-                    step.name,
-                    "result without specification",
-                    f"records '{result}', which has no specification line to judge it by",
-                )
-        if isinstance(step, WaitFor | Handoff) and (
-            step.deadline is None or step.deadline <= timedelta(0)
-        ):
-            self.fail(step.name, "no timeout", "a wait needs a positive deadline")
-        if isinstance(step, Gate):
-            if not step.roles:
-                self.fail(step.name, "gate without a role", "name the roles that may decide")
-            if not step.meaning.strip():
-                self.fail(step.name, "gate without meaning", "say what the signature means")
-        if isinstance(step, FollowUp):
-            if not step.visits or list(step.visits) != sorted(step.visits):
-                self.fail(step.name, "bad schedule", "visits must be given in ascending order")
-            if step.window <= timedelta(0):
-                self.fail(step.name, "no timeout", "a follow-up needs a positive visit window")
-            elif any(b - a <= step.window * 2 for a, b in pairwise(step.visits)):
-                self.fail(step.name, "bad schedule", "visits closer than two windows overlap")
-        if isinstance(step, Hold) and step.max <= timedelta(0):
-            self.fail(step.name, "no timeout", "a hold needs a positive maximum")
-        if isinstance(step, Repeat) and step.max_times < 1:
-            self.fail(step.name, "unreachable step", "a repeat of max_times < 1 never runs")
-        if isinstance(step, Repeat | Parallel) and not step.steps:
-            self.fail(step.name, "unreachable step", f"an empty {step.kind} has nothing to run")
-        for result in _judged_results(step):
-            if result not in self.defn.specification:
-                self.fail(step.name, "result without specification", f"'{result}' has no limit")
-
-    def check_specification(self, produced: dict[str, int], position: dict[str, int]) -> None:
-        """Every specification line is recorded by some step; in a releasing product, before
-        the first release gate, so that the release decision can judge all of it."""
-        releases = [
-            position[s.name] for _, s in self.defn.steps() if isinstance(s, Gate) and s.release
-        ]
-        for name in self.defn.specification:
-            if name not in produced:
-                self.fail(
-                    "-",
-                    "specification line never recorded",
-                    f"'{name}' is in the specification but no step records it "
-                    "(a task's or wait's records=)",
-                )
-            elif releases and produced[name] > min(releases):
-                self.fail(
-                    "-",
-                    "specification not judged before release",
-                    f"'{name}' is first recorded after the release gate, which must judge it",
-                )
-
-    def check_references(self, order: list[str]) -> None:
-        position = {name: i for i, name in enumerate(order)}
-        produced: dict[str, int] = {}
-        for _, step in self.defn.steps():
-            for r in _recorded_results(step):
-                produced.setdefault(r, position[step.name])
-        self.check_specification(produced, position)
-        for _, step in self.defn.steps():
-            here = position[step.name]
-            if isinstance(step, Hold):
-                for end, event in (("start", step.start), ("end", step.end)):
-                    if event not in position:
-                        self.fail(
-                            step.name,
-                            "hold names an event that never happens",
-                            f"{end} '{event}' is not a step of this process",
-                        )
-                if step.start in position and position[step.start] > here:
-                    self.fail(
-                        step.name,
-                        "hold names an event that never happens",
-                        f"start '{step.start}' comes after the hold; place the hold after it",
-                    )
-                if step.end in position and position[step.end] < here:
-                    self.fail(
-                        step.name,
-                        "hold names an event that never happens",
-                        f"end '{step.end}' comes before the hold starts",
-                    )
-            if isinstance(step, Gate):
-                for need in step.requires:
-                    earlier_step = need in position and position[need] < here
-                    earlier_result = need in produced and produced[need] < here
-                    if not (earlier_step or earlier_result):
-                        self.fail(
-                            step.name,
-                            "unreachable step",
-                            f"requires '{need}', which no earlier step does or records; "
-                            "the gate could never open",
-                        )
-            if isinstance(step, Repeat) and not any(
-                step.until in _recorded_results(s) for _, s in _walk("", step)
-            ):
-                self.fail(
-                    step.name,
-                    "unreachable step",
-                    f"repeats until '{step.until}', which no step inside it records",
-                )
-            for result in step.results if isinstance(step, Decide) else ():
-                if result not in produced or produced[result] > here:
-                    self.fail(
-                        step.name,
-                        "unreachable step",
-                        f"judges '{result}', which no earlier step records",
-                    )
-
-
-def _recorded_results(step: Step) -> tuple[str, ...]:
+def recorded_results(step: Step) -> tuple[str, ...]:
     if isinstance(step, WaitFor | FollowUp | Task):
         return step.records
     return ()
 
 
-def _judged_results(step: Step) -> tuple[str, ...]:
+def judged_results(step: Step) -> tuple[str, ...]:
     if isinstance(step, Decide):
         return step.results
     if isinstance(step, Repeat):

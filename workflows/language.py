@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from workflows.model import Role
+from workflows.vocabulary import PartyKind, Role
 
 
 class _Frozen(BaseModel):
@@ -99,14 +99,44 @@ def policy(
     )
 
 
-SiteRole = Literal["treatment_centre", "manufacturing_site", "courier", "system"]
+#: Names of parties (and of order options): lower case, as in `manufacturing_site`.
+NAME_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
+#: The party a call names when vein2vein itself does the work (no outside site).
+SYSTEM = "system"
+
+
+class Party(_Frozen):
+    """An organisation that takes part in a product's process (a central laboratory, an
+    apheresis centre, a depot). Each order names the site that plays each party."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    kind: PartyKind
+    description: str = ""
+
+
+#: The parties of a product that declares none: the three every product had at first.
+CLASSIC_PARTIES = (
+    Party(name="treatment_centre", kind=PartyKind.TREATMENT_CENTRE),
+    Party(name="manufacturing_site", kind=PartyKind.MANUFACTURING_SITE),
+    Party(name="courier", kind=PartyKind.COURIER),
+)
+
+
+class Option(_Frozen):
+    """A choice made per order (e.g. fresh or cryopreserved apheresis), one of `choices`;
+    validated at intake and recorded on the batch."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    choices: tuple[str, ...]
+    default: str | None = None
+    description: str = ""
 
 
 class Call(_Frozen):
-    """An activity to call at one of the order's sites, under a policy."""
+    """An activity to call at the site of one of the product's parties, under a policy."""
 
     activity: str
-    site: SiteRole = "system"
+    site: str = Field(default=SYSTEM, description="A party of the product, or 'system'")
     policy: Policy = Policy()
     params: dict[str, str] = Field(default_factory=dict)
 

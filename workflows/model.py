@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workflows.record import (
     AuditEvent,
@@ -47,20 +47,51 @@ PSEUDONYM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{5,39}$"
 BATCH_ID_PATTERN = r"^B-[A-Z0-9]{6,24}$"
 
 
-class Order(Frozen):
-    """A treatment order: who (pseudonymously) and where. Extra fields are refused."""
+#: The parties an order once named in fields of their own; read into `sites` on input.
+_CLASSIC_SITE_FIELDS = ("treatment_centre", "manufacturing_site", "courier")
 
+
+def _sites_from_classic_fields(data: Any) -> Any:
+    if isinstance(data, dict) and any(f in data for f in _CLASSIC_SITE_FIELDS):
+        classic = {f: data[f] for f in _CLASSIC_SITE_FIELDS if f in data}
+        rest = {k: v for k, v in data.items() if k not in _CLASSIC_SITE_FIELDS}
+        sites = dict(rest.get("sites") or {})
+        for party, site in classic.items():
+            if sites.setdefault(party, site) != site:
+                raise ValueError(f"{party} is given twice: '{site}' and sites.{party}")
+        return {**rest, "sites": sites}
+    return data
+
+
+class _OrderFields(Frozen):
     order_id: str = Field(pattern=r"^[A-Za-z0-9-]{3,40}$")
-    patient_pseudonym: str = Field(pattern=PSEUDONYM_PATTERN)
-    treatment_centre: str
-    manufacturing_site: str
-    courier: str
+    sites: dict[str, str] = Field(
+        default_factory=dict,
+        description="The site playing each party of the product, by party name "
+        "(e.g. treatment_centre: TC-NORTH). `treatment_centre`, `manufacturing_site` and "
+        "`courier` may also be given as fields of their own.",
+    )
+    options: dict[str, str] = Field(
+        default_factory=dict, description="The order's choice for each option of the product"
+    )
     weight_kg: float | None = Field(default=None, gt=0, lt=400)
     treatment_window_start: datetime | None = None
     treatment_window_end: datetime | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _classic_sites(cls, data: Any) -> Any:
+        return _sites_from_classic_fields(data)
 
-class BatchOrder(Frozen):
+
+class Order(_OrderFields):
+    """A treatment order: who (pseudonymously), where, and the choices the product offers.
+    Extra fields are refused."""
+
+    patient_pseudonym: str = Field(pattern=PSEUDONYM_PATTERN)
+
+
+class BatchOrder(_OrderFields):
     """What a batch workflow knows of its order: no patient field at all.
 
     Workflow inputs are stored in Temporal history in plain form, so the patient's pseudonym
@@ -68,12 +99,6 @@ class BatchOrder(Frozen):
     """
 
     order_id: str
-    treatment_centre: str
-    manufacturing_site: str
-    courier: str
-    weight_kg: float | None = None
-    treatment_window_start: datetime | None = None
-    treatment_window_end: datetime | None = None
 
     @classmethod
     def of(cls, order: Order) -> BatchOrder:

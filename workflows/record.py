@@ -4,18 +4,18 @@ projected into the ledger. Readers use these typed values; nothing here is parse
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from workflows import content
 from workflows.vocabulary import (
     BatchStatus,
     DecisionAction,
     DeviationKind,
     Frozen,
+    PartyKind,
     Role,
     StepState,
 )
@@ -224,6 +224,12 @@ class Clock(Frozen):
     breached: bool = False
 
 
+#: What a signer does not sign: derived views of the record and the audit trail itself.
+_NOT_SIGNED = frozenset(
+    {"audit", "waiting_for", "awaiting", "clocks", "stopped_clocks", "next_deadline", "record_hash"}
+)
+
+
 class BatchRecord(BaseModel):
     """Everything known about a batch; the query result and the ledger's source."""
 
@@ -235,6 +241,12 @@ class BatchRecord(BaseModel):
     definition_hash: str
     order_id: str
     sites: dict[str, str]
+    parties: dict[str, PartyKind] = content.added(
+        default_factory=dict, description="Each party's kind, when the product declares parties"
+    )
+    options: dict[str, str] = content.added(
+        default_factory=dict, description="The order's choice for each option of the product"
+    )
     coi: str | None = None
     status: BatchStatus = BatchStatus.PLANNED
     stage: str | None = None
@@ -265,19 +277,16 @@ class BatchRecord(BaseModel):
 
     def content_hash(self) -> str:
         """Hash of the record's content at this version; what a signer signs."""
-        view = self.model_dump(
-            mode="json",
-            exclude={
-                "audit",
-                "waiting_for",
-                "awaiting",
-                "clocks",
-                "stopped_clocks",
-                "next_deadline",
-                "record_hash",
-            },
+        return content.digest(self, exclude=_NOT_SIGNED)
+
+    def site_of_kind(self, kind: PartyKind) -> str | None:
+        """The site of the first party of `kind` (a product without declared parties has one
+        party per classic kind, named after it)."""
+        classic = {k.value: k for k in PartyKind}
+        kinds = self.parties or {n: classic[n] for n in self.sites if n in classic}
+        return next(
+            (self.sites[n] for n, k in kinds.items() if k == kind and n in self.sites), None
         )
-        return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
 
     def open_deviations(self, *, blocking_only: bool = False) -> list[Deviation]:
         """Deviations nobody has disposed of yet (only those that stop the batch, if asked)."""

@@ -70,6 +70,19 @@ class DeviationKind(StrEnum):
 TECHNICAL_DEVIATIONS = frozenset({DeviationKind.RETRIES_EXHAUSTED})
 
 
+class PartyKind(StrEnum):
+    """What kind of organisation a party of a product is; a site has one kind, and an order
+    may name a site for a party only when their kinds agree."""
+
+    TREATMENT_CENTRE = "treatment_centre"
+    APHERESIS_CENTRE = "apheresis_centre"
+    LABORATORY = "laboratory"
+    MANUFACTURING_SITE = "manufacturing_site"
+    COURIER = "courier"
+    DEPOT = "depot"
+    PHARMACY = "pharmacy"
+
+
 class BusinessError(StrEnum):
     """Why the outside world refused a call for a business reason. An activity raises one as
     its error type; the engine never retries it and opens a step-failed deviation instead."""

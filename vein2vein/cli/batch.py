@@ -31,30 +31,43 @@ from workflows.model import BatchRecord, DecisionAction, ExternalEvent, Order, R
 batch_app = typer.Typer(no_args_is_help=True, help="Start, watch and decide batches.")
 
 
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+    pairs = [v.partition("=") for v in values]
+    bad = [v for v, (_, eq, right) in zip(values, pairs, strict=True) if not eq or not right]
+    if bad:
+        raise CliError(f"{flag} takes NAME=VALUE, not {', '.join(bad)}")
+    return {k.strip(): v.strip() for k, _, v in pairs}
+
+
 @batch_app.command("start")
 @command
 def batch_start(
     product: str,
     order_id: str = typer.Option(..., help="The treatment order's id."),
     pseudonym: str = typer.Option(..., help="Patient pseudonym (never a name)."),
-    centre: str = typer.Option("TC-NORTH", help="Treatment centre site id."),
-    site: str = typer.Option("MFG-EAST", help="Manufacturing site id."),
-    courier: str = typer.Option("COURIER-CRYO", help="Courier site id."),
+    centre: str = typer.Option("TC-NORTH", help="Site of the treatment_centre party."),
+    site: str = typer.Option("MFG-EAST", help="Site of the manufacturing_site party."),
+    courier: str = typer.Option("COURIER-CRYO", help="Site of the courier party."),
+    party: list[str] = typer.Option(
+        [], "--party", help="PARTY=SITE for any party of the product (repeatable)."
+    ),
+    option: list[str] = typer.Option(
+        [], "--option", help="NAME=CHOICE for an option of the product (repeatable)."
+    ),
 ) -> None:
     """Start a batch of PRODUCT for an order; prints the batch id."""
     from workflows.client import start_batch
 
     d = definition(product)
+    classic = {"treatment_centre": centre, "manufacturing_site": site, "courier": courier}
+    named = {p: s for p, s in classic.items() if p in d.party_kinds()}
     order = Order(
         order_id=order_id,
         patient_pseudonym=pseudonym,
-        treatment_centre=centre,
-        manufacturing_site=site,
-        courier=courier,
+        sites={**named, **_pairs(party, "--party")},
+        options=_pairs(option, "--option"),
     )
-    problems = sites().check_order(
-        {"treatment_centre": centre, "manufacturing_site": site, "courier": courier}
-    )
+    problems = sites().order_problems(d, order)
     if problems:
         raise CliError("; ".join(problems))
 

@@ -157,13 +157,7 @@ async def start(
             known = ", ".join(sorted(ctx.catalog))
             raise HTTPException(422, f"unknown product '{body.product}'; known: {known}")
         o = body.order
-        problems = ctx.sites.check_order(
-            {
-                "treatment_centre": o.treatment_centre,
-                "manufacturing_site": o.manufacturing_site,
-                "courier": o.courier,
-            }
-        )
+        problems = ctx.sites.order_problems(defn, o)
         if problems:
             raise HTTPException(422, "; ".join(problems))
         batch_id = new_batch_id()

@@ -40,11 +40,9 @@ def _new_record(start: BatchStart, defn: CompiledDefinition) -> BatchRecord:
         definition_version=defn.version,
         definition_hash=defn.content_hash,
         order_id=start.order.order_id,
-        sites={
-            "treatment_centre": start.order.treatment_centre,
-            "manufacturing_site": start.order.manufacturing_site,
-            "courier": start.order.courier,
-        },
+        sites=dict(start.order.sites),
+        parties=defn.party_kinds() if defn.parties is not None else {},
+        options=defn.resolved_options(start.order.options),
     )
 
 
