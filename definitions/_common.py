@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from workflows import call, celsius, days, handoff, hold, hours, minutes, wait_for
-from workflows.language import Call, Handoff, Hold, SiteRole, WaitFor
+from workflows.language import Call, Handoff, Hold, WaitFor
 
 
-def quick(activity: str, at: SiteRole = "system", **params: str) -> Call:
+def quick(activity: str, at: str = "system", **params: str) -> Call:
     """A booking or message to another system: 2 minutes per attempt, 5 attempts."""
     return call(activity, at=at, timeout=minutes(2), attempts=5, **params)
 

@@ -24,7 +24,7 @@ from workflows import (
     wait_for,
     within,
 )
-from workflows.language import Call, SiteRole
+from workflows.language import Call
 
 #: Per-attempt timeout of every call: short, so a call lost with a killed worker is retried
 #: soon. Right after a crash an attempt of `book_slot` may time out too: it updates the slot
@@ -36,7 +36,7 @@ HOLD = timedelta(seconds=12)
 DEADLINE = timedelta(seconds=15)
 
 
-def _call(activity: str, at: SiteRole = "manufacturing_site", **params: str) -> Call:
+def _call(activity: str, at: str = "manufacturing_site", **params: str) -> Call:
     return call(activity, at=at, timeout=CALL_TIMEOUT, attempts=5, **params)
 
 
