@@ -85,12 +85,17 @@ def test_modules_the_sandbox_shares_import_nothing_it_re_imports() -> None:
     share the engine's module state between batches; each must import only pure modules."""
     from workflows.sandbox import PURE
 
+    def sources(name: str) -> list[Path]:
+        path = ROOT / name.replace(".", "/")
+        return sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+
     found = [
-        f"{name}:{line} imports {imported}"
+        f"{path.relative_to(ROOT)}:{line} imports {imported}"
         for name in PURE
-        for line, imported in imported_names((ROOT / (name.replace(".", "/") + ".py")).read_text())
+        for path in sources(name)
+        for line, imported in imported_names(path.read_text())
         if _under(imported, ("workflows",))
-        and imported not in PURE
+        and not _under(imported, PURE)
         and imported.rsplit(".", 1)[0] not in PURE
         and imported != "workflows"
     ]

@@ -1,0 +1,165 @@
+"""The step kinds of the process language (see `workflows.language`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from workflows.language.values import (
+    Call,
+    TemperatureRange,
+    _Frozen,
+    _without_retired,
+)
+from workflows.vocabulary import Role
+
+
+class Task(_Frozen):
+    """Run one activity; optionally declare what undoes it on abandonment.
+
+    `records` names the results the activity computes (a dose, a count): they are recorded and
+    judged against the specification like any reported result.
+    """
+
+    kind: Literal["task"] = "task"
+    name: str
+    call: Call
+    compensation: Call | None = None
+    records: tuple[str, ...] = ()
+    description: str = ""
+
+
+class WaitFor(_Frozen):
+    """Ask an outside system to act (optional), then wait for its report until a deadline."""
+
+    kind: Literal["wait_for"] = "wait_for"
+    name: str
+    event: str
+    ask: Call | None = None
+    deadline: timedelta | None = None
+    records: tuple[str, ...] = ()
+    compensation: Call | None = None
+    on_reschedule: Call | None = None
+    infusion: bool = Field(default=False, description="Its report records the infusion")
+    description: str = ""
+
+
+class Handoff(_Frozen):
+    """A custody transfer; the receiver's scan is verified against the COI and the label."""
+
+    kind: Literal["handoff"] = "handoff"
+    name: str
+    from_party: str
+    to_party: str
+    container: str
+    temperature: TemperatureRange | None = None
+    ask: Call | None = None
+    deadline: timedelta | None = None
+    compensation: Call | None = None
+    description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        # Every handoff is verified against the COI and label; there is no opting out.
+        return _without_retired(data, {"verify_identity": True})
+
+
+class Gate(_Frozen):
+    """A human decision, signed electronically, by one of `roles`.
+
+    `requires` names steps that must be done and results that must be recorded first; the
+    performers of those steps may not sign. A `release` gate's approval releases the batch.
+    """
+
+    kind: Literal["gate"] = "gate"
+    name: str
+    roles: tuple[Role, ...]
+    meaning: str
+    requires: tuple[str, ...] = ()
+    release: bool = False
+    description: str = ""
+
+
+class Hold(_Frozen):
+    """The maximum time between the end of step `start` and the end of step `end`.
+
+    Placed right after `start` in the process; from there a durable timer runs in the
+    background, and a breach opens a deviation even if nobody reports anything.
+    """
+
+    kind: Literal["hold"] = "hold"
+    name: str
+    start: str
+    end: str
+    max: timedelta
+    description: str = ""
+
+
+class Decide(_Frozen):
+    """Judge recorded results against the specification; any failure is an OOS deviation."""
+
+    kind: Literal["decide"] = "decide"
+    name: str
+    results: tuple[str, ...]
+    exceptional_release: bool = False
+    description: str = ""
+
+
+class Parallel(_Frozen):
+    """Steps that run at once; the group ends when all of them have."""
+
+    kind: Literal["parallel"] = "parallel"
+    name: str
+    steps: tuple[Step, ...]
+    description: str = ""
+
+
+class Repeat(_Frozen):
+    """Run `steps` again, at most `max_times` in all, until result `until` meets specification.
+
+    When every attempt falls short, `on_exhausted` either opens a deviation for QA or
+    abandons the batch (e.g. the re-collection limit).
+    """
+
+    kind: Literal["repeat"] = "repeat"
+    name: str
+    steps: tuple[Step, ...]
+    until: str
+    max_times: int
+    on_exhausted: Literal["deviation", "abandon"] = "deviation"
+    description: str = ""
+
+
+class FollowUp(_Frozen):
+    """Follow-up visits at `visits` after the step starts, each reported within `window`.
+
+    A visit not reported in time opens a deviation that does not stop the schedule: the
+    patient's next visit still happens, and QA assesses the missed one.
+    """
+
+    kind: Literal["follow_up"] = "follow_up"
+    name: str
+    visits: tuple[timedelta, ...]
+    window: timedelta
+    event: str
+    ask: Call
+    records: tuple[str, ...] = ()
+    description: str = ""
+
+
+Step = Annotated[
+    Task | WaitFor | Handoff | Gate | Hold | Decide | Parallel | Repeat | FollowUp,
+    Field(discriminator="kind"),
+]
+Parallel.model_rebuild()
+Repeat.model_rebuild()
+
+
+class Stage(_Frozen):
+    """A named phase of the process (enrolment, collection, manufacturing ...)."""
+
+    name: str
+    steps: tuple[Step, ...]
