@@ -1,8 +1,9 @@
 """In vivo CAR T engineering with a targeted LNP: released vial lots, dosed by body weight.
 
 The lot process makes, tests and releases LNP vials into inventory. The patient process checks
-eligibility, calculates the dose from the order's body weight, allocates the vials, ships them
-cold, has the pharmacy dilute them (administration within 4 hours of dilution), records the
+eligibility (a patient found not eligible ends the process cleanly, nothing allocated),
+calculates the dose from the order's body weight, allocates the vials, ships them cold, has
+the pharmacy dilute them (administration within 4 hours of dilution), records the
 administration and observation, then follows the patient for 15 years.
 """
 
@@ -11,9 +12,11 @@ from datetime import timedelta
 from definitions._common import assay, operation, quick
 from workflows import (
     Role,
+    branch,
     celsius,
     days,
     decide,
+    end,
     follow_up,
     gate,
     handoff,
@@ -78,10 +81,10 @@ IN_VIVO_LOT = process(
 
 IN_VIVO_PATIENT = process(
     "in-vivo-cd19-lnp",
-    version="1.1.1",
+    version="1.2.0",
     title="Targeted LNP (anti-CD19 CAR mRNA), patient treatment and follow-up",
     specification={
-        "eligible": one_of("yes"),
+        "eligible": one_of("yes", "no"),
         "dose_vg": within(max=1.0e14, unit="vg"),
         "vials_needed": within(min=1, max=20, unit="vials"),
     },
@@ -96,7 +99,20 @@ IN_VIVO_PATIENT = process(
                 deadline=days(7),
                 records=("eligible",),
             ),
-            decide("eligibility", ("eligible",)),
+            branch(
+                "eligibility",
+                on_result="eligible",
+                cases={
+                    "yes": [],
+                    "no": [
+                        end(
+                            "not_eligible",
+                            "not_eligible",
+                            description="The patient is not treated; nothing was allocated.",
+                        )
+                    ],
+                },
+            ),
         ),
         stage(
             "dosing",

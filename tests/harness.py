@@ -280,9 +280,7 @@ class Harness:
 
     async def finish(self, handle: WorkflowHandle[Any, Any]) -> BatchRecord:
         """Advance until the batch has ended and its workflow closed; return its final record."""
-        await self.advance_until(
-            handle, lambda r: r.completed or r.abandoned_reason is not None, what="end"
-        )
+        await self.advance_until(handle, lambda r: r.finished, what="end")
         # Wait in real time for the close (record.closed reaches the ledger): awaiting the
         # result would let the test server skip time while entity workflows keep running.
         import asyncio

@@ -6,9 +6,11 @@ from activities import KNOWN_ACTIVITIES
 from workflows import (
     Call,
     Role,
+    branch,
     call,
     celsius,
     days,
+    end,
     gate,
     handoff,
     hold,
@@ -145,6 +147,27 @@ MANY_PARTIES = process(
                 deadline=days(7),
                 records=("cd3_cells",),
             ),
+            branch(
+                "apheresis_handling",
+                on_option="apheresis_mode",
+                cases={
+                    "fresh": [],
+                    "cryopreserved": [
+                        wait_for(
+                            "cryopreservation",
+                            "mes.operation_done",
+                            ask=call(
+                                "start_operation",
+                                at="plant",
+                                timeout=minutes(1),
+                                attempts=3,
+                                operation="cryopreservation",
+                            ),
+                            deadline=days(3),
+                        )
+                    ],
+                },
+            ),
             task("book_slot", call("book_slot", at="plant", timeout=minutes(1), attempts=3)),
             wait_for(
                 "sterility_test",
@@ -164,4 +187,30 @@ MANY_PARTIES = process(
     ],
 )
 
-TEST_PRODUCTS = {d.product: d for d in (FLAKY_BOOKING, RELEASE_JUDGED, MANY_PARTIES)}
+ENDS_EARLY = process(
+    "test-ends-early",
+    version="1",
+    title="A booking, then a per-order choice that may end the process cleanly",
+    options=[option("manufacture", "yes", "no")],
+    specification={},
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+            task(
+                "book_slot",
+                _quick("book_slot"),
+                undo=_quick("release_slot"),
+            ),
+            branch(
+                "go_or_stop",
+                on_option="manufacture",
+                cases={"yes": [], "no": [end("declined", "not_manufacturable")]},
+            ),
+            gate("approve", roles=(Role.QA,), meaning="approval"),
+        )
+    ],
+)
+
+TEST_PRODUCTS = {d.product: d for d in (FLAKY_BOOKING, RELEASE_JUDGED, MANY_PARTIES, ENDS_EARLY)}

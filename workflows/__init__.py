@@ -6,8 +6,10 @@ Process engineers import the vocabulary from here::
 """
 
 from workflows.authoring import (
+    branch,
     call,
     decide,
+    end,
     follow_up,
     gate,
     handoff,
@@ -45,10 +47,12 @@ __all__ = [
     "Policy",
     "Role",
     "Violation",
+    "branch",
     "call",
     "celsius",
     "days",
     "decide",
+    "end",
     "follow_up",
     "gate",
     "handoff",

@@ -5,13 +5,16 @@ step they govern.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Literal
 
 from workflows.language import (
     SYSTEM,
+    Branch,
     Call,
     Decide,
+    End,
     FollowUp,
     Gate,
     Handoff,
@@ -183,6 +186,34 @@ def repeat(
         on_exhausted=on_exhausted,
         description=description,
     )
+
+
+def branch(
+    name: str,
+    *,
+    on_result: str | None = None,
+    on_option: str | None = None,
+    cases: Mapping[str, Sequence[Step]],
+    otherwise: Sequence[Step] | None = None,
+    description: str = "",
+) -> Branch:
+    """Run the steps of one case, chosen by a qualitative result's value (`on_result`; its
+    specification lists the values) or by an order option (`on_option`): exactly one."""
+    if (on_result is None) == (on_option is None):
+        raise ValueError(f"branch '{name}': give exactly one of on_result, on_option")
+    return Branch(
+        name=name,
+        by="result" if on_result is not None else "option",
+        on=on_result or on_option or "",
+        cases={case: tuple(steps) for case, steps in cases.items()},
+        otherwise=tuple(otherwise) if otherwise is not None else None,
+        description=description,
+    )
+
+
+def end(name: str, outcome: str, *, description: str = "") -> End:
+    """End the batch here with `outcome` (e.g. "not_eligible"): compensated, not abandoned."""
+    return End(name=name, outcome=outcome, description=description)
 
 
 def stage(name: str, *steps: Step) -> Stage:

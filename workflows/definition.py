@@ -19,13 +19,13 @@ from workflows.language import (
     FollowUp,
     Limit,
     Option,
-    Parallel,
     Party,
     Repeat,
     Stage,
     Step,
     Task,
     WaitFor,
+    children,
 )
 from workflows.vocabulary import PartyKind
 
@@ -131,9 +131,8 @@ class CompiledDefinition(BaseModel):
 
 def walk(stage_name: str, step: Step) -> Iterator[tuple[str, Step]]:
     yield stage_name, step
-    if isinstance(step, Parallel | Repeat):
-        for inner in step.steps:
-            yield from walk(stage_name, inner)
+    for inner in children(step):
+        yield from walk(stage_name, inner)
 
 
 def _hash(defn: CompiledDefinition) -> str:

@@ -270,6 +270,9 @@ class BatchRecord(BaseModel):
     completed: bool = False
     exceptional_release: bool = False
     abandoned_reason: str | None = None
+    ended_outcome: str | None = content.added(
+        None, description="Why the process ended early and cleanly (e.g. not_eligible)"
+    )
     compensations: list[str] = Field(default_factory=list)
     audit: list[AuditEvent] = Field(default_factory=list)
     version: int = 0
@@ -278,6 +281,11 @@ class BatchRecord(BaseModel):
     def content_hash(self) -> str:
         """Hash of the record's content at this version; what a signer signs."""
         return content.digest(self, exclude=_NOT_SIGNED)
+
+    @property
+    def finished(self) -> bool:
+        """True once the batch has completed, been abandoned or ended early."""
+        return self.completed or self.abandoned_reason is not None or self.ended_outcome is not None
 
     def site_of_kind(self, kind: PartyKind) -> str | None:
         """The site of the first party of `kind` (a product without declared parties has one

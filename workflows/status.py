@@ -13,6 +13,8 @@ def derive_status(rec: BatchRecord) -> BatchStatus:
     """
     if rec.abandoned_reason is not None:
         return BatchStatus.ABANDONED
+    if rec.ended_outcome is not None:
+        return BatchStatus.ENDED
     if rec.completed:
         return BatchStatus.COMPLETED
     open_kinds = {d.kind for d in rec.open_deviations(blocking_only=True)}

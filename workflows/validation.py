@@ -18,8 +18,10 @@ from workflows.definition import (
 )
 from workflows.language import (
     SYSTEM,
+    Branch,
     Call,
     Decide,
+    End,
     FollowUp,
     Gate,
     Handoff,
@@ -28,6 +30,7 @@ from workflows.language import (
     Repeat,
     Step,
     WaitFor,
+    children,
 )
 
 
@@ -59,7 +62,90 @@ class Validator:
             order.append(step.name)
             self.check_step(stage_name, step)
         self.check_references(order)
+        for st in self.defn.stages:
+            self.check_list(st.steps, nested_in=None, owner=None)
         return self.out
+
+    def check_list(
+        self, steps: tuple[Step, ...], nested_in: Step | None, owner: Step | None
+    ) -> None:
+        """Where ends and follow-ups may stand: an end last in its list and never inside a
+        parallel or a repeat; a follow-up (which continues as new at its place in the
+        stage) only at the top of a stage."""
+        for i, step in enumerate(steps):
+            if isinstance(step, End) and i < len(steps) - 1 and not isinstance(owner, Parallel):
+                self.fail(
+                    steps[i + 1].name,
+                    "unreachable step",
+                    f"it follows end '{step.name}', after which nothing runs",
+                )
+            if isinstance(step, End) and isinstance(nested_in, Parallel | Repeat):
+                self.fail(
+                    step.name,
+                    "end inside a group",
+                    f"an end cannot stand inside {nested_in.kind} '{nested_in.name}'; "
+                    "place it in a stage or in a branch's case",
+                )
+            if isinstance(step, FollowUp) and nested_in is not None:
+                self.fail(
+                    step.name,
+                    "nested follow-up",
+                    f"a follow-up must stand at the top of a stage, not inside "
+                    f"{nested_in.kind} '{nested_in.name}'",
+                )
+            inner = step.step_lists() if isinstance(step, Branch) else [children(step)]
+            # The outermost group decides: an end in a branch inside a repeat is in a group.
+            group = nested_in if isinstance(nested_in, Parallel | Repeat) else step
+            for steps_inside in inner:
+                self.check_list(steps_inside, nested_in=group, owner=step)
+
+    def check_branch(self, step: Branch, produced: dict[str, int], here: int) -> None:
+        """A branch's outcome is known before it runs, and every outcome has a case."""
+        if not step.cases:
+            self.fail(step.name, "branch without cases", "give at least one case")
+        if step.by == "option":
+            offered = {o.name: o for o in self.defn.options or ()}
+            if step.on not in offered:
+                self.fail(
+                    step.name,
+                    "unknown option",
+                    f"branches on option '{step.on}', which the product does not declare",
+                )
+                return
+            outcomes: tuple[str, ...] = offered[step.on].choices
+        else:
+            limit = self.defn.specification.get(step.on)
+            if step.on not in produced or produced[step.on] > here:
+                self.fail(
+                    step.name,
+                    "unreachable step",
+                    f"branches on result '{step.on}', which no earlier step records",
+                )
+            if limit is None:
+                return
+            if not limit.allowed:
+                self.fail(
+                    step.name,
+                    "branch on a numeric result",
+                    f"'{step.on}' is numeric; branch on a qualitative result (its specification "
+                    "lists the values), e.g. one a compute step derives",
+                )
+                return
+            outcomes = limit.allowed
+        for case in step.cases:
+            if case not in outcomes:
+                self.fail(
+                    step.name,
+                    "unknown case",
+                    f"'{case}' is not an outcome of {step.by} '{step.on}' ({', '.join(outcomes)})",
+                )
+        missing = [o for o in outcomes if o not in step.cases]
+        if missing and step.otherwise is None:
+            self.fail(
+                step.name,
+                "outcome not covered",
+                f"no case for {', '.join(missing)}; add cases or `otherwise`",
+            )
 
     def check_call(self, step: str, what: str, c: Call) -> None:
         if c.policy.timeout is None or c.policy.timeout <= timedelta(0):
@@ -176,6 +262,8 @@ class Validator:
         self.check_specification(produced, position)
         for _, step in self.defn.steps():
             here = position[step.name]
+            if isinstance(step, Branch):
+                self.check_branch(step, produced, here)
             if isinstance(step, Hold):
                 for end, event in (("start", step.start), ("end", step.end)):
                     if event not in position:

@@ -37,6 +37,7 @@ class BatchStatus(StrEnum):
     RELEASED = "released"
     COMPLETED = "completed"
     ABANDONED = "abandoned"
+    ENDED = "ended"
 
 
 class DecisionAction(StrEnum):
@@ -110,6 +111,9 @@ class AuditAction(StrEnum):
     BATCH_ABANDONED = "batch.abandoned"
     BATCH_ABANDONING = "batch.abandoning"
     BATCH_COMPLETED = "batch.completed"
+    BATCH_ENDED = "batch.ended"
+    BATCH_ENDING = "batch.ending"
+    BRANCH_TAKEN = "branch.taken"
     BATCH_INFUSED = "batch.infused"
     BATCH_RELEASED = "batch.released"
     BATCH_STARTED = "batch.started"

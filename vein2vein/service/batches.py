@@ -173,7 +173,7 @@ async def records(
         cached = ctx.board_cache.get(batch_id)
         if cached is not None:
             at, rec = cached
-            if rec.completed or rec.abandoned_reason or time.monotonic() - at < BOARD_TTL:
+            if rec.finished or time.monotonic() - at < BOARD_TTL:
                 return rec  # closed records never change; running ones live BOARD_TTL
         async with limit:
             try:

@@ -106,7 +106,7 @@ def hold_clocks(defn: CompiledDefinition | None, rec: BatchRecord) -> list[HoldC
     rows = [(h.name, h.start, h.end, duration(h.max)) for h in holds]
     named = {h.name for h in holds}
     rows += [(n, "", "", "") for n in dict.fromkeys([*running, *stopped]) if n not in named]
-    closed = rec.completed or rec.abandoned_reason is not None
+    closed = rec.finished
     clocks = []
     for name, start, end, limit in rows:
         if name in running:

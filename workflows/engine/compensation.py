@@ -21,10 +21,27 @@ def register(state: BatchState, step: Step) -> None:
 
 
 async def abandon_batch(state: BatchState, reason: str) -> None:
-    """Run every registered compensation in reverse, each recorded, then mark the batch
-    abandoned. A compensation that fails is recorded as failed; the others still run."""
+    """Compensate what was done, then mark the batch abandoned."""
     rec = state.rec
     journal.audit(state, SYSTEM, AuditAction.BATCH_ABANDONING, rec.batch_id, reason=reason)
+    await _compensate(state)
+    rec.abandoned_reason = reason
+    journal.audit(state, SYSTEM, AuditAction.BATCH_ABANDONED, rec.batch_id, reason=reason)
+
+
+async def end_batch(state: BatchState, step: str, outcome: str) -> None:
+    """Compensate what was done, then end the batch with `outcome` (an `end` step)."""
+    rec = state.rec
+    journal.audit(state, SYSTEM, AuditAction.BATCH_ENDING, step, new=outcome)
+    await _compensate(state)
+    rec.ended_outcome = outcome
+    journal.audit(state, SYSTEM, AuditAction.BATCH_ENDED, rec.batch_id, new=outcome)
+
+
+async def _compensate(state: BatchState) -> None:
+    """Run every registered compensation in reverse, each recorded. A compensation that
+    fails is recorded as failed; the others still run."""
+    rec = state.rec
     for step_name, comp in reversed(state.compensations):
         try:
             await calls.call(state, comp, step_name, key_suffix="undo")
@@ -42,5 +59,3 @@ async def abandon_batch(state: BatchState, reason: str) -> None:
                 new=comp.activity,
                 reason=str(err),
             )
-    rec.abandoned_reason = reason
-    journal.audit(state, SYSTEM, AuditAction.BATCH_ABANDONED, rec.batch_id, reason=reason)

@@ -17,6 +17,16 @@ class Abandon(Exception):
         self.reason = reason
 
 
+class EndBatch(Exception):
+    """The process reached an `end` step: unwinds the interpreter to compensation, then the
+    batch ends with `outcome`, neither abandoned nor a deviation."""
+
+    def __init__(self, step: str, outcome: str) -> None:
+        super().__init__(outcome)
+        self.step = step
+        self.outcome = outcome
+
+
 class StepFailed(Exception):
     """A step failed; becomes a deviation that a person disposes of.
 

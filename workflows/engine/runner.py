@@ -10,7 +10,7 @@ from temporalio import workflow
 
 from workflows.engine import calls, compensation, failures, recording
 from workflows.engine.context import StepContext
-from workflows.engine.errors import ANY_TECHNICAL, Abandon, StepFailed
+from workflows.engine.errors import ANY_TECHNICAL, Abandon, EndBatch, StepFailed
 from workflows.engine.state import BatchState
 from workflows.engine.steps import handler
 from workflows.language import Step
@@ -34,7 +34,7 @@ async def execute(state: BatchState, step: Step, stage: str, iteration: int) -> 
                 compensation.register(state, step)
                 await kind.run(ctx, step)
                 failures.judge_fresh(state, step.name)
-            except (StepFailed, Abandon, asyncio.CancelledError):
+            except (StepFailed, Abandon, EndBatch, asyncio.CancelledError):
                 raise
             except Exception as bug:
                 workflow.logger.exception("unexpected error in step %s", step.name)

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from workflows.definition import CompiledDefinition
 from workflows.engine import calls, compensation, journal, messages, runner
-from workflows.engine.errors import Abandon
+from workflows.engine.errors import Abandon, EndBatch
 from workflows.engine.projection import project_loop
 from workflows.engine.state import BatchState
 from workflows.model import (
@@ -77,6 +77,8 @@ class BatchInterpreter:
                 journal.audit(state, SYSTEM, AuditAction.BATCH_COMPLETED, start.batch_id)
             except Abandon as ab:
                 await self._shielded(compensation.abandon_batch(state, ab.reason))
+            except EndBatch as end:
+                await self._shielded(compensation.end_batch(state, end.step, end.outcome))
             except asyncio.CancelledError:
                 # Withdrawal: cancelling the workflow abandons the batch, compensations shielded.
                 await self._shielded(
@@ -127,7 +129,10 @@ class BatchInterpreter:
     def _outcome(self) -> BatchOutcome:
         rec = self._batch().rec
         return BatchOutcome(
-            batch_id=rec.batch_id, status=rec.status, coi=rec.coi, reason=rec.abandoned_reason
+            batch_id=rec.batch_id,
+            status=rec.status,
+            coi=rec.coi,
+            reason=rec.abandoned_reason or rec.ended_outcome,
         )
 
     def _batch(self) -> BatchState:

@@ -20,7 +20,9 @@ Step kinds:
 """
 
 from workflows.language.steps import (
+    Branch,
     Decide,
+    End,
     FollowUp,
     Gate,
     Handoff,
@@ -31,6 +33,7 @@ from workflows.language.steps import (
     Step,
     Task,
     WaitFor,
+    children,
 )
 from workflows.language.values import (
     CLASSIC_PARTIES,
@@ -55,8 +58,10 @@ __all__ = [
     "CLASSIC_PARTIES",
     "NAME_PATTERN",
     "SYSTEM",
+    "Branch",
     "Call",
     "Decide",
+    "End",
     "FollowUp",
     "Gate",
     "Handoff",
@@ -73,6 +78,7 @@ __all__ = [
     "TemperatureRange",
     "WaitFor",
     "celsius",
+    "children",
     "days",
     "hours",
     "minutes",

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from workflows.language.values import (
+    NAME_PATTERN,
     Call,
     TemperatureRange,
     _Frozen,
@@ -150,12 +151,56 @@ class FollowUp(_Frozen):
     description: str = ""
 
 
+class Branch(_Frozen):
+    """Run one of several lists of steps, chosen by what the batch knows by then.
+
+    `by` says what decides: "result" (the value of a qualitative result recorded earlier,
+    e.g. eligible yes/no; its specification lists the values) or "option" (the order's
+    choice, e.g. fresh or cryopreserved apheresis). Every possible outcome needs a case,
+    unless `otherwise` is given. (A numeric result decides nothing by itself: out of
+    specification it is a deviation for QA.)
+    """
+
+    kind: Literal["branch"] = "branch"
+    name: str
+    by: Literal["result", "option"]
+    on: str
+    cases: dict[str, tuple[Step, ...]]
+    otherwise: tuple[Step, ...] | None = None
+    description: str = ""
+
+    def step_lists(self) -> list[tuple[Step, ...]]:
+        """Every list of steps the branch may run."""
+        return [*self.cases.values(), *([self.otherwise] if self.otherwise is not None else [])]
+
+
+class End(_Frozen):
+    """End the batch cleanly with `outcome` (not eligible, not manufacturable): what was done
+    is compensated, and the batch is neither abandoned nor a deviation. The last step of a
+    stage or of a branch's case."""
+
+    kind: Literal["end"] = "end"
+    name: str
+    outcome: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+
+
 Step = Annotated[
-    Task | WaitFor | Handoff | Gate | Hold | Decide | Parallel | Repeat | FollowUp,
+    Task | WaitFor | Handoff | Gate | Hold | Decide | Parallel | Repeat | FollowUp | Branch | End,
     Field(discriminator="kind"),
 ]
 Parallel.model_rebuild()
 Repeat.model_rebuild()
+Branch.model_rebuild()
+
+
+def children(step: Step) -> tuple[Step, ...]:
+    """The steps nested in `step` (a parallel's, a repeat's, every case of a branch)."""
+    if isinstance(step, Parallel | Repeat):
+        return step.steps
+    if isinstance(step, Branch):
+        return tuple(s for steps in step.step_lists() for s in steps)
+    return ()
 
 
 class Stage(_Frozen):

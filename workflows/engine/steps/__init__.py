@@ -15,7 +15,9 @@ from typing import Any
 
 from workflows.engine.context import StepContext
 from workflows.engine.steps import (
+    branch,
     decide,
+    end,
     follow_up,
     gate,
     handoff,
@@ -32,8 +34,8 @@ from workflows.language import Step
 class Kind:
     """How the engine runs one step kind.
 
-    `lifecycle=False` kinds (a hold) only arm something in the background: they are not
-    recorded as a step run and never become a deviation themselves.
+    `lifecycle=False` kinds are not recorded as a step run and never become a deviation
+    themselves: a hold only arms a timer in the background; an end unwinds the batch.
     """
 
     run: Callable[[StepContext, Any], Awaitable[None]]
@@ -50,6 +52,8 @@ HANDLERS: dict[str, Kind] = {
     "parallel": Kind(parallel.run),
     "repeat": Kind(repeat.run),
     "follow_up": Kind(follow_up.run),
+    "branch": Kind(branch.run),
+    "end": Kind(end.run, lifecycle=False),
 }
 
 
