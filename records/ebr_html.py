@@ -232,8 +232,11 @@ def _deviations(record: BatchRecord) -> str:
 def _lots(record: BatchRecord) -> str:
     rows = [(lot,) for lot in record.lots]
     parts = [_table(("Lot",), rows, "No material lots recorded.")]
-    if record.compensations or record.abandoned_reason:
+    if record.ended_outcome:
+        parts.append(f"<p>Ended early: {_e(record.ended_outcome)}</p>")
+    if record.abandoned_reason:
         parts.append(f"<p>Abandoned: {_e(record.abandoned_reason)}</p>")
+    if record.compensations or record.abandoned_reason or record.ended_outcome:
         parts.append(_table(("Compensation",), [(c,) for c in record.compensations], "None."))
     return _section("Materials and compensations", "".join(parts))
 

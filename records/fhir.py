@@ -67,7 +67,7 @@ def dispense_status(record: BatchRecord, *, infusion_step: str = "infusion") -> 
     """
     if _infusion_time(record, infusion_step) is not None:
         return "issued"
-    if record.status is BatchStatus.ABANDONED:
+    if record.status in (BatchStatus.ABANDONED, BatchStatus.ENDED):
         return "unfulfilled"
     if record.released or record.status is BatchStatus.RELEASED:
         return "allocated"

@@ -23,7 +23,13 @@ from definitions import (
     IN_VIVO_PATIENT,
 )
 from tests.harness import Harness
-from tests.products import FLAKY_BOOKING, RELEASE_JUDGED
+from tests.products import (
+    ENDS_EARLY,
+    FLAKY_BOOKING,
+    MANY_PARTIES,
+    MANY_PARTY_SITES,
+    RELEASE_JUDGED,
+)
 from workflows.client import report_event
 from workflows.model import (
     CustodyReport,
@@ -322,6 +328,33 @@ async def in_vivo_follow_up_continued_as_new(harness: Harness) -> Handle:
     return harness.client.get_workflow_handle(h.id, run_id=first_run)
 
 
+async def in_vivo_not_eligible(harness: Harness) -> Handle:
+    """A patient assessed not eligible: the eligibility branch ends the batch cleanly."""
+    h = await harness.start(
+        IN_VIVO_PATIENT, weight_kg=70, faults=[Fault(kind="oos", result="eligible")]
+    )
+    await harness.finish(h)
+    return h
+
+
+async def ended_early_compensated(harness: Harness) -> Handle:
+    """An order option declines manufacture: the booked slot is released, the batch ends."""
+    h = await harness.start(ENDS_EARLY, options={"manufacture": "no"})
+    await harness.finish(h)
+    return h
+
+
+async def parties_cryopreserved_released(harness: Harness) -> Handle:
+    """Declared parties at their own sites; the option branch adds cryopreservation."""
+    h = await harness.start(
+        MANY_PARTIES, sites=MANY_PARTY_SITES, options={"apheresis_mode": "cryopreserved"}
+    )
+    await harness.until_waiting(h, "decision at release")
+    await harness.decide(h, "release", DecisionAction.APPROVE)
+    await harness.finish(h)
+    return h
+
+
 SCENARIOS: dict[str, Scenario] = {
     "car_t_oos_exceptional_release": car_t_oos_exceptional_release,
     "car_t_oos_abandoned": car_t_oos_abandoned,
@@ -344,4 +377,7 @@ SCENARIOS: dict[str, Scenario] = {
     "custody_never_in_range_abandoned": custody_never_in_range_abandoned,
     "car_t_collection_rescheduled": car_t_collection_rescheduled,
     "in_vivo_follow_up_continued_as_new": in_vivo_follow_up_continued_as_new,
+    "in_vivo_not_eligible": in_vivo_not_eligible,
+    "ended_early_compensated": ended_early_compensated,
+    "parties_cryopreserved_released": parties_cryopreserved_released,
 }

@@ -26,7 +26,7 @@ table{border-collapse:collapse;width:100%;background:#fff;margin:.4rem 0 1.2rem}
 th,td{border-bottom:1px solid #e1e4e8;padding:.35rem .5rem;text-align:left;vertical-align:top}
 th{background:#eef1f4;font-weight:600}
 .badge{padding:.1rem .45rem;border-radius:.6rem;font-size:.85rem;background:#dde3ea}
-.s-released,.s-completed{background:#cdebd3}.s-quarantined,.s-abandoned{background:#f6cfcf}
+.s-released,.s-completed{background:#cdebd3}.s-quarantined,.s-abandoned{background:#f6cfcf}.s-ended{background:#e4e4e4}
 .s-held{background:#fbe3b5}.s-active{background:#d4e4f7}
 .bad{color:#b00020;font-weight:600}.ok{color:#1b7f3b}
 .notice{background:#e4f3e6;border:1px solid #9ccfa5;padding:.6rem}
