@@ -29,6 +29,7 @@ from tests.products import (
     MANY_PARTIES,
     MANY_PARTY_SITES,
     RELEASE_JUDGED,
+    WINDOWED_INFUSION,
 )
 from workflows.client import report_event
 from workflows.model import (
@@ -355,6 +356,15 @@ async def parties_cryopreserved_released(harness: Harness) -> Handle:
     return h
 
 
+async def interval_deferred_infusion(harness: Harness) -> Handle:
+    """A minimum interval defers the infusion; the maximum is met; approved."""
+    h = await harness.start(WINDOWED_INFUSION)
+    await harness.until_waiting(h, "decision at approve")
+    await harness.decide(h, "approve", DecisionAction.APPROVE)
+    await harness.finish(h)
+    return h
+
+
 SCENARIOS: dict[str, Scenario] = {
     "car_t_oos_exceptional_release": car_t_oos_exceptional_release,
     "car_t_oos_abandoned": car_t_oos_abandoned,
@@ -380,4 +390,5 @@ SCENARIOS: dict[str, Scenario] = {
     "in_vivo_not_eligible": in_vivo_not_eligible,
     "ended_early_compensated": ended_early_compensated,
     "parties_cryopreserved_released": parties_cryopreserved_released,
+    "interval_deferred_infusion": interval_deferred_infusion,
 }

@@ -213,4 +213,44 @@ ENDS_EARLY = process(
     ],
 )
 
-TEST_PRODUCTS = {d.product: d for d in (FLAKY_BOOKING, RELEASE_JUDGED, MANY_PARTIES, ENDS_EARLY)}
+WINDOWED_INFUSION = process(
+    "test-windowed-infusion",
+    version="1",
+    title="Conditioning at least 5 and at most 9 days before infusion",
+    specification={},
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+            wait_for(
+                "conditioning",
+                "centre.conditioning_done",
+                ask=call("schedule_visit", at="treatment_centre", timeout=minutes(1), attempts=3),
+                deadline=days(3),
+            ),
+            hold(
+                "conditioning_window",
+                start="conditioning",
+                end="infusion",
+                min=days(5),
+                max=days(9),
+            ),
+            wait_for(
+                "infusion",
+                "centre.infusion_recorded",
+                ask=call(
+                    "schedule_infusion", at="treatment_centre", timeout=minutes(1), attempts=3
+                ),
+                deadline=days(2),
+                infusion=True,
+            ),
+            gate("approve", roles=(Role.QA,), meaning="approval"),
+        )
+    ],
+)
+
+TEST_PRODUCTS = {
+    d.product: d
+    for d in (FLAKY_BOOKING, RELEASE_JUDGED, MANY_PARTIES, ENDS_EARLY, WINDOWED_INFUSION)
+}

@@ -147,9 +147,18 @@ def gate(
     )
 
 
-def hold(name: str, *, start: str, end: str, max: timedelta, description: str = "") -> Hold:
-    """At most `max` may pass between the end of step `start` and the end of step `end`."""
-    return Hold(name=name, start=start, end=end, max=max, description=description)
+def hold(
+    name: str,
+    *,
+    start: str,
+    end: str,
+    max: timedelta | None = None,
+    min: timedelta | None = None,
+    description: str = "",
+) -> Hold:
+    """Between the end of step `start` and the end of step `end`: at most `max`, at least
+    `min` (give one or both). Step `end` waits until `min` has passed before it starts."""
+    return Hold(name=name, start=start, end=end, max=max, min=min, description=description)
 
 
 def decide(

@@ -91,5 +91,8 @@ def to_mermaid(defn: CompiledDefinition) -> str:
             last = emit(step, "    ", last)
         lines.append("  end")
     for h in holds:
-        lines.append(f'  {h.start} -. "hold {h.name} max {h.max}" .-> {h.end}')
+        bounds = " ".join(
+            f"{word} {value}" for word, value in (("min", h.min), ("max", h.max)) if value
+        )
+        lines.append(f'  {h.start} -. "hold {h.name} {bounds}" .-> {h.end}')
     return "\n".join(lines) + "\n"

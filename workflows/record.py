@@ -205,6 +205,7 @@ class ClockKind(StrEnum):
     """What a running clock limits."""
 
     HOLD = "hold"
+    NOT_BEFORE = "not_before"
     DEADLINE = "deadline"
     VISIT = "visit"
     TREATMENT_WINDOW = "treatment_window"

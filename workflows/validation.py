@@ -99,6 +99,20 @@ class Validator:
             for steps_inside in inner:
                 self.check_list(steps_inside, nested_in=group, owner=step)
 
+    def check_interval(self, step: Hold) -> None:
+        if step.max is None and step.min is None:
+            self.fail(step.name, "no timeout", "a hold needs a maximum, a minimum or both")
+        if step.max is not None and step.max <= timedelta(0):
+            self.fail(step.name, "no timeout", "a hold needs a positive maximum")
+        if step.min is not None and step.min <= timedelta(0):
+            self.fail(step.name, "bad interval", "a minimum must be positive")
+        if step.min is not None and step.max is not None and step.min >= step.max:
+            self.fail(
+                step.name,
+                "bad interval",
+                f"the minimum {step.min} is not below the maximum {step.max}",
+            )
+
     def check_branch(self, step: Branch, produced: dict[str, int], here: int) -> None:
         """A branch's outcome is known before it runs, and every outcome has a case."""
         if not step.cases:
@@ -222,8 +236,8 @@ class Validator:
                 self.fail(step.name, "no timeout", "a follow-up needs a positive visit window")
             elif any(b - a <= step.window * 2 for a, b in pairwise(step.visits)):
                 self.fail(step.name, "bad schedule", "visits closer than two windows overlap")
-        if isinstance(step, Hold) and step.max <= timedelta(0):
-            self.fail(step.name, "no timeout", "a hold needs a positive maximum")
+        if isinstance(step, Hold):
+            self.check_interval(step)
         if isinstance(step, Repeat) and step.max_times < 1:
             self.fail(step.name, "unreachable step", "a repeat of max_times < 1 never runs")
         if isinstance(step, Repeat | Parallel) and not step.steps:

@@ -96,6 +96,12 @@ def _stopped(clock: Clock) -> tuple[str, str]:
     return ("met" if took is None else f"met in {duration(took)}"), "ok"
 
 
+def _bounds(h: Hold) -> str:
+    """'at most 30 min', 'at least 5 d, at most 9 d'."""
+    parts = [f"{word} {duration(v)}" for word, v in (("at least", h.min), ("at most", h.max)) if v]
+    return ", ".join(parts)
+
+
 def hold_clocks(defn: CompiledDefinition | None, rec: BatchRecord) -> list[HoldClock]:
     """Every hold as the engine's clocks show it: running (`rec.clocks`, with the remaining
     time the engine published), met or breached (`rec.stopped_clocks`), or not started.
@@ -103,7 +109,7 @@ def hold_clocks(defn: CompiledDefinition | None, rec: BatchRecord) -> list[HoldC
     running = {c.name: c for c in rec.clocks if c.kind == ClockKind.HOLD}
     stopped = {c.name: c for c in rec.stopped_clocks if c.kind == ClockKind.HOLD}
     holds = [s for _, s in defn.steps() if isinstance(s, Hold)] if defn is not None else []
-    rows = [(h.name, h.start, h.end, duration(h.max)) for h in holds]
+    rows = [(h.name, h.start, h.end, _bounds(h)) for h in holds]
     named = {h.name for h in holds}
     rows += [(n, "", "", "") for n in dict.fromkeys([*running, *stopped]) if n not in named]
     closed = rec.finished

@@ -158,6 +158,17 @@ def clocks(state: BatchState) -> list[Clock]:
         elif isinstance(step, FollowUp):
             kind = ClockKind.VISIT
         out.append(Clock(name=name, kind=kind, started=started, limit=limit, remaining=limit - now))
+    for step_name, (earliest, _) in state.not_before.items():
+        if step_name not in state.done_at:
+            out.append(
+                Clock(
+                    name=step_name,
+                    kind=ClockKind.NOT_BEFORE,
+                    started=None,
+                    limit=earliest,
+                    remaining=earliest - now,
+                )
+            )
     order = state.start.order
     if order.treatment_window_end is not None and not rec.infused and not state.closed:
         out.append(

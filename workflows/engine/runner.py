@@ -5,16 +5,17 @@ deviation that waits for a person's disposition."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from temporalio import workflow
 
-from workflows.engine import calls, compensation, failures, recording
+from workflows.engine import calls, compensation, failures, journal, recording
 from workflows.engine.context import StepContext
 from workflows.engine.errors import ANY_TECHNICAL, Abandon, EndBatch, StepFailed
 from workflows.engine.state import BatchState
 from workflows.engine.steps import handler
 from workflows.language import Step
-from workflows.model import DecisionAction, DeviationKind, StepState
+from workflows.model import AuditAction, DecisionAction, DeviationKind, StepState
 
 
 async def execute(state: BatchState, step: Step, stage: str, iteration: int) -> None:
@@ -24,6 +25,7 @@ async def execute(state: BatchState, step: Step, stage: str, iteration: int) -> 
     if not kind.lifecycle:
         await kind.run(ctx, step)
         return
+    await _not_before(state, step.name)
     while True:
         await calls.wait(state, lambda: not state.rec.open_deviations(blocking_only=True))
         run_index = recording.resumed_run(state, step) if state.resume_origin else None
@@ -56,3 +58,21 @@ async def execute(state: BatchState, step: Step, stage: str, iteration: int) -> 
             return
         recording.end(state, run_index, StepState.DONE)
         return
+
+
+async def _not_before(state: BatchState, step: str) -> None:
+    """Defer a step an interval says may not start yet (a minimum time since another step)."""
+    earliest = state.not_before.get(step)
+    if earliest is None or workflow.now() >= earliest[0]:
+        return
+    journal.audit(
+        state,
+        journal.SYSTEM,
+        AuditAction.STEP_DEFERRED,
+        step,
+        new=earliest[0].isoformat(),
+        reason=f"interval {earliest[1]}",
+    )
+    # A durable timer; an abandonment still wakes the batch.
+    with contextlib.suppress(TimeoutError):
+        await calls.wait(state, lambda: False, timeout=earliest[0] - workflow.now())

@@ -44,6 +44,8 @@ class BatchState:
         self.abandon: str | None = None
         #: Running deadlines (waits, holds, follow-up visits), by step name.
         self.deadlines: dict[str, datetime] = {}
+        #: step -> (earliest start, the interval that sets it)
+        self.not_before: dict[str, tuple[datetime, str]] = {}
         self.done_at: dict[str, datetime] = {}
         #: Who performed each step (may not approve a gate requiring it).
         self.performers: dict[str, str] = {}

@@ -85,17 +85,21 @@ class Gate(_Frozen):
 
 
 class Hold(_Frozen):
-    """The maximum time between the end of step `start` and the end of step `end`.
+    """The time allowed between the end of step `start` and the end of step `end`: at most
+    `max`, at least `min` (an interval, e.g. lymphodepletion 5 to 9 days before infusion).
 
     Placed right after `start` in the process; from there a durable timer runs in the
-    background, and a breach opens a deviation even if nobody reports anything.
+    background, and a breach of `max` opens a deviation even if nobody reports anything. With
+    `min`, step `end` does not start before `min` has passed, and an `end` that completes
+    earlier all the same (an unsolicited report) opens a deviation.
     """
 
     kind: Literal["hold"] = "hold"
     name: str
     start: str
     end: str
-    max: timedelta
+    max: timedelta | None = None
+    min: timedelta | None = None
     description: str = ""
 
 
