@@ -1,53 +1,6 @@
-"""Every activity a definition may name, grouped by the kind of work, with what it does.
+"""The framework's activities by name: defined in `workflows.catalog` (a definition is
+validated against them when it compiles); re-exported here, where they are implemented."""
 
-Each one hands its `StepCall` to the adapter of the site it addresses; the adapter does the
-work once per idempotency key. Definitions are validated against these names.
-"""
+from workflows.catalog import KNOWN_ACTIVITIES, SITE_ACTIVITIES, SYSTEM_ACTIVITIES
 
-from __future__ import annotations
-
-#: activity name -> what it asks of the outside world
-SITE_ACTIVITIES: dict[str, str] = {
-    # scheduling and capacity
-    "book_slot": "Book a manufacturing slot inside the patient's treatment window.",
-    "release_slot": "Release a booked manufacturing slot (compensation).",
-    "move_slot": "Move the slot after the treatment centre rescheduled the collection.",
-    # collection (apheresis) at the treatment centre
-    "schedule_apheresis": "Ask the treatment centre to collect the patient's cells.",
-    "cancel_apheresis": "Cancel a scheduled collection (compensation).",
-    # shipping
-    "book_courier": "Book a courier for a shipment under the stated condition.",
-    "cancel_courier": "Cancel a courier booking (compensation).",
-    # manufacturing: selection, transduction or editing, expansion, harvest, formulation
-    "start_operation": "Ask the MES to run one manufacturing operation on the batch.",
-    # materials
-    "allocate_lots": "Allocate material lots (vector, media, reagents) to the batch.",
-    "return_lots": "Return unused allocated lots to stock (compensation).",
-    # release testing
-    "request_release_test": "Ask the LIMS to run a release assay on the batch.",
-    # infusion and the bedside
-    "confirm_availability": "Confirm product availability before lymphodepletion starts.",
-    "request_bedside_check": "Ask the treatment centre for a two-person bedside identity check.",
-    "schedule_infusion": "Schedule the infusion and ask for the infusion record.",
-    # in vivo and follow-up at the treatment centre
-    "assess_eligibility": "Ask the treatment centre to assess and report eligibility.",
-    "prepare_in_pharmacy": "Ask the pharmacy to thaw, dilute and label the dose.",
-    "schedule_visit": "Book a follow-up visit and ask for its report.",
-    # work an outside system finishes later, through the API, by opaque task id
-    "hand_to_external": "Hand a task to an outside system; it completes or fails it by task id.",
-    # notifications
-    "notify": "Tell a site something (product released, batch abandoned).",
-}
-
-#: activities served by vein2vein itself rather than by a site adapter
-SYSTEM_ACTIVITIES: dict[str, str] = {
-    "allocate_coi": "Allocate the chain-of-identity identifier through the COI issuer.",
-    "project_audit": "Write audit events into the ledger, exactly once each.",
-    "deliver_report": "Deliver a simulated outside-world report to its batch.",
-    "calculate_dose": "Weight-based dose and vial count from the order's body weight.",
-    "release_to_inventory": "Put a released lot's doses into its product's inventory.",
-    "allocate_doses": "Allocate doses from a product's inventory to the batch.",
-    "return_doses": "Return the batch's allocated doses to inventory (compensation).",
-}
-
-KNOWN_ACTIVITIES = frozenset(SITE_ACTIVITIES) | frozenset(SYSTEM_ACTIVITIES)
+__all__ = ["KNOWN_ACTIVITIES", "SITE_ACTIVITIES", "SYSTEM_ACTIVITIES"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from temporalio import activity
@@ -61,11 +61,13 @@ class Activities:
         self._issuer = coi_issuer or DefaultCoiIssuer()
         self._task_queue = task_queue
 
-    def all(self) -> list[Callable[..., Any]]:
-        """Every activity function, ready for `Worker(activities=...)`."""
+    def all(self, declared: Mapping[str, str] | None = None) -> list[Callable[..., Any]]:
+        """Every activity function, ready for `Worker(activities=...)`: the framework's, and
+        the site activities the products declare (`declared`: name -> description)."""
+        own = {n: d for n, d in (declared or {}).items() if n not in SITE_ACTIVITIES}
         site = [
             self._site_activity(name, doc)
-            for name, doc in SITE_ACTIVITIES.items()
+            for name, doc in {**SITE_ACTIVITIES, **own}.items()
             if name != "hand_to_external"
         ]
         system = [

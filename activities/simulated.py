@@ -144,6 +144,7 @@ class SimulatedWorld:
         self.temperature_sink = temperature_sink
         self.faults = list(faults or [])
         self.durations_h = {**DURATIONS_H, **(durations_h or {})}
+        self.values: dict[str, tuple[float | str, float | str, str]] = dict(NOMINAL)
         self.speed = speed
         self.schedule: Scheduler | None = None
         self._lock = threading.Lock()
@@ -181,6 +182,14 @@ class SimulatedWorld:
     def all_calls(self) -> dict[str, int]:
         """Every idempotency key seen, with its call count."""
         return {k: int(n) for k, n in self._db.execute("SELECT key, n FROM calls").fetchall()}
+
+    def simulate(
+        self, result: str, *, nominal: float | str, failing: float | str, unit: str = ""
+    ) -> None:
+        """What the simulated outside world reports for `result`: `nominal` normally (numbers
+        vary by a few percent), `failing` when an "oos" fault names it. A product (or a test)
+        calls this for results the built-in table (`NOMINAL`) does not know."""
+        self.values[result] = (nominal, failing, unit)
 
     def add_fault(self, fault: Fault) -> None:
         """Inject one more fault from now on."""
@@ -271,7 +280,7 @@ class SimulatedWorld:
     ) -> dict[str, ResultValue]:
         out = {}
         for name in call.records:
-            good, bad, unit = NOMINAL.get(name, (1.0, 0.0, ""))
+            good, bad, unit = self.values.get(name, (1.0, 0.0, ""))
             oos = self._fault("oos", call, result=name)
             low = name == "cd3_cells" and failed_collection
             value = bad if (oos or low) else good

@@ -65,7 +65,7 @@ async def running_harness(
 ) -> AsyncIterator[Harness]:
     """A worker with every catalog and test product on `env`, wrapped for tests."""
     acts = make_world(env.client, ledger=ledger, world=world)
-    products = [*CATALOG, *TEST_PRODUCTS]
+    products = [*CATALOG.values(), *TEST_PRODUCTS.values()]
     async with build_worker(env.client, acts, products=products):
         yield Harness(env, world, ledger, key)
 

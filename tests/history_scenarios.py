@@ -24,6 +24,7 @@ from definitions import (
 )
 from tests.harness import Harness
 from tests.products import (
+    COMPUTED_DOSE,
     ENDS_EARLY,
     FLAKY_BOOKING,
     MANY_PARTIES,
@@ -365,6 +366,16 @@ async def interval_deferred_infusion(harness: Harness) -> Handle:
     return h
 
 
+async def computed_dose_approved(harness: Harness) -> Handle:
+    """A product activity counts cells; a product function computes the dose; approved."""
+    harness.world.simulate("cd34_cells", nominal=4.2e8, failing=2e7, unit="cells")
+    h = await harness.start(COMPUTED_DOSE, weight_kg=70)
+    await harness.until_waiting(h, "decision at approve")
+    await harness.decide(h, "approve", DecisionAction.APPROVE)
+    await harness.finish(h)
+    return h
+
+
 SCENARIOS: dict[str, Scenario] = {
     "car_t_oos_exceptional_release": car_t_oos_exceptional_release,
     "car_t_oos_abandoned": car_t_oos_abandoned,
@@ -391,4 +402,5 @@ SCENARIOS: dict[str, Scenario] = {
     "ended_early_compensated": ended_early_compensated,
     "parties_cryopreserved_released": parties_cryopreserved_released,
     "interval_deferred_infusion": interval_deferred_infusion,
+    "computed_dose_approved": computed_dose_approved,
 }

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from activities import KNOWN_ACTIVITIES
 from workflows import (
     Call,
     Role,
+    Value,
+    activity,
     branch,
     call,
     celsius,
+    computation,
+    compute,
     days,
     end,
     gate,
@@ -250,7 +256,56 @@ WINDOWED_INFUSION = process(
     ],
 )
 
+
+@computation(
+    "test.cd34_dose", inputs=("cd34_cells", "weight_kg"), outputs=("cd34_per_kg", "dose_band")
+)
+def cd34_dose(v: Mapping[str, Value]) -> dict[str, Value]:
+    """CD34+ cells per kg of body weight, and whether that is enough to manufacture."""
+    per_kg = float(v["cd34_cells"]) / float(v["weight_kg"])
+    return {"cd34_per_kg": round(per_kg, 1), "dose_band": "adequate" if per_kg >= 2e6 else "low"}
+
+
+COMPUTED_DOSE = process(
+    "test-computed-dose",
+    version="1",
+    title="A product activity, a computed value judged, and a branch on what it derived",
+    activities=[activity("count_cd34", "Count CD34+ cells in the product")],
+    specification={
+        "cd34_cells": within(min=1e6, unit="cells"),
+        "cd34_per_kg": within(min=1e5, max=2e7, unit="cells/kg"),
+        "dose_band": one_of("adequate", "low"),
+    },
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+            wait_for(
+                "cd34_count",
+                "lab.counted",
+                ask=_quick("count_cd34"),
+                deadline=days(2),
+                records=("cd34_cells",),
+            ),
+            compute("cd34_dose", cd34_dose, records=("cd34_per_kg", "dose_band")),
+            branch(
+                "enough_cells",
+                on_result="dose_band",
+                cases={"adequate": [], "low": [end("too_few_cells", "not_manufacturable")]},
+            ),
+            gate("approve", roles=(Role.QA,), meaning="approval"),
+        )
+    ],
+)
+
 TEST_PRODUCTS = {
     d.product: d
-    for d in (FLAKY_BOOKING, RELEASE_JUDGED, MANY_PARTIES, ENDS_EARLY, WINDOWED_INFUSION)
+    for d in (
+        FLAKY_BOOKING,
+        RELEASE_JUDGED,
+        MANY_PARTIES,
+        ENDS_EARLY,
+        WINDOWED_INFUSION,
+        COMPUTED_DOSE,
+    )
 }

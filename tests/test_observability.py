@@ -46,7 +46,7 @@ async def test_json_logs_carry_batch_product_step_once_despite_replay(harness: H
         worker: Worker = build_worker(
             harness.client,
             acts,
-            products=[FLAKY_BOOKING.product],
+            products=[FLAKY_BOOKING],
             task_queue=queue,
             max_cached_workflows=0,
         )

@@ -38,6 +38,7 @@ from vein2vein.observability import configure_logging, make_client_options
 from vein2vein.settings import Settings
 from workflows import sandbox
 from workflows.client import TASK_QUEUE, connect
+from workflows.definition import CompiledDefinition
 from workflows.engine import SEARCH_ATTRIBUTES
 from workflows.entities import Inventory, SiteCapacity
 from workflows.registry import workflow_type
@@ -52,18 +53,21 @@ def build_worker(
     client: Client,
     activities: Activities,
     *,
-    products: Iterable[str] | None = None,
+    products: Iterable[CompiledDefinition] | None = None,
     task_queue: str = TASK_QUEUE,
     max_cached_workflows: int = 1000,
 ) -> Worker:
-    """A worker running every product in `products` (default: the catalog) and activities."""
-    names = list(CATALOG) if products is None else list(products)
+    """A worker running every product in `products` (default: the catalog), with the
+    framework's activities and those the products declare."""
+    defns = list(CATALOG.values()) if products is None else list(products)
+    names = [d.product for d in defns]
     sandbox.cache_bytecode()
+    declared = {a.name: a.description for d in defns for a in d.activities or ()}
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[*(workflow_type(p) for p in names), SimulatedReport, SiteCapacity, Inventory],
-        activities=activities.all(),
+        activities=activities.all(declared),
         activity_executor=ThreadPoolExecutor(max_workers=8),
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
@@ -185,7 +189,7 @@ async def serve(
         catalog = load_catalog(settings.extra_definitions)
         reloading = asyncio.create_task(watcher.run(stop))
         try:
-            async with build_worker(client, acts, products=catalog):
+            async with build_worker(client, acts, products=catalog.values()):
                 log.info(
                     "worker running", extra={"task_queue": TASK_QUEUE, "products": list(catalog)}
                 )

@@ -6,8 +6,10 @@ Process engineers import the vocabulary from here::
 """
 
 from workflows.authoring import (
+    activity,
     branch,
     call,
+    compute,
     decide,
     end,
     follow_up,
@@ -23,6 +25,7 @@ from workflows.authoring import (
     wait_for,
 )
 from workflows.definition import CompiledDefinition, DefinitionError, Violation, process, validate
+from workflows.functions import Value, computation
 from workflows.language import (
     Call,
     Limit,
@@ -46,10 +49,14 @@ __all__ = [
     "PartyKind",
     "Policy",
     "Role",
+    "Value",
     "Violation",
+    "activity",
     "branch",
     "call",
     "celsius",
+    "computation",
+    "compute",
     "days",
     "decide",
     "end",

@@ -9,10 +9,13 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Literal
 
+from workflows.functions import Computation
 from workflows.language import (
     SYSTEM,
+    ActivitySpec,
     Branch,
     Call,
+    Compute,
     Decide,
     End,
     FollowUp,
@@ -220,6 +223,21 @@ def branch(
     )
 
 
+def compute(
+    name: str, function: Computation, *, records: tuple[str, ...], description: str = ""
+) -> Compute:
+    """Run a registered product function (`workflows.functions.computation`) in the workflow;
+    `records` names its outputs, each judged against the specification."""
+    return Compute(
+        name=name,
+        function=function.name,
+        function_sha256=function.source_sha256,
+        inputs=function.inputs,
+        records=records,
+        description=description,
+    )
+
+
 def end(name: str, outcome: str, *, description: str = "") -> End:
     """End the batch here with `outcome` (e.g. "not_eligible"): compensated, not abandoned."""
     return End(name=name, outcome=outcome, description=description)
@@ -250,3 +268,9 @@ def party(name: str, kind: PartyKind | str, *, description: str = "") -> Party:
 def option(name: str, *choices: str, default: str | None = None, description: str = "") -> Option:
     """A per-order choice among `choices` (with an optional default), checked at intake."""
     return Option(name=name, choices=choices, default=default, description=description)
+
+
+def activity(name: str, description: str) -> ActivitySpec:
+    """An activity the product adds: calls to it go to the site they address, like the
+    framework's site activities, and the worker registers it with the product."""
+    return ActivitySpec(name=name, description=description)

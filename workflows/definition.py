@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from workflows import content
 from workflows.language import (
     CLASSIC_PARTIES,
+    ActivitySpec,
+    Compute,
     Decide,
     FollowUp,
     Limit,
@@ -72,6 +74,9 @@ class CompiledDefinition(BaseModel):
         default=None, description="The organisations taking part; None: the classic three"
     )
     options: tuple[Option, ...] | None = Field(default=None, description="Per-order choices")
+    activities: tuple[ActivitySpec, ...] | None = Field(
+        default=None, description="Activities the product adds to the framework's own"
+    )
     content_hash: str = ""
 
     def party_kinds(self) -> dict[str, PartyKind]:
@@ -151,12 +156,15 @@ def process(
     description: str = "",
     parties: Sequence[Party] | None = None,
     options: Sequence[Option] | None = None,
+    activities: Sequence[ActivitySpec] | None = None,
     known_activities: frozenset[str] | None = None,
 ) -> CompiledDefinition:
     """Compile and validate a process. Raises `DefinitionError` naming every rule broken.
 
     `parties` declares the organisations taking part (default: a treatment centre, a
-    manufacturing site and a courier); `options` the choices each order makes."""
+    manufacturing site and a courier); `options` the choices each order makes; `activities`
+    the activities the product adds to the framework's (`workflows.catalog`). A call to any
+    other activity does not compile (`known_activities` replaces the framework's list)."""
     draft = CompiledDefinition.model_construct(
         product=product,
         version=version,
@@ -166,6 +174,7 @@ def process(
         stages=tuple(stages),
         parties=tuple(parties) if parties is not None else None,
         options=tuple(options) if options is not None else None,
+        activities=tuple(activities) if activities is not None else None,
         content_hash="",
     )
     violations = validate(draft, known_activities=known_activities)
@@ -185,7 +194,7 @@ def validate(
 
 
 def recorded_results(step: Step) -> tuple[str, ...]:
-    if isinstance(step, WaitFor | FollowUp | Task):
+    if isinstance(step, WaitFor | FollowUp | Task | Compute):
         return step.records
     return ()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from workflows.definition import CompiledDefinition
 from workflows.language import (
     Branch,
+    Compute,
     End,
     Gate,
     Handoff,
@@ -30,6 +31,8 @@ def _node(step: Step) -> str:
         return f'{step.name}[/"{label}<br/>{step.container}"/]'
     if isinstance(step, WaitFor):
         return f'{step.name}(["{label}<br/>{step.event}"])'
+    if isinstance(step, Compute):
+        return f'{step.name}[/"{label}<br/>{step.function}"\\]'
     if isinstance(step, Task):
         return f'{step.name}["{label}"]'
     return f'{step.name}[["{label}"]]'

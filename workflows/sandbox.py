@@ -6,7 +6,8 @@ models of the language and the record again is most of a replay's cost, so the m
 are pure (no Temporal workflow calls, no I/O, no mutable module state) are passed through.
 The engine itself (`workflows.engine`, `workflows.registry`) stays sandboxed.
 
-`workflows.keyring` is shared on purpose: it is the worker's registry of trusted keys. A
+`workflows.keyring` and `workflows.functions` are shared on purpose: the worker's registry of
+trusted keys, and of the product functions it imported with the products. A
 test (`tests/test_layering.py`) checks that a pure module imports no sandboxed one.
 """
 
@@ -22,7 +23,9 @@ PURE = (
     "workflows.authoring",
     "workflows.model",
     "workflows.record",
+    "workflows.catalog",
     "workflows.content",
+    "workflows.functions",
     "workflows.definition",
     "workflows.validation",
     "workflows.judgement",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from itertools import pairwise
 
+from workflows.catalog import KNOWN_ACTIVITIES
 from workflows.definition import (
     MAX_ATTEMPTS,
     PRODUCT_PATTERN,
@@ -16,10 +17,12 @@ from workflows.definition import (
     recorded_results,
     walk,
 )
+from workflows.functions import ORDER_INPUTS, registered
 from workflows.language import (
     SYSTEM,
     Branch,
     Call,
+    Compute,
     Decide,
     End,
     FollowUp,
@@ -39,7 +42,8 @@ class Validator:
 
     def __init__(self, defn: CompiledDefinition, known: frozenset[str] | None) -> None:
         self.defn = defn
-        self.known = known
+        own = frozenset(a.name for a in defn.activities or ())
+        self.known = (KNOWN_ACTIVITIES if known is None else known) | own
         self.out: list[Violation] = []
 
     def fail(self, step: str, rule: str, message: str) -> None:
@@ -53,6 +57,7 @@ class Validator:
         if not self.defn.stages:
             self.fail("-", "empty process", "a process needs at least one stage")
         self.check_parties_and_options()
+        self.check_activities()
         order: list[str] = []
         seen: set[str] = set()
         for stage_name, step in self.defn.steps():
@@ -171,8 +176,13 @@ class Validator:
                 "unbounded retries",
                 f"{what} '{c.activity}' needs 1..{MAX_ATTEMPTS} attempts, got {attempts}",
             )
-        if self.known is not None and c.activity not in self.known:
-            self.fail(step, "unknown activity", f"{what} '{c.activity}' is not registered")
+        if c.activity not in self.known:
+            self.fail(
+                step,
+                "unknown activity",
+                f"{what} '{c.activity}' is neither the framework's (workflows.catalog) nor "
+                "declared by the product (process(activities=...))",
+            )
         parties = self.defn.party_kinds()
         if c.site != SYSTEM and c.site not in parties:
             self.fail(
@@ -181,6 +191,39 @@ class Validator:
                 f"{what} '{c.activity}' is addressed to '{c.site}', which is not a party of "
                 f"the product (parties: {', '.join(parties)}; or '{SYSTEM}')",
             )
+
+    def check_activities(self) -> None:
+        names = [a.name for a in self.defn.activities or ()]
+        for name in dict.fromkeys(names):
+            if names.count(name) > 1:
+                self.fail("-", "duplicate activity", f"activity '{name}' is declared twice")
+            if name in KNOWN_ACTIVITIES:
+                self.fail("-", "duplicate activity", f"'{name}' is already a framework activity")
+
+    def check_compute(self, step: Compute, produced: dict[str, int], here: int) -> None:
+        """A computation is registered with the code the definition pins, reads what is
+        known by then, and records what it computes."""
+        c = registered(step.function)
+        if c is None:
+            self.fail(step.name, "unknown function", f"'{step.function}' is not registered")
+        elif c.source_sha256 != step.function_sha256:
+            self.fail(
+                step.name,
+                "function changed",
+                f"'{step.function}' is registered with other code than the definition pins",
+            )
+        elif set(step.records) != set(c.outputs):
+            self.fail(step.name, "bad computation", f"records must be {list(c.outputs)}")
+        options = {o.name for o in self.defn.options or ()}
+        for name in step.inputs:
+            known = name in ORDER_INPUTS or name in options
+            if not known and (name not in produced or produced[name] >= here):
+                self.fail(
+                    step.name,
+                    "unreachable step",
+                    f"reads '{name}', which is neither recorded by an earlier step, an option, "
+                    f"nor an order field ({', '.join(ORDER_INPUTS)})",
+                )
 
     def check_parties_and_options(self) -> None:
         names = [p.name for p in self.defn.parties or ()]
@@ -278,6 +321,8 @@ class Validator:
             here = position[step.name]
             if isinstance(step, Branch):
                 self.check_branch(step, produced, here)
+            if isinstance(step, Compute):
+                self.check_compute(step, produced, here)
             if isinstance(step, Hold):
                 for end, event in (("start", step.start), ("end", step.end)):
                     if event not in position:

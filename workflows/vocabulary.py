@@ -134,6 +134,7 @@ class AuditAction(StrEnum):
     STEP_RESCHEDULED = "step.rescheduled"
     STEP_STARTED = "step.started"
     VISIT_COMPLETED = "visit.completed"
+    VALUE_COMPUTED = "value.computed"
     STEP_DONE = "step.done"
     STEP_FAILED = "step.failed"
     DECISION_APPROVE = "decision.approve"

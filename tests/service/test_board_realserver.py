@@ -38,7 +38,7 @@ async def dev(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[C
         ledger = Ledger.from_url(f"sqlite:///{data_dir / 'ledger.db'}")
         ledger.create_schema()
         acts = make_world(client, ledger=ledger, world=SimulatedWorld(seed=3, speed=200_000))
-        async with build_worker(client, acts, products=list(TEST_PRODUCTS)):
+        async with build_worker(client, acts, products=TEST_PRODUCTS.values()):
             yield client, data_dir
         ledger.close()
     finally:

@@ -21,6 +21,7 @@ Step kinds:
 
 from workflows.language.steps import (
     Branch,
+    Compute,
     Decide,
     End,
     FollowUp,
@@ -39,6 +40,7 @@ from workflows.language.values import (
     CLASSIC_PARTIES,
     NAME_PATTERN,
     SYSTEM,
+    ActivitySpec,
     Call,
     Limit,
     Option,
@@ -58,8 +60,10 @@ __all__ = [
     "CLASSIC_PARTIES",
     "NAME_PATTERN",
     "SYSTEM",
+    "ActivitySpec",
     "Branch",
     "Call",
+    "Compute",
     "Decide",
     "End",
     "FollowUp",

@@ -178,6 +178,20 @@ class Branch(_Frozen):
         return [*self.cases.values(), *([self.otherwise] if self.otherwise is not None else [])]
 
 
+class Compute(_Frozen):
+    """Run a registered product function (`workflows.functions`) inside the workflow: its
+    inputs (results recorded earlier, the order's weight, options) and its outputs are
+    recorded, and the outputs judged against the specification like any result."""
+
+    kind: Literal["compute"] = "compute"
+    name: str
+    function: str
+    function_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    inputs: tuple[str, ...]
+    records: tuple[str, ...]
+    description: str = ""
+
+
 class End(_Frozen):
     """End the batch cleanly with `outcome` (not eligible, not manufacturable): what was done
     is compensated, and the batch is neither abandoned nor a deviation. The last step of a
@@ -190,7 +204,18 @@ class End(_Frozen):
 
 
 Step = Annotated[
-    Task | WaitFor | Handoff | Gate | Hold | Decide | Parallel | Repeat | FollowUp | Branch | End,
+    Task
+    | WaitFor
+    | Handoff
+    | Gate
+    | Hold
+    | Decide
+    | Parallel
+    | Repeat
+    | FollowUp
+    | Branch
+    | End
+    | Compute,
     Field(discriminator="kind"),
 ]
 Parallel.model_rebuild()

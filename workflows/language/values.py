@@ -176,3 +176,11 @@ class TemperatureRange(_Frozen):
 def celsius(min_c: float, max_c: float, *, tolerate_minutes: float = 0) -> TemperatureRange:
     """A temperature range, with the minutes outside it that still count as compliant."""
     return TemperatureRange(min_c=min_c, max_c=max_c, max_minutes_outside=tolerate_minutes)
+
+
+class ActivitySpec(_Frozen):
+    """An activity a product adds to the framework's own: the work is asked of the site the
+    call addresses, through its adapter, like any site activity."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{2,62}$")
+    description: str

@@ -16,6 +16,7 @@ from typing import Any
 from workflows.engine.context import StepContext
 from workflows.engine.steps import (
     branch,
+    compute,
     decide,
     end,
     follow_up,
@@ -54,6 +55,7 @@ HANDLERS: dict[str, Kind] = {
     "follow_up": Kind(follow_up.run),
     "branch": Kind(branch.run),
     "end": Kind(end.run, lifecycle=False),
+    "compute": Kind(compute.run),
 }
 
 
