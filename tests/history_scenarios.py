@@ -29,6 +29,7 @@ from tests.products import (
     FLAKY_BOOKING,
     MANY_PARTIES,
     MANY_PARTY_SITES,
+    OBSERVED,
     RELEASE_JUDGED,
     WINDOWED_INFUSION,
 )
@@ -376,6 +377,39 @@ async def computed_dose_approved(harness: Harness) -> Handle:
     return h
 
 
+async def observed_with_breach_and_stop(harness: Harness) -> Handle:
+    """Daily grades (one missed, one out of limit, assessed while observation goes on) and a
+    dose series the physician stops before its first dose."""
+    harness.world.simulate("crs_grade", nominal=1.0, failing=3.0, unit="grade")
+    h = await harness.start(
+        OBSERVED,
+        faults=[
+            Fault(kind="oos", result="crs_grade", times=1),
+            Fault(kind="silent", step="crs_monitoring", times=1),
+            Fault(kind="silent", step="il2_doses", times=1),
+        ],
+    )
+    await harness.until_waiting(h, "event centre.dose_given at il2_doses")
+    await report_event(
+        harness.client,
+        ExternalEvent(
+            event_id=f"stop-{h.id}",
+            batch_id=h.id,
+            step="il2_doses",
+            type="centre.dose_given",
+            reporter="TC-NORTH/physician",
+            occurred_at=await harness.env.get_current_time(),
+            outcome="stopped",
+        ),
+    )
+    rec = await harness.until_waiting(h, "decision at approve")
+    for d in rec.deviations:
+        await harness.decide(h, d.deviation_id, DecisionAction.CONTINUE, reason="assessed")
+    await harness.decide(h, "approve", DecisionAction.APPROVE)
+    await harness.finish(h)
+    return h
+
+
 SCENARIOS: dict[str, Scenario] = {
     "car_t_oos_exceptional_release": car_t_oos_exceptional_release,
     "car_t_oos_abandoned": car_t_oos_abandoned,
@@ -403,4 +437,5 @@ SCENARIOS: dict[str, Scenario] = {
     "parties_cryopreserved_released": parties_cryopreserved_released,
     "interval_deferred_infusion": interval_deferred_infusion,
     "computed_dose_approved": computed_dose_approved,
+    "observed_with_breach_and_stop": observed_with_breach_and_stop,
 }

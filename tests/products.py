@@ -20,11 +20,13 @@ from workflows import (
     gate,
     handoff,
     hold,
+    hours,
     minutes,
     one_of,
     option,
     party,
     process,
+    series,
     stage,
     task,
     wait_for,
@@ -298,6 +300,51 @@ COMPUTED_DOSE = process(
     ],
 )
 
+OBSERVED = process(
+    "test-observed",
+    version="1",
+    title="Daily CRS grades observed for five days, and a dose series the physician may stop",
+    specification={"crs_grade": within(max=2, unit="grade")},
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+            series(
+                "crs_monitoring",
+                "centre.crs_graded",
+                count=5,
+                every=days(1),
+                window=hours(12),
+                ask=call(
+                    "schedule_visit",
+                    at="treatment_centre",
+                    timeout=minutes(1),
+                    attempts=3,
+                    operation="crs_grading",
+                ),
+                records=("crs_grade",),
+            ),
+            series(
+                "il2_doses",
+                "centre.dose_given",
+                count=6,
+                every=hours(8),
+                window=hours(6),
+                ask=call(
+                    "schedule_infusion",
+                    at="treatment_centre",
+                    timeout=minutes(1),
+                    attempts=3,
+                    operation="il2_dose",
+                ),
+                may_stop=True,
+            ),
+            gate("approve", roles=(Role.QA,), meaning="approval"),
+        )
+    ],
+)
+
 TEST_PRODUCTS = {
     d.product: d
     for d in (
@@ -307,5 +354,6 @@ TEST_PRODUCTS = {
         ENDS_EARLY,
         WINDOWED_INFUSION,
         COMPUTED_DOSE,
+        OBSERVED,
     )
 }

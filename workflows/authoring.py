@@ -26,6 +26,7 @@ from workflows.language import (
     Parallel,
     Party,
     Repeat,
+    Series,
     Stage,
     Step,
     Task,
@@ -234,6 +235,35 @@ def compute(
         function_sha256=function.source_sha256,
         inputs=function.inputs,
         records=records,
+        description=description,
+    )
+
+
+def series(
+    name: str,
+    event: str,
+    *,
+    count: int,
+    every: timedelta,
+    window: timedelta,
+    ask: Call | None = None,
+    records: tuple[str, ...] = (),
+    may_stop: bool = False,
+    breach_stops: bool = False,
+    description: str = "",
+) -> Series:
+    """Up to `count` occurrences, one due every `every`, each reported within `window`:
+    daily CRS grades, or a dose series that the physician may stop (`may_stop`)."""
+    return Series(
+        name=name,
+        event=event,
+        count=count,
+        every=every,
+        window=window,
+        ask=ask,
+        records=records,
+        may_stop=may_stop,
+        breach_stops=breach_stops,
         description=description,
     )
 

@@ -23,6 +23,7 @@ from workflows.language import (
     Option,
     Party,
     Repeat,
+    Series,
     Stage,
     Step,
     Task,
@@ -194,7 +195,7 @@ def validate(
 
 
 def recorded_results(step: Step) -> tuple[str, ...]:
-    if isinstance(step, WaitFor | FollowUp | Task | Compute):
+    if isinstance(step, WaitFor | FollowUp | Task | Compute | Series):
         return step.records
     return ()
 

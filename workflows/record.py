@@ -135,6 +135,19 @@ class Signature(Frozen):
     )
 
 
+class Observation(Frozen):
+    """One value of a repeated observation or dose series, with when and which occurrence."""
+
+    name: str
+    value: float | str
+    unit: str
+    step: str
+    occurrence: int
+    at: datetime
+    reporter: str
+    in_specification: bool | None = None
+
+
 class StepRun(Frozen):
     """One execution of a step (a repeat runs the same step several times)."""
 
@@ -271,6 +284,9 @@ class BatchRecord(BaseModel):
     completed: bool = False
     exceptional_release: bool = False
     abandoned_reason: str | None = None
+    observations: list[Observation] = content.added(
+        default_factory=list, description="Every value of every repeated observation, in order"
+    )
     ended_outcome: str | None = content.added(
         None, description="Why the process ended early and cleanly (e.g. not_eligible)"
     )

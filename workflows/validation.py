@@ -31,6 +31,7 @@ from workflows.language import (
     Hold,
     Parallel,
     Repeat,
+    Series,
     Step,
     WaitFor,
     children,
@@ -103,6 +104,19 @@ class Validator:
             group = nested_in if isinstance(nested_in, Parallel | Repeat) else step
             for steps_inside in inner:
                 self.check_list(steps_inside, nested_in=group, owner=step)
+
+    def check_series(self, step: Series) -> None:
+        if step.count < 1:
+            self.fail(step.name, "unreachable step", "a series of count < 1 never runs")
+        if step.window <= timedelta(0) or step.every <= timedelta(0):
+            self.fail(step.name, "no timeout", "a series needs a positive spacing and window")
+        elif step.count > 1 and step.window > step.every:
+            self.fail(
+                step.name,
+                "bad schedule",
+                f"each occurrence's window ({step.window}) must end before the next is due "
+                f"(every {step.every})",
+            )
 
     def check_interval(self, step: Hold) -> None:
         if step.max is None and step.min is None:
@@ -281,6 +295,8 @@ class Validator:
                 self.fail(step.name, "bad schedule", "visits closer than two windows overlap")
         if isinstance(step, Hold):
             self.check_interval(step)
+        if isinstance(step, Series):
+            self.check_series(step)
         if isinstance(step, Repeat) and step.max_times < 1:
             self.fail(step.name, "unreachable step", "a repeat of max_times < 1 never runs")
         if isinstance(step, Repeat | Parallel) and not step.steps:

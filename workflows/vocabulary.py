@@ -66,6 +66,7 @@ class DeviationKind(StrEnum):
     REPEAT_EXHAUSTED = "repeat_exhausted"
     LOT_RECALLED = "lot_recalled"
     VISIT_MISSED = "visit_missed"
+    OCCURRENCE_MISSED = "occurrence_missed"
 
 
 #: Deviations that only stop the batch (held); all others also quarantine its material.
@@ -135,6 +136,8 @@ class AuditAction(StrEnum):
     STEP_STARTED = "step.started"
     VISIT_COMPLETED = "visit.completed"
     VALUE_COMPUTED = "value.computed"
+    OBSERVATION_RECORDED = "observation.recorded"
+    SERIES_STOPPED = "series.stopped"
     STEP_DONE = "step.done"
     STEP_FAILED = "step.failed"
     DECISION_APPROVE = "decision.approve"

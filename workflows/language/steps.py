@@ -192,6 +192,31 @@ class Compute(_Frozen):
     description: str = ""
 
 
+class Series(_Frozen):
+    """Repeated observations or doses: occurrence n is due `every` x (n - 1) after the step
+    starts, asked (optional) and reported within `window`; at most `count` occurrences.
+
+    Each report's `records` are kept as observations with their time and judged against the
+    specification: a value outside its limit opens a deviation that, unless `breach_stops`,
+    does not stop the schedule (a CRS grade >= 3 is assessed while observation goes on). An
+    occurrence not reported in time opens a non-blocking deviation. With `may_stop`, a report
+    whose outcome is "stopped" ends the series early (a dose series the physician stops): the
+    occurrences not given are no deviation.
+    """
+
+    kind: Literal["series"] = "series"
+    name: str
+    event: str
+    count: int
+    every: timedelta
+    window: timedelta
+    ask: Call | None = None
+    records: tuple[str, ...] = ()
+    may_stop: bool = False
+    breach_stops: bool = False
+    description: str = ""
+
+
 class End(_Frozen):
     """End the batch cleanly with `outcome` (not eligible, not manufacturable): what was done
     is compensated, and the batch is neither abandoned nor a deviation. The last step of a
@@ -215,7 +240,8 @@ Step = Annotated[
     | FollowUp
     | Branch
     | End
-    | Compute,
+    | Compute
+    | Series,
     Field(discriminator="kind"),
 ]
 Parallel.model_rebuild()

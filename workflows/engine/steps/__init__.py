@@ -25,6 +25,7 @@ from workflows.engine.steps import (
     hold,
     parallel,
     repeat,
+    series,
     task,
     wait_for,
 )
@@ -56,6 +57,7 @@ HANDLERS: dict[str, Kind] = {
     "branch": Kind(branch.run),
     "end": Kind(end.run, lifecycle=False),
     "compute": Kind(compute.run),
+    "series": Kind(series.run),
 }
 
 
