@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from activities.catalog import KNOWN_ACTIVITIES, SITE_ACTIVITIES, SYSTEM_ACTIVITIES
     from activities.runtime import Activities, AuditSink
     from activities.sim_report import SimulatedReport
+    from activities.sim_tables import simulate_result
     from activities.simulated import Fault, SimulatedWorld
 
 _HOME = {
@@ -39,6 +40,7 @@ _HOME = {
     "SimulatedReport": "sim_report",
     "Fault": "simulated",
     "SimulatedWorld": "simulated",
+    "simulate_result": "sim_tables",
 }
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "Site",
     "SiteAdapter",
     "SitesConfig",
+    "simulate_result",
 ]
 
 

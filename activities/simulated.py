@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from activities.adapters import AdapterUnavailable, BusinessRefusal
 from activities.sim_report import ScheduledReport
+from activities.sim_tables import DEFAULT_LOTS, DURATIONS_H, NOMINAL
 from records.temperature import TemperatureSeries, summarise
 from workflows.coi import DefaultCoiIssuer
 from workflows.language import celsius
@@ -67,57 +68,6 @@ class Fault(BaseModel):
     probability: float = Field(default=1.0, ge=0, le=1)
 
 
-#: Nominal values the simulated labs report, and what an out-of-specification one looks like.
-NOMINAL: dict[str, tuple[float | str, float | str, str]] = {
-    "cd3_cells": (2.4e9, 0.3e9, "cells"),
-    "viability_pct": (91.0, 52.0, "%"),
-    "total_viable_cells": (2.1e9, 0.2e9, "cells"),
-    "transduction_efficiency_pct": (38.0, 6.0, "%"),
-    "vector_copy_number": (2.1, 7.5, "copies/cell"),
-    "cd19_car_identity": ("positive", "negative", ""),
-    "sterility": ("negative", "positive", ""),
-    "endotoxin_eu_ml": (0.12, 2.4, "EU/mL"),
-    "mycoplasma": ("negative", "positive", ""),
-    "rcl": ("negative", "positive", ""),
-    "editing_efficiency_pct": (93.0, 61.0, "%"),
-    "off_target_sites": (0.0, 3.0, "sites"),
-    "karyotype": ("normal", "abnormal", ""),
-    "residual_tcr_pct": (0.2, 2.1, "%"),
-    "eligible": ("yes", "no", ""),
-    "dose_vg": (6.0e13, 0.0, "vg"),
-}
-
-#: How long each kind of outside work takes in simulated hours, by activity or operation.
-DURATIONS_H: dict[str, float] = {
-    "schedule_apheresis": 72,
-    "book_courier": 20,
-    "selection": 24,
-    "transduction": 24,
-    "editing": 24,
-    "expansion": 192,
-    "harvest": 6,
-    "formulation": 6,
-    "cryopreservation": 24,
-    "request_release_test": 48,
-    "request_bedside_check": 48,
-    "schedule_infusion": 0.3,
-    "confirm_availability": 2,
-    "assess_eligibility": 48,
-    "prepare_in_pharmacy": 0.5,
-    "schedule_visit": 24,
-    "administration": 0.2,
-    "observation": 24,
-    "default": 4,
-}
-
-DEFAULT_LOTS = {
-    "vector": "LV-CD19-2611-014",
-    "media": "MED-XV-2609-221",
-    "beads": "BEAD-CD3-2610-031",
-    "cas9": "CAS9-RNP-2608-007",
-    "lnp": "LNP-2611-003",
-}
-
 Scheduler = Callable[[ScheduledReport], Awaitable[None]]
 #: Where the simulated courier's full reading series go (the records store's `put`).
 TemperatureSink = Callable[[TemperatureSeries], object]
@@ -144,7 +94,7 @@ class SimulatedWorld:
         self.temperature_sink = temperature_sink
         self.faults = list(faults or [])
         self.durations_h = {**DURATIONS_H, **(durations_h or {})}
-        self.values: dict[str, tuple[float | str, float | str, str]] = dict(NOMINAL)
+        self.values: dict[str, tuple[float | str, float | str, str]] = {}
         self.speed = speed
         self.schedule: Scheduler | None = None
         self._lock = threading.Lock()
@@ -280,7 +230,7 @@ class SimulatedWorld:
     ) -> dict[str, ResultValue]:
         out = {}
         for name in call.records:
-            good, bad, unit = self.values.get(name, (1.0, 0.0, ""))
+            good, bad, unit = self.values.get(name) or NOMINAL.get(name, (1.0, 0.0, ""))
             oos = self._fault("oos", call, result=name)
             low = name == "cd3_cells" and failed_collection
             value = bad if (oos or low) else good

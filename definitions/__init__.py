@@ -2,6 +2,7 @@
 
 from definitions.allogeneic_edited import ALLOGENEIC_DONOR_LOT, ALLOGENEIC_PATIENT_ORDER
 from definitions.autologous_car_t import AUTOLOGOUS_CD19_CAR_T
+from definitions.hsc_gene_therapy import HSC_GENE_THERAPY
 from definitions.in_vivo_lnp import IN_VIVO_LOT, IN_VIVO_PATIENT
 from workflows.definition import CompiledDefinition
 
@@ -14,6 +15,7 @@ CATALOG: dict[str, CompiledDefinition] = {
         ALLOGENEIC_PATIENT_ORDER,
         IN_VIVO_LOT,
         IN_VIVO_PATIENT,
+        HSC_GENE_THERAPY,
     )
 }
 
@@ -40,6 +42,7 @@ __all__ = [
     "ALLOGENEIC_PATIENT_ORDER",
     "AUTOLOGOUS_CD19_CAR_T",
     "CATALOG",
+    "HSC_GENE_THERAPY",
     "IN_VIVO_LOT",
     "IN_VIVO_PATIENT",
     "load_catalog",

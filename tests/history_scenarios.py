@@ -19,6 +19,7 @@ from definitions import (
     ALLOGENEIC_DONOR_LOT,
     ALLOGENEIC_PATIENT_ORDER,
     AUTOLOGOUS_CD19_CAR_T,
+    HSC_GENE_THERAPY,
     IN_VIVO_LOT,
     IN_VIVO_PATIENT,
 )
@@ -410,6 +411,27 @@ async def observed_with_breach_and_stop(harness: Harness) -> Handle:
     return h
 
 
+async def hsc_pooled_and_engrafted(harness: Harness) -> Handle:
+    """Two collections pooled to the CD34+ target, released, conditioned, infused after the
+    washout, six weekly ANC counts; then withdrawn during long-term follow-up."""
+    sites = {
+        "treatment_centre": "TC-NORTH",
+        "apheresis_unit": "APH-WEST",
+        "central_lab": "LAB-CENTRAL",
+        "plant": "MFG-EAST",
+        "courier": "COURIER-CRYO",
+    }
+    h = await harness.start(HSC_GENE_THERAPY, sites=sites, weight_kg=70)
+    await harness.until_waiting(h, "decision at qa_release", step=timedelta(days=2))
+    await harness.decide(h, "qa_release", DecisionAction.APPROVE)
+    await harness.advance_until(
+        h, lambda r: len(r.observations) == 6, what="six ANC counts", step=timedelta(days=2)
+    )
+    await h.cancel()
+    await harness.finish(h)
+    return h
+
+
 SCENARIOS: dict[str, Scenario] = {
     "car_t_oos_exceptional_release": car_t_oos_exceptional_release,
     "car_t_oos_abandoned": car_t_oos_abandoned,
@@ -438,4 +460,5 @@ SCENARIOS: dict[str, Scenario] = {
     "interval_deferred_infusion": interval_deferred_infusion,
     "computed_dose_approved": computed_dose_approved,
     "observed_with_breach_and_stop": observed_with_breach_and_stop,
+    "hsc_pooled_and_engrafted": hsc_pooled_and_engrafted,
 }

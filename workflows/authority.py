@@ -322,7 +322,7 @@ def refusal(
             gate,
             body,
             record=record,
-            specification=definition.specification,
+            specification=definition.release_specification(),
             performers=performers,
             done=done,
         )

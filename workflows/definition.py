@@ -129,6 +129,25 @@ class CompiledDefinition(BaseModel):
                 return step
         raise KeyError(name)
 
+    def observations(self) -> frozenset[str]:
+        """Results only a series or a follow-up records: observations of the patient, judged
+        as they come, never a condition of release."""
+        observed = {
+            r for _, s in self.steps() if isinstance(s, Series | FollowUp) for r in s.records
+        }
+        made = {
+            r
+            for _, s in self.steps()
+            if not isinstance(s, Series | FollowUp)
+            for r in recorded_results(s)
+        }
+        return frozenset(observed - made)
+
+    def release_specification(self) -> dict[str, Limit]:
+        """The specification lines a release judges: every one but the observations."""
+        observed = self.observations()
+        return {n: limit for n, limit in self.specification.items() if n not in observed}
+
     def judged_later(self) -> frozenset[str]:
         """Results a decide step or a repeat judges; every other specified result is judged by
         the engine right after the step that records it."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: What a computation takes and gives: numbers or short texts, like any recorded result.
 Value = float | str
@@ -40,6 +40,7 @@ class Computation:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     source_sha256: str
+    defaults: Mapping[str, Value] = field(default_factory=dict)
 
     def __call__(self, inputs: Mapping[str, Value]) -> dict[str, Value]:
         """Run the function; raises ValueError when it breaks its declared outputs."""
@@ -56,9 +57,15 @@ _REGISTRY: dict[str, Computation] = {}
 
 
 def computation(
-    name: str, *, inputs: tuple[str, ...], outputs: tuple[str, ...]
+    name: str,
+    *,
+    inputs: tuple[str, ...],
+    outputs: tuple[str, ...],
+    defaults: Mapping[str, Value] | None = None,
 ) -> Callable[[Callable[[Mapping[str, Value]], Mapping[str, Value]]], Computation]:
-    """Register a product function under `name` (conventionally "product.what")."""
+    """Register a product function under `name` (conventionally "product.what"). An input
+    in `defaults` may be unknown when the step runs (a running total's first round); the
+    decorator is part of the source the definition pins."""
 
     def register(fn: Callable[[Mapping[str, Value]], Mapping[str, Value]]) -> Computation:
         source = inspect.getsource(fn)
@@ -68,6 +75,7 @@ def computation(
             inputs=inputs,
             outputs=outputs,
             source_sha256=hashlib.sha256(source.encode()).hexdigest(),
+            defaults=dict(defaults or {}),
         )
         known = _REGISTRY.get(name)
         if known is not None and known.source_sha256 != c.source_sha256:

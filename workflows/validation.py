@@ -229,8 +229,9 @@ class Validator:
         elif set(step.records) != set(c.outputs):
             self.fail(step.name, "bad computation", f"records must be {list(c.outputs)}")
         options = {o.name for o in self.defn.options or ()}
+        defaults = c.defaults if c is not None else {}
         for name in step.inputs:
-            known = name in ORDER_INPUTS or name in options
+            known = name in ORDER_INPUTS or name in options or name in defaults
             if not known and (name not in produced or produced[name] >= here):
                 self.fail(
                     step.name,
@@ -311,6 +312,7 @@ class Validator:
         releases = [
             position[s.name] for _, s in self.defn.steps() if isinstance(s, Gate) and s.release
         ]
+        observed = self.defn.observations()
         for name in self.defn.specification:
             if name not in produced:
                 self.fail(
@@ -319,7 +321,7 @@ class Validator:
                     f"'{name}' is in the specification but no step records it "
                     "(a task's or wait's records=)",
                 )
-            elif releases and produced[name] > min(releases):
+            elif releases and produced[name] > min(releases) and name not in observed:
                 self.fail(
                     "-",
                     "specification not judged before release",

@@ -4,6 +4,7 @@ what it computed; the runner then judges the outputs like any result."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from workflows.engine import journal, recording
 from workflows.engine.context import StepContext
@@ -14,7 +15,7 @@ from workflows.language import Compute
 from workflows.model import AuditAction, DeviationKind, ResultValue, StepOutput
 
 
-def _inputs(state: BatchState, step: Compute) -> dict[str, Value]:
+def _inputs(state: BatchState, step: Compute, defaults: Mapping[str, Value]) -> dict[str, Value]:
     rec, order = state.rec, state.start.order
     values: dict[str, Value] = {}
     missing = []
@@ -25,6 +26,8 @@ def _inputs(state: BatchState, step: Compute) -> dict[str, Value]:
             values[name] = rec.options[name]
         elif name in rec.results:
             values[name] = rec.results[name].value
+        elif name in defaults:
+            values[name] = defaults[name]
         else:
             missing.append(name)
     if missing:
@@ -47,7 +50,7 @@ async def run(ctx: StepContext, step: Compute) -> None:
             f"{step.function}: this worker does not have the code the batch's definition pins",
             ANY_TECHNICAL,
         )
-    values = _inputs(state, step)
+    values = _inputs(state, step, c.defaults)
     try:
         out = c(values)
     except Exception as err:  # the product's code: any failure is the step's, not the engine's
