@@ -71,6 +71,7 @@ def render_html(
             _section("Temperature history", legs_html(legs)),
             _timeline(record),
             _results(record.results.values()),
+            _observations(record),
             _deviations(record),
             _lots(record),
             _signatures(record),
@@ -227,6 +228,25 @@ def _deviations(record: BatchRecord) -> str:
         "Reason",
     )
     return _section("Deviations and dispositions", _table(headers, rows, "No deviations recorded."))
+
+
+def _observations(record: BatchRecord) -> str:
+    if not record.observations:
+        return ""
+    rows = [
+        (
+            o.name,
+            o.occurrence,
+            f"{o.value} {o.unit}".rstrip(),
+            _Html(_verdict(o.in_specification)),
+            o.step,
+            o.at,
+            o.reporter,
+        )
+        for o in record.observations
+    ]
+    headers = ("Observation", "No.", "Value", "Verdict", "Step", "At", "Reported by")
+    return _section("Observations", _table(headers, rows, ""))
 
 
 def _lots(record: BatchRecord) -> str:

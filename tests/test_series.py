@@ -9,6 +9,7 @@ from itertools import pairwise
 import pytest
 
 from activities import Fault
+from records.ebr_html import render_html
 from tests.harness import Harness
 from tests.products import OBSERVED
 from workflows import DefinitionError, Role, call, days, gate, hours, minutes, process, series
@@ -46,6 +47,9 @@ async def test_each_observation_is_kept_and_a_breach_does_not_stop_the_schedule(
         (DeviationKind.OUT_OF_SPECIFICATION, False),
     ]
     assert rec.deviations[1].results == ("crs_grade",)
+    page = render_html(rec)
+    assert '<section id="observations"><h2>Observations</h2>' in page
+    assert page.count("crs_grade") >= 4
 
 
 async def test_a_dose_series_stopped_early_leaves_no_missed_doses(graded: Harness) -> None:
