@@ -43,6 +43,8 @@ async def test_definitions_commands() -> None:
     diagram = await _cli(["definitions", "diagram", CAR_T.product])
     assert diagram.output.startswith("flowchart TD")
     assert "fresh_apheresis_hold" in diagram.output
+    branched = await _cli(["definitions", "show", "in-vivo-cd19-lnp"])
+    assert "result eligible = no" in branched.output and "not_eligible end" in branched.output
     valid = await _cli(["definitions", "validate", "tests.products:TEST_PRODUCTS"])
     assert valid.exit_code == 0 and "valid test-flaky-booking" in valid.output
 

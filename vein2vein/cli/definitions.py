@@ -12,7 +12,7 @@ from activities import KNOWN_ACTIVITIES
 from vein2vein.cli.common import CliError, catalog, command, definition, out
 from workflows.definition import validate
 from workflows.diagram import to_mermaid
-from workflows.language import Parallel, Repeat, Step
+from workflows.language import Branch, Step, children
 
 definitions_app = typer.Typer(no_args_is_help=True, help="Inspect and check product definitions.")
 
@@ -32,9 +32,15 @@ def _tree(node: Tree, step: Step) -> None:
     if step.description:
         label += f" - {step.description}"
     child = node.add(label)
-    if isinstance(step, Parallel | Repeat):
-        for inner in step.steps:
-            _tree(child, inner)
+    if isinstance(step, Branch):
+        cases = [*step.cases.items(), *([("otherwise", step.otherwise)] if step.otherwise else [])]
+        for case, steps in cases:
+            branch_node = child.add(f"[italic]{step.by} {step.on} = {case}[/italic]")
+            for inner in steps:
+                _tree(branch_node, inner)
+        return
+    for inner in children(step):
+        _tree(child, inner)
 
 
 @definitions_app.command("show")
