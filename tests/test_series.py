@@ -7,6 +7,7 @@ from datetime import timedelta
 from itertools import pairwise
 
 import pytest
+from temporalio.client import WorkflowUpdateFailedError
 
 from activities import Fault
 from records.ebr_html import render_html
@@ -34,6 +35,19 @@ async def test_each_observation_is_kept_and_a_breach_does_not_stop_the_schedule(
             Fault(kind="silent", step="crs_monitoring", times=1),
         ],
     )
+    await graded.until_waiting(handle, "event centre.crs_graded at crs_monitoring")
+    stop = ExternalEvent(
+        event_id=f"stop-crs-{handle.id}",
+        batch_id=handle.id,
+        step="crs_monitoring",
+        type="centre.crs_graded",
+        reporter="TC-NORTH/physician",
+        occurred_at=await graded.env.get_current_time(),
+        outcome="stopped",
+    )
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await report_event(graded.client, stop)
+    assert "may not be stopped early" in str(refused.value.cause)
     rec = await graded.advance_until(
         handle, lambda r: len(r.observations) == 4, what="four grades", step=timedelta(hours=6)
     )

@@ -14,7 +14,7 @@ from workflows import authority
 from workflows.engine import failures, journal
 from workflows.engine.errors import CONTINUE_OR_ABANDON
 from workflows.engine.state import BatchState
-from workflows.language import WaitFor
+from workflows.language import Series, WaitFor
 from workflows.model import (
     AuditAction,
     DecisionAction,
@@ -59,6 +59,10 @@ def validate_event(state: BatchState, event: ExternalEvent) -> None:
             datetime.fromisoformat(event.data.get("new_date", ""))
         except ValueError as err:
             raise ValueError("a rescheduled report needs data.new_date (ISO 8601)") from err
+    if event.outcome == "stopped":
+        step = state.defn.step(event.step)
+        if not isinstance(step, Series) or not step.may_stop:
+            raise ValueError(f"step '{event.step}' may not be stopped early")
 
 
 def report_event(state: BatchState, event: ExternalEvent) -> EventAck:
