@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PACKAGES = workflows activities definitions records vein2vein worker.py
 
-.PHONY: run test setup system-deps lint typecheck unit clean
+.PHONY: run test setup system-deps lint typecheck unit bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
@@ -43,6 +43,10 @@ unit: setup system-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# Figures, not pass/fail: replay cost per committed history (see benchmarks/).
+bench: setup
+	$(BIN)/python -m benchmarks.replay
 
 clean:
 	rm -rf $(VENV) .vein2vein .pytest_cache .mypy_cache .ruff_cache
