@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Literal
 
+from pydantic import TypeAdapter
+
 from workflows.functions import Computation
 from workflows.language import (
     SYSTEM,
@@ -24,6 +26,8 @@ from workflows.language import (
     Hold,
     Option,
     Parallel,
+    ParamSpec,
+    ParamValue,
     Party,
     Repeat,
     Series,
@@ -284,10 +288,15 @@ def call(
     at: str = SYSTEM,
     timeout: timedelta | None,
     attempts: int | None,
-    **params: str,
+    **params: ParamValue | timedelta,
 ) -> Call:
-    """Call `activity` at the order's site `at`, bounded by `timeout` and `attempts`."""
-    return Call(activity=activity, site=at, policy=policy(timeout, attempts), params=params)
+    """Call `activity` at the order's site `at`, bounded by `timeout` and `attempts`.
+    Parameters are text, numbers, yes/no or durations, checked when the process compiles."""
+    values = {
+        k: TypeAdapter(timedelta).dump_python(v, mode="json") if isinstance(v, timedelta) else v
+        for k, v in params.items()
+    }
+    return Call(activity=activity, site=at, policy=policy(timeout, attempts), params=values)
 
 
 def party(name: str, kind: PartyKind | str, *, description: str = "") -> Party:
@@ -300,7 +309,19 @@ def option(name: str, *choices: str, default: str | None = None, description: st
     return Option(name=name, choices=choices, default=default, description=description)
 
 
-def activity(name: str, description: str) -> ActivitySpec:
+def activity(
+    name: str, description: str, *, params: Mapping[str, ParamSpec] | None = None
+) -> ActivitySpec:
     """An activity the product adds: calls to it go to the site they address, like the
-    framework's site activities, and the worker registers it with the product."""
-    return ActivitySpec(name=name, description=description)
+    framework's site activities, and the worker registers it with the product. `params`
+    declares the parameters its calls may pass (`param("number")`, ...)."""
+    return ActivitySpec(name=name, description=description, params=dict(params or {}))
+
+
+def param(
+    type: Literal["text", "number", "integer", "boolean", "duration", "choice"] = "text",
+    *choices: str,
+    description: str = "",
+) -> ParamSpec:
+    """A parameter of a product activity: its type (and, for "choice", the choices)."""
+    return ParamSpec(type=type, choices=choices, description=description)

@@ -8,6 +8,8 @@ does the work once per idempotency key. The implementations live in `activities`
 
 from __future__ import annotations
 
+from workflows.language.values import ParamSpec
+
 #: activity name -> what it asks of the outside world
 SITE_ACTIVITIES: dict[str, str] = {
     # scheduling and capacity
@@ -53,3 +55,23 @@ SYSTEM_ACTIVITIES: dict[str, str] = {
 }
 
 KNOWN_ACTIVITIES = frozenset(SITE_ACTIVITIES) | frozenset(SYSTEM_ACTIVITIES)
+
+#: The parameters a definition may pass to the framework's activities, by name, with their
+#: types; checked when the process compiles (a product's own activities declare theirs).
+PARAMETERS: dict[str, ParamSpec] = {
+    "operation": ParamSpec(description="The MES operation to run (selection, expansion, ...)"),
+    "consumes": ParamSpec(description="Material lots the operation consumes, comma separated"),
+    "assay": ParamSpec(description="The release assay the laboratory runs"),
+    "condition": ParamSpec(description="Shipping condition (frozen, 2-8C)"),
+    "inventory": ParamSpec(description="The inventory a lot's doses go to or come from"),
+    "materials": ParamSpec(description="Material kinds to allocate, comma separated"),
+    "message": ParamSpec(description="What a notification says"),
+    "count_from": ParamSpec(description="The result that says how many doses to allocate"),
+    "doses": ParamSpec(type="integer", description="Doses a released lot adds to inventory"),
+    "count": ParamSpec(type="integer", description="Doses to allocate"),
+    "days": ParamSpec(type="integer", description="Days a manufacturing slot lasts"),
+    "lead_days": ParamSpec(type="number", description="Days between booking and the slot"),
+    "return_days": ParamSpec(type="number", description="Days from slot end to infusion"),
+    "dose_per_kg": ParamSpec(type="number", description="Dose per kg of body weight"),
+    "per_vial": ParamSpec(type="number", description="Dose one vial holds"),
+}

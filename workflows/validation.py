@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from itertools import pairwise
 
-from workflows.catalog import KNOWN_ACTIVITIES
+from workflows.catalog import KNOWN_ACTIVITIES, PARAMETERS
 from workflows.definition import (
     MAX_ATTEMPTS,
     PRODUCT_PATTERN,
@@ -197,6 +197,7 @@ class Validator:
                 f"{what} '{c.activity}' is neither the framework's (workflows.catalog) nor "
                 "declared by the product (process(activities=...))",
             )
+        self.check_params(step, what, c)
         parties = self.defn.party_kinds()
         if c.site != SYSTEM and c.site not in parties:
             self.fail(
@@ -205,6 +206,24 @@ class Validator:
                 f"{what} '{c.activity}' is addressed to '{c.site}', which is not a party of "
                 f"the product (parties: {', '.join(parties)}; or '{SYSTEM}')",
             )
+
+    def check_params(self, step: str, what: str, c: Call) -> None:
+        own = {a.name: a.params for a in self.defn.activities or ()}
+        specs = own.get(c.activity, PARAMETERS)
+        for name, value in c.params.items():
+            spec = specs.get(name)
+            if spec is None:
+                self.fail(
+                    step,
+                    "unknown parameter",
+                    f"{what} '{c.activity}' takes no parameter '{name}'",
+                )
+            elif (problem := spec.problem(value)) is not None:
+                self.fail(
+                    step,
+                    "bad parameter",
+                    f"{what} '{c.activity}': '{name}' must be {problem}, not {value!r}",
+                )
 
     def check_activities(self) -> None:
         names = [a.name for a in self.defn.activities or ()]

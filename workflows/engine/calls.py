@@ -14,7 +14,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 from workflows.engine import journal
 from workflows.engine.errors import ANY_TECHNICAL, RETRY_OR_ABANDON, Abandon, StepFailed
 from workflows.engine.state import BatchState
-from workflows.language import Call
+from workflows.language import Call, param_text
 from workflows.model import DeviationKind, ExternalEvent, StepCall, StepOutput
 from workflows.policy import BUSINESS_ERROR_TYPES, activity_options
 
@@ -121,7 +121,7 @@ async def call(
         site=rec.sites.get(c.site, journal.SYSTEM),
         coi=rec.coi,
         order_id=rec.order_id,
-        params={**c.params, **(extra or {})},
+        params={**{k: param_text(v) for k, v in c.params.items()}, **(extra or {})},
         expects=expects,
         records=list(records),
         window_start=start.order.treatment_window_start,

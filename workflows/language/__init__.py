@@ -45,6 +45,8 @@ from workflows.language.values import (
     Call,
     Limit,
     Option,
+    ParamSpec,
+    ParamValue,
     Party,
     Policy,
     TemperatureRange,
@@ -53,6 +55,7 @@ from workflows.language.values import (
     hours,
     minutes,
     one_of,
+    param_text,
     policy,
     within,
 )
@@ -74,6 +77,8 @@ __all__ = [
     "Limit",
     "Option",
     "Parallel",
+    "ParamSpec",
+    "ParamValue",
     "Party",
     "Policy",
     "Repeat",
@@ -89,6 +94,7 @@ __all__ = [
     "hours",
     "minutes",
     "one_of",
+    "param_text",
     "policy",
     "within",
 ]

@@ -5,10 +5,11 @@ definition that uses them."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from workflows import content
 from workflows.vocabulary import PartyKind
 
 
@@ -115,13 +116,56 @@ class Option(_Frozen):
     description: str = ""
 
 
+#: A call parameter's value: text, a number, or yes/no (a duration is ISO 8601 text, "P2D").
+ParamValue = bool | int | float | str
+
+
+class ParamSpec(_Frozen):
+    """What a call parameter must be, checked when the definition compiles."""
+
+    type: Literal["text", "number", "integer", "boolean", "duration", "choice"] = "text"
+    choices: tuple[str, ...] = ()
+    description: str = ""
+
+    def problem(self, value: ParamValue) -> str | None:
+        """Why `value` is not a valid parameter of this type; None when it is."""
+        if self.type == "choice":
+            return None if str(value) in self.choices else f"one of {', '.join(self.choices)}"
+        if self.type == "boolean":
+            return None if isinstance(value, bool) or value in ("true", "false") else "yes/no"
+        if self.type == "number":
+            try:
+                float(value) if not isinstance(value, bool) else float("x")
+            except ValueError:
+                return "a number"
+            return None
+        if self.type == "integer":
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            whole = whole or (isinstance(value, str) and value.strip().lstrip("-").isdigit())
+            return None if whole else "an integer"
+        if self.type == "duration":
+            try:
+                TypeAdapter(timedelta).validate_python(value)
+            except ValidationError:
+                return "a duration (ISO 8601, e.g. P2D or PT4H)"
+            return None
+        return None if isinstance(value, str) else "text"
+
+
+def param_text(value: ParamValue) -> str:
+    """How a parameter reaches an activity: always text (`StepCall.params`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else repr(value)
+
+
 class Call(_Frozen):
     """An activity to call at the site of one of the product's parties, under a policy."""
 
     activity: str
     site: str = Field(default=SYSTEM, description="A party of the product, or 'system'")
     policy: Policy = Policy()
-    params: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, ParamValue] = Field(default_factory=dict)
 
 
 class Limit(_Frozen):
@@ -180,7 +224,9 @@ def celsius(min_c: float, max_c: float, *, tolerate_minutes: float = 0) -> Tempe
 
 class ActivitySpec(_Frozen):
     """An activity a product adds to the framework's own: the work is asked of the site the
-    call addresses, through its adapter, like any site activity."""
+    call addresses, through its adapter, like any site activity. `params` are the parameters
+    its calls may pass, each checked at compile time."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{2,62}$")
     description: str
+    params: dict[str, ParamSpec] = content.added(default_factory=dict)
