@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -95,6 +96,22 @@ class Harness:
         )
         self.started.append(handle)
         return handle
+
+    @contextlib.contextmanager
+    def simulating(
+        self, result: str, *, nominal: float | str, failing: float | str, unit: str = ""
+    ) -> Iterator[None]:
+        """The shared simulated world reports these values for `result` inside the block
+        only, so one test's values never leak into another's."""
+        saved = self.world.values.get(result)
+        self.world.simulate(result, nominal=nominal, failing=failing, unit=unit)
+        try:
+            yield
+        finally:
+            if saved is None:
+                self.world.values.pop(result, None)
+            else:
+                self.world.values[result] = saved
 
     async def stop_leftovers(self) -> None:
         """Withdraw the batches a test left running: every later skip of simulated time would

@@ -370,9 +370,9 @@ async def interval_deferred_infusion(harness: Harness) -> Handle:
 
 async def computed_dose_approved(harness: Harness) -> Handle:
     """A product activity counts cells; a product function computes the dose; approved."""
-    harness.world.simulate("cd34_cells", nominal=4.2e8, failing=2e7, unit="cells")
-    h = await harness.start(COMPUTED_DOSE, weight_kg=70)
-    await harness.until_waiting(h, "decision at approve")
+    with harness.simulating("cd34_cells", nominal=4.2e8, failing=2e7, unit="cells"):
+        h = await harness.start(COMPUTED_DOSE, weight_kg=70)
+        await harness.until_waiting(h, "decision at approve")
     await harness.decide(h, "approve", DecisionAction.APPROVE)
     await harness.finish(h)
     return h
@@ -381,7 +381,11 @@ async def computed_dose_approved(harness: Harness) -> Handle:
 async def observed_with_breach_and_stop(harness: Harness) -> Handle:
     """Daily grades (one missed, one out of limit, assessed while observation goes on) and a
     dose series the physician stops before its first dose."""
-    harness.world.simulate("crs_grade", nominal=1.0, failing=3.0, unit="grade")
+    with harness.simulating("crs_grade", nominal=1.0, failing=3.0, unit="grade"):
+        return await _observed(harness)
+
+
+async def _observed(harness: Harness) -> Handle:
     h = await harness.start(
         OBSERVED,
         faults=[

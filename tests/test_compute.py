@@ -4,6 +4,7 @@ result; products declare their own activities, and an unknown activity never com
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,9 +17,9 @@ from workflows.model import BatchStatus, DecisionAction, DeviationKind
 
 
 @pytest.fixture
-def cd34(harness: Harness) -> Harness:
-    harness.world.simulate("cd34_cells", nominal=4.2e8, failing=2e7, unit="cells")
-    return harness
+def cd34(harness: Harness) -> Iterator[Harness]:
+    with harness.simulating("cd34_cells", nominal=4.2e8, failing=2e7, unit="cells"):
+        yield harness
 
 
 async def test_a_computed_dose_is_recorded_with_its_inputs(cd34: Harness) -> None:

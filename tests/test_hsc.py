@@ -3,7 +3,10 @@ therapy with pooled collections, a conditioning window and engraftment observati
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
+
+import pytest
 
 from activities import Fault
 from definitions import HSC_GENE_THERAPY as HSC
@@ -17,6 +20,13 @@ SITES = {
     "plant": "MFG-EAST",
     "courier": "COURIER-CRYO",
 }
+
+
+@pytest.fixture(autouse=True)
+def _cells(harness: Harness) -> Iterator[None]:
+    """The product's own simulated values, whatever another test set before."""
+    with harness.simulating("cd34_cells", nominal=1.6e8, failing=2.0e7, unit="cells"):
+        yield
 
 
 async def test_collections_pool_to_the_target_and_the_patient_is_treated(

@@ -3,6 +3,7 @@ breach or a missed occurrence does not stop the schedule; a series may be stoppe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from itertools import pairwise
 
@@ -20,9 +21,9 @@ from workflows.model import BatchStatus, DeviationKind, ExternalEvent
 
 
 @pytest.fixture
-def graded(harness: Harness) -> Harness:
-    harness.world.simulate("crs_grade", nominal=1.0, failing=3.0, unit="grade")
-    return harness
+def graded(harness: Harness) -> Iterator[Harness]:
+    with harness.simulating("crs_grade", nominal=1.0, failing=3.0, unit="grade"):
+        yield harness
 
 
 async def test_each_observation_is_kept_and_a_breach_does_not_stop_the_schedule(
