@@ -345,6 +345,32 @@ OBSERVED = process(
     ],
 )
 
+TYPED_PARAMS = process(
+    "test-typed-params",
+    version="1",
+    title="A weight-based dose whose parameters are numbers, not text",
+    specification={"dose_vg": within(max=1e14, unit="vg"), "vials_needed": within(min=1)},
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+            task(
+                "dose",
+                call(
+                    "calculate_dose",
+                    timeout=minutes(1),
+                    attempts=2,
+                    dose_per_kg=5e11,
+                    per_vial=1e13,
+                ),
+                records=("dose_vg", "vials_needed"),
+            ),
+            gate("approve", roles=(Role.QA,), meaning="approval"),
+        )
+    ],
+)
+
+
 TEST_PRODUCTS = {
     d.product: d
     for d in (
@@ -355,5 +381,6 @@ TEST_PRODUCTS = {
         WINDOWED_INFUSION,
         COMPUTED_DOSE,
         OBSERVED,
+        TYPED_PARAMS,
     )
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.harness import Harness
+from tests.products import TYPED_PARAMS
 from workflows import (
     DefinitionError,
     Role,
@@ -18,55 +19,17 @@ from workflows import (
     process,
     stage,
     task,
-    within,
 )
 from workflows.model import BatchStatus, DecisionAction
 
-TYPED = process(
-    "test-typed-params",
-    version="1",
-    title="A weight-based dose whose parameters are numbers, not text",
-    specification={"dose_vg": within(max=1e14, unit="vg"), "vials_needed": within(min=1)},
-    stages=[
-        stage(
-            "only",
-            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
-            task(
-                "dose",
-                call(
-                    "calculate_dose",
-                    timeout=minutes(1),
-                    attempts=2,
-                    dose_per_kg=5e11,
-                    per_vial=1e13,
-                ),
-                records=("dose_vg", "vials_needed"),
-            ),
-            gate("approve", roles=(Role.QA,), meaning="approval"),
-        )
-    ],
-)
-
 
 async def test_numbers_reach_the_activity(harness: Harness) -> None:
-    from vein2vein.worker import build_worker, make_world
-
-    acts = make_world(
-        harness.client, ledger=harness.ledger, world=harness.world, task_queue="typed-params"
-    )
-    async with build_worker(harness.client, acts, products=[TYPED], task_queue="typed-params"):
-        from tests.harness import order
-        from workflows.client import start_batch
-
-        handle = await start_batch(
-            harness.client, TYPED, order(weight_kg=70), task_queue="typed-params"
-        )
-        harness.started.append(handle)
-        rec = await harness.until_waiting(handle, "decision at approve")
-        assert rec.results["dose_vg"].value == 5e11 * 70
-        assert rec.results["vials_needed"].value == 4.0
-        await harness.decide(handle, "approve", DecisionAction.APPROVE)
-        assert (await harness.finish(handle)).status == BatchStatus.COMPLETED
+    handle = await harness.start(TYPED_PARAMS, weight_kg=70)
+    rec = await harness.until_waiting(handle, "decision at approve")
+    assert rec.results["dose_vg"].value == 5e11 * 70
+    assert rec.results["vials_needed"].value == 4.0
+    await harness.decide(handle, "approve", DecisionAction.APPROVE)
+    assert (await harness.finish(handle)).status == BatchStatus.COMPLETED
 
 
 def test_parameters_are_checked_when_the_process_compiles() -> None:
