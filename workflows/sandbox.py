@@ -28,6 +28,7 @@ PURE = (
     "workflows.functions",
     "workflows.definition",
     "workflows.validation",
+    "workflows.validation_kinds",
     "workflows.judgement",
     "workflows.authority",
     "workflows.policy",
