@@ -77,15 +77,6 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         yield e
 
 
-@pytest.fixture(autouse=True)
-async def _stop_leftover_batches(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """After each test that used the shared harness, withdraw the batches it left running."""
-    yield
-    if "harness" in request.fixturenames:
-        h: Harness = request.getfixturevalue("harness")
-        await h.stop_leftovers()
-
-
 @pytest.fixture(scope="session")
 async def harness(
     env: WorkflowEnvironment, world: SimulatedWorld, ledger: Ledger, signing_key: SigningKey
