@@ -2,18 +2,25 @@
 
 The lot process makes, tests and releases LNP vials into inventory. The patient process checks
 eligibility (a patient found not eligible ends the process cleanly, nothing allocated),
-calculates the dose from the order's body weight, allocates the vials, ships them cold, has
+computes the dose from the order's body weight in the workflow (a product function: 5e11 vg/kg,
+capped at the 1e14 vg maximum, judged against the specification so a dose under the 1e13 vg
+minimum stops before anything is allocated), allocates the vials, ships them cold, has
 the pharmacy dilute them (administration within 4 hours of dilution), records the
 administration and observation, then follows the patient for 15 years.
 """
 
+import math
+from collections.abc import Mapping
 from datetime import timedelta
 
 from definitions._common import assay, operation, quick
 from workflows import (
     Role,
+    Value,
     branch,
     celsius,
+    computation,
+    compute,
     days,
     decide,
     end,
@@ -34,6 +41,26 @@ from workflows import (
 INVENTORY = "invivo-cd19-lnp"
 #: Months 3, 6 and 12, then yearly to year 15 (regulators expect 15 years for integrating
 #: or genome-editing products).
+#: Vector genomes per kg of body weight, the most one patient may receive, the least that
+#: treats, and what one vial holds.
+DOSE_PER_KG_VG = 5e11
+MAX_DOSE_VG = 1e14
+MIN_DOSE_VG = 1e13
+PER_VIAL_VG = 1e13
+
+
+@computation(
+    "in_vivo.weight_based_dose",
+    inputs=("weight_kg",),
+    outputs=("dose_vg", "vials_needed"),
+)
+def weight_based_dose(v: Mapping[str, Value]) -> dict[str, Value]:
+    """5e11 vg per kg, capped at the maximum (a 260 kg patient gets 1e14 vg, not 1.3e14), and
+    the vials it takes; a dose under the minimum is left as computed for the judgement."""
+    dose = min(DOSE_PER_KG_VG * float(v["weight_kg"]), MAX_DOSE_VG)
+    return {"dose_vg": round(dose, 1), "vials_needed": float(math.ceil(dose / PER_VIAL_VG))}
+
+
 VISITS = (days(91), days(182), *(timedelta(days=365 * y) for y in range(1, 16)))
 
 IN_VIVO_LOT = process(
@@ -81,11 +108,11 @@ IN_VIVO_LOT = process(
 
 IN_VIVO_PATIENT = process(
     "in-vivo-cd19-lnp",
-    version="1.2.0",
+    version="1.3.0",
     title="Targeted LNP (anti-CD19 CAR mRNA), patient treatment and follow-up",
     specification={
         "eligible": one_of("yes", "no"),
-        "dose_vg": within(max=1.0e14, unit="vg"),
+        "dose_vg": within(min=MIN_DOSE_VG, max=MAX_DOSE_VG, unit="vg"),
         "vials_needed": within(min=1, max=20, unit="vials"),
     },
     stages=[
@@ -116,11 +143,11 @@ IN_VIVO_PATIENT = process(
         ),
         stage(
             "dosing",
-            task(
+            compute(
                 "dose_calculation",
-                quick("calculate_dose", dose_per_kg="5e11", per_vial="1e13"),
+                weight_based_dose,
                 records=("dose_vg", "vials_needed"),
-                description="Weight-based dose; over its maximum it stops before allocation.",
+                description="5e11 vg/kg capped at 1e14 vg; under 1e13 vg it stops the batch",
             ),
             task(
                 "allocate_vials",

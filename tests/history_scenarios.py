@@ -235,8 +235,19 @@ async def in_vivo_overdose_administered(harness: Harness) -> Handle:
 
 
 async def in_vivo_overdose_stopped(harness: Harness) -> Handle:
-    """Issue 9: the same overdose now stops at a deviation after the calculation; abandoned."""
+    """Issue 9: the same overdose now stops at a deviation after the calculation; abandoned.
+    Recorded with definition 1.2.0 (dose by the calculate_dose activity); from 1.3.0 the dose
+    is computed in the workflow and capped, see `in_vivo_underdose_stopped`."""
     h = await harness.start(IN_VIVO_PATIENT, weight_kg=260)
+    await _dispose(harness, h, DeviationKind.OUT_OF_SPECIFICATION, DecisionAction.ABANDON)
+    await harness.finish(h)
+    return h
+
+
+async def in_vivo_underdose_stopped(harness: Harness) -> Handle:
+    """Issue 11: definition 1.3.0 computes the dose in the workflow; a 12 kg patient's dose
+    falls under the minimum and stops before allocation; abandoned."""
+    h = await harness.start(IN_VIVO_PATIENT, weight_kg=12)
     await _dispose(harness, h, DeviationKind.OUT_OF_SPECIFICATION, DecisionAction.ABANDON)
     await harness.finish(h)
     return h
@@ -453,6 +464,7 @@ SCENARIOS: dict[str, Scenario] = {
     "in_vivo_lot_released": in_vivo_lot_released,
     "in_vivo_overdose_administered": in_vivo_overdose_administered,
     "in_vivo_overdose_stopped": in_vivo_overdose_stopped,
+    "in_vivo_underdose_stopped": in_vivo_underdose_stopped,
     "release_judged_exceptional": release_judged_exceptional,
     "custody_evidence_missing_continued": custody_evidence_missing_continued,
     "custody_never_in_range_abandoned": custody_never_in_range_abandoned,

@@ -4,15 +4,18 @@ result; products declare their own activities, and an unknown activity never com
 from __future__ import annotations
 
 import json
+import types
 from collections.abc import Iterator
 
 import pytest
 
 from activities import Fault
+from definitions.in_vivo_lnp import weight_based_dose
 from tests.harness import Harness
 from tests.products import COMPUTED_DOSE
 from workflows import DefinitionError, Role, call, gate, minutes, process, stage, task
 from workflows.definition import CompiledDefinition
+from workflows.functions import fingerprint
 from workflows.model import BatchStatus, DecisionAction, DeviationKind
 
 
@@ -91,3 +94,12 @@ def test_an_unknown_activity_never_compiles() -> None:
         "neither the framework's (workflows.catalog) nor declared by the product "
         "(process(activities=...))"
     ]
+
+
+def test_the_pinned_fingerprint_covers_the_constants_a_function_reads() -> None:
+    # A changed dose factor in a module constant is changed code, as a changed literal is.
+    fn = weight_based_dose.fn
+    changed = types.FunctionType(fn.__code__, {**fn.__globals__, "MAX_DOSE_VG": 2e14})
+    assert fingerprint(changed) != weight_based_dose.source_sha256
+    same = types.FunctionType(fn.__code__, dict(fn.__globals__))
+    assert fingerprint(same) == weight_based_dose.source_sha256

@@ -1,11 +1,13 @@
 """No release and no administration past an unjudged or out-of-specification result.
 
-Whole batches that try to get past the specification: a computed dose over its maximum, a
-release whose gate does not name a result, an assay that never reported.
+Whole batches that try to get past the specification: a computed dose under its minimum
+(and one capped at its maximum), a release whose gate does not name a result, an assay that
+never reported.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,30 +48,38 @@ async def _open(harness: Harness, handle: WorkflowHandle[Any, Any], kind: str) -
     return next(d for d in rec.deviations if d.kind == kind and d.is_open)
 
 
-async def test_in_vivo_overdose_stops_before_the_vials_are_allocated(harness: Harness) -> None:
-    handle = await harness.start(IN_VIVO_PATIENT, weight_kg=260)
+async def test_in_vivo_underdose_stops_before_the_vials_are_allocated(harness: Harness) -> None:
+    # 12 kg x 5e11 vg/kg = 6e12 vg, under the 1e13 vg minimum the specification sets.
+    handle = await harness.start(IN_VIVO_PATIENT, weight_kg=12)
     dev = await _open(harness, handle, DeviationKind.OUT_OF_SPECIFICATION)
     rec = await harness.record(handle)
     assert dev.step == "dose_calculation" and dev.results == ("dose_vg",)
-    assert "dose_vg=1.3e+14 vg (limit <= 1e+14 vg)" in dev.description
+    assert "dose_vg=6e+12 vg (limit >= 1e+13 and <= 1e+14 vg)" in dev.description
     assert rec.status == BatchStatus.QUARANTINED
     # Held for a person: nothing after the calculation may start, however long we wait.
     await harness.skip(timedelta(days=3))
     rec = await harness.record(handle)
     assert [s.step for s in rec.steps][-1] == "dose_calculation"
     assert not rec.infused and rec.status == BatchStatus.QUARANTINED
-    await harness.decide(handle, dev.deviation_id, DecisionAction.ABANDON, reason="dose over max")
+    await harness.decide(handle, dev.deviation_id, DecisionAction.ABANDON, reason="dose under min")
     rec = await harness.finish(handle)
     assert rec.status == BatchStatus.ABANDONED and not rec.infused
     assert not any(s.step == "allocate_vials" for s in rec.steps)
 
 
-async def test_in_vivo_dose_within_limit_runs_on(harness: Harness) -> None:
-    handle = await harness.start(IN_VIVO_PATIENT, weight_kg=150)
+async def test_in_vivo_dose_is_capped_at_its_maximum_and_recorded_with_its_input(
+    harness: Harness,
+) -> None:
+    # The 260 kg patient that once reached administration at 1.3e14 vg now gets the maximum.
+    handle = await harness.start(IN_VIVO_PATIENT, weight_kg=260)
     rec = await harness.advance_until(
         handle, lambda r: any(s.step == "allocate_vials" for s in r.steps), what="allocation"
     )
-    assert rec.results["dose_vg"].in_specification is True
+    dose = rec.results["dose_vg"]
+    assert dose.value == 1e14 and dose.in_specification is True
+    assert rec.results["vials_needed"].value == 10.0
+    computed = next(e for e in rec.audit if e.action == "value.computed")
+    assert json.loads(computed.old_value or "") == {"weight_kg": 260.0}
     # (No lot is in stock on this server: allocation itself may be refused; that is not OOS.)
     assert not any(d.kind == DeviationKind.OUT_OF_SPECIFICATION for d in rec.deviations)
     await handle.cancel()

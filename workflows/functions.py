@@ -9,9 +9,10 @@ order's `weight_kg`, order options) to named outputs, and decorates it::
 
 A `compute` step runs it in the workflow; its inputs and outputs are recorded and the outputs
 judged against the specification like any result. The definition pins the function's source
-hash: a batch that started with one version of the function refuses (as a deviation) to run a
-changed one. The function must be pure: no clock, randomness, I/O or global state, because it
-runs again, with the same inputs, every time the batch's history is replayed.
+hash, which also covers the module constants it reads (numbers, texts, tuples of them): a batch
+that started with one version of the function refuses (as a deviation) to run a changed one.
+The function must be pure: no clock, randomness, I/O or global state, because it runs again,
+with the same inputs, every time the batch's history is replayed.
 
 This module is shared with the workflow sandbox (`workflows.sandbox`), so the registry the
 worker filled when it imported the products is the one every batch sees.
@@ -55,6 +56,37 @@ class Computation:
 
 _REGISTRY: dict[str, Computation] = {}
 
+_Constant = int | float | str | bool | None
+_ABSENT = object()
+
+
+def _names(code: object) -> set[str]:
+    """Global names a function's code (and the code nested in it) reads."""
+    names = set(getattr(code, "co_names", ()))
+    for const in getattr(code, "co_consts", ()):
+        if inspect.iscode(const):
+            names |= _names(const)
+    return names
+
+
+def _is_constant(value: object) -> bool:
+    if isinstance(value, tuple | frozenset):
+        return all(_is_constant(v) for v in value)
+    return isinstance(value, _Constant)
+
+
+def fingerprint(fn: Callable[..., object]) -> str:
+    """What a definition pins of a function: its source and, because a dose's factor usually
+    lives in a module constant, the values of the constants it reads. A function that reads
+    none hashes as its source alone."""
+    digest = hashlib.sha256(inspect.getsource(fn).encode())
+    module_globals = getattr(fn, "__globals__", {})
+    for name in sorted(_names(getattr(fn, "__code__", None))):
+        value = module_globals.get(name, _ABSENT)  # builtins are not module globals
+        if value is not _ABSENT and _is_constant(value):
+            digest.update(f"\n{name}={value!r}".encode())
+    return digest.hexdigest()
+
 
 def computation(
     name: str,
@@ -68,13 +100,12 @@ def computation(
     decorator is part of the source the definition pins."""
 
     def register(fn: Callable[[Mapping[str, Value]], Mapping[str, Value]]) -> Computation:
-        source = inspect.getsource(fn)
         c = Computation(
             name=name,
             fn=fn,
             inputs=inputs,
             outputs=outputs,
-            source_sha256=hashlib.sha256(source.encode()).hexdigest(),
+            source_sha256=fingerprint(fn),
             defaults=dict(defaults or {}),
         )
         known = _REGISTRY.get(name)
