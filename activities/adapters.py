@@ -50,6 +50,8 @@ class Site(BaseModel):
     kind: PartyKind
     name: str = ""
     adapter: str = "simulated"
+    #: Manufacturing lanes that run one batch at a time (what a slot books).
+    lanes: int = Field(default=4, ge=1, le=1000)
 
 
 class SitesConfig(BaseModel):

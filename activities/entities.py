@@ -1,43 +1,49 @@
-"""Activities that book slots and allocate doses through the durable entity workflows.
+"""Activities that book slots and allocate doses in the records database.
 
-The slot calendar and the inventory are Temporal workflows (`workflows.entities`); these
-activities are their only writers, each call keyed so that a retried activity books or
-allocates once.
+Slots and doses are reservations in the records database (`records.reservations`): one short
+transaction each, keyed so that a retried activity books or allocates once, and refused by
+the database itself when it would overbook. Earlier versions kept them in one Temporal
+workflow per site and per product (`workflows.entities`); the first reservation at a site or of
+a product carries that workflow's state over, once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypeVar
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
+from records.reservations import NoCapacity, OutOfStock, Reservations
 from workflows.entities import (
-    CAPACITY_WORKFLOW,
-    INVENTORY_WORKFLOW,
     AddLot,
     AllocateRequest,
-    Allocation,
     CapacityState,
     InventoryState,
-    Slot,
     SlotRequest,
 )
 from workflows.model import ResultValue, StepCall, StepOutput
 from workflows.vocabulary import BusinessError
 
+T = TypeVar("T")
+
+#: Lanes of a manufacturing site the sites configuration does not size.
+DEFAULT_LANES = 4
+
 
 def capacity_id(site: str) -> str:
-    """Workflow id of a site's slot calendar."""
+    """Workflow id of a site's slot calendar in earlier versions."""
     return f"capacity-{site}"
 
 
 def inventory_id(product: str) -> str:
-    """Workflow id of a product's inventory."""
+    """Workflow id of a product's inventory in earlier versions."""
     return f"inventory-{product}"
 
 
@@ -47,34 +53,70 @@ def _now() -> datetime:
 
 
 class EntityActivities:
-    """Slot and inventory activities bound to a Temporal client and task queue."""
+    """Slot and inventory activities bound to the reservations store (and, to carry the
+    state of earlier versions over, a Temporal client)."""
 
-    def __init__(self, client: Client, task_queue: str, lanes: dict[str, int] | None = None):
+    def __init__(
+        self,
+        reservations: Reservations,
+        client: Client | None = None,
+        lanes: dict[str, int] | None = None,
+    ):
+        self._res = reservations
         self._client = client
-        self._task_queue = task_queue
         self._lanes = lanes or {}
 
-    async def _update(
-        self,
-        wf_id: str,
-        start: tuple[str, Any],
-        update: str,
-        arg: Any,
-        result_type: type,
-        refusal: BusinessError,
-    ) -> Any:
-        await self._client.start_workflow(
-            start[0],
-            start[1],
-            id=wf_id,
-            task_queue=self._task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
-        handle = self._client.get_workflow_handle(wf_id)
+    async def _reserve(self, fn: Callable[[], T]) -> T:
+        """Run a reservation off the event loop; a business refusal is final for the step."""
         try:
-            return await handle.execute_update(update, arg, result_type=result_type)
-        except WorkflowUpdateFailedError as err:
-            raise ApplicationError(str(err.cause or err), type=refusal, non_retryable=True) from err
+            return await asyncio.to_thread(fn)
+        except NoCapacity as err:
+            raise ApplicationError(
+                str(err), type=BusinessError.NO_CAPACITY, non_retryable=True
+            ) from err
+        except OutOfStock as err:
+            raise ApplicationError(
+                str(err), type=BusinessError.OUT_OF_STOCK, non_retryable=True
+            ) from err
+
+    async def _legacy(self, name: str, query: str, result_type: type[T]) -> T | None:
+        """The state of an earlier version's entity workflow, or None where there was none."""
+        if self._client is None:
+            return None
+        handle = self._client.get_workflow_handle(name)
+        try:
+            state: T = await handle.query(
+                query, result_type=result_type, rpc_timeout=timedelta(seconds=30)
+            )
+            return state
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+
+    async def _site(self, site: str) -> int:
+        """The site's lane count, after carrying its earlier calendar over (once)."""
+        name = capacity_id(site)
+        if not await asyncio.to_thread(self._res.imported, name):
+            cal = await self._legacy(name, "calendar", CapacityState)
+            bookings = list(cal.bookings.values()) if cal else []
+            await asyncio.to_thread(self._res.carry_over, name, site=site, slots=bookings)
+        return self._lanes.get(site, DEFAULT_LANES)
+
+    async def _product(self, product: str) -> None:
+        """Carry the product's earlier inventory over (once)."""
+        name = inventory_id(product)
+        if await asyncio.to_thread(self._res.imported, name):
+            return
+        stock = await self._legacy(name, "stock", InventoryState)
+        await asyncio.to_thread(
+            self._res.carry_over,
+            name,
+            product=product,
+            lots=stock.lots_added if stock else (),
+            available=stock.available if stock else (),
+            allocations=stock.allocations.values() if stock else (),
+        )
 
     def _slot_request(self, call: StepCall, earliest: datetime | None = None) -> SlotRequest:
         lead = timedelta(days=float(call.params.get("lead_days", "2")))
@@ -96,15 +138,9 @@ class EntityActivities:
 
     async def book(self, call: StepCall) -> StepOutput:
         """Book a slot inside the treatment window, after the collection lead time."""
-        state = CapacityState(site=call.site, lanes=self._lanes.get(call.site, 4))
-        slot: Slot = await self._update(
-            capacity_id(call.site),
-            (CAPACITY_WORKFLOW, state),
-            "book",
-            self._slot_request(call),
-            Slot,
-            BusinessError.NO_CAPACITY,
-        )
+        lanes = await self._site(call.site)
+        req = self._slot_request(call)
+        slot = await self._reserve(lambda: self._res.book(call.site, lanes, req))
         return StepOutput(
             data={
                 "slot": f"{call.site}/lane{slot.lane}",
@@ -115,80 +151,50 @@ class EntityActivities:
 
     async def release(self, call: StepCall) -> StepOutput:
         """Release the batch's slot (compensation)."""
-        state = CapacityState(site=call.site, lanes=self._lanes.get(call.site, 4))
-        freed: bool = await self._update(
-            capacity_id(call.site),
-            (CAPACITY_WORKFLOW, state),
-            "release",
-            f"{call.batch_id}:slot",
-            bool,
-            BusinessError.NO_CAPACITY,
-        )
+        await self._site(call.site)
+        freed = await self._reserve(lambda: self._res.release(f"{call.batch_id}:slot"))
         return StepOutput(data={"released": str(freed)})
 
     async def move(self, call: StepCall) -> StepOutput:
         """Move the batch's slot after a rescheduled collection (`params['new_date']`)."""
-        state = CapacityState(site=call.site, lanes=self._lanes.get(call.site, 4))
-        new_date = datetime.fromisoformat(call.params["new_date"])
-        slot: Slot = await self._update(
-            capacity_id(call.site),
-            (CAPACITY_WORKFLOW, state),
-            "move",
-            self._slot_request(call, earliest=new_date),
-            Slot,
-            BusinessError.NO_CAPACITY,
-        )
+        lanes = await self._site(call.site)
+        req = self._slot_request(call, earliest=datetime.fromisoformat(call.params["new_date"]))
+        slot = await self._reserve(lambda: self._res.move(call.site, lanes, req))
         return StepOutput(data={"slot_start": slot.start.isoformat()})
 
     async def add_to_inventory(self, call: StepCall) -> StepOutput:
         """Release a lot's doses into its product's inventory (the lot id is the batch COI)."""
         inventory = call.params["inventory"]
+        await self._product(inventory)
         lot = AddLot(
             key=f"{call.batch_id}:lot",
             lot_id=call.coi or call.batch_id,
             doses=int(call.params.get("doses", "1")),
         )
-        ids: list[str] = await self._update(
-            inventory_id(inventory),
-            (INVENTORY_WORKFLOW, InventoryState(product=inventory)),
-            "add_lot",
-            lot,
-            list,
-            BusinessError.OUT_OF_STOCK,
-        )
+        ids = await self._reserve(lambda: self._res.add_lot(inventory, lot))
         return StepOutput(data={"doses_added": str(len(ids))})
 
     async def allocate(self, call: StepCall) -> StepOutput:
         """Allocate doses (count fixed, or from a recorded result) to this batch."""
         inventory = call.params["inventory"]
+        await self._product(inventory)
         count_from = call.params.get("count_from")
         count = (
             int(float(call.results[count_from]))
             if count_from
             else int(call.params.get("count", "1"))
         )
-        alloc: Allocation = await self._update(
-            inventory_id(inventory),
-            (INVENTORY_WORKFLOW, InventoryState(product=inventory)),
-            "allocate",
-            AllocateRequest(key=f"{call.batch_id}:dose", batch_id=call.batch_id, count=count),
-            Allocation,
-            BusinessError.OUT_OF_STOCK,
-        )
+        req = AllocateRequest(key=f"{call.batch_id}:dose", batch_id=call.batch_id, count=count)
+        now = _now()
+        alloc = await self._reserve(lambda: self._res.allocate(inventory, req, now))
         lots = sorted({d.rsplit("-D", 1)[0] for d in alloc.doses})
         return StepOutput(lots=lots, data={"doses": ",".join(alloc.doses)})
 
     async def give_back(self, call: StepCall) -> StepOutput:
         """Return the batch's allocated doses to stock (compensation)."""
         inventory = call.params["inventory"]
-        back: list[str] = await self._update(
-            inventory_id(inventory),
-            (INVENTORY_WORKFLOW, InventoryState(product=inventory)),
-            "give_back",
-            f"{call.batch_id}:dose",
-            list,
-            BusinessError.OUT_OF_STOCK,
-        )
+        await self._product(inventory)
+        back = await self._reserve(lambda: self._res.give_back(f"{call.batch_id}:dose"))
         return StepOutput(data={"returned": ",".join(back)})
 
 

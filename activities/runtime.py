@@ -16,6 +16,7 @@ from activities.entities import EntityActivities, calculate_dose
 from activities.sim_report import REPORT_WORKFLOW, ScheduledReport
 from records.batch_record import RECORD_CLOSED
 from records.external_tasks import register_external_task
+from records.reservations import Reservations
 from workflows.client import TASK_QUEUE, report_event
 from workflows.coi import CoiIssuer, DefaultCoiIssuer
 from workflows.model import AuditEvent, ExternalEvent, StepCall, StepOutput
@@ -51,7 +52,9 @@ class Activities:
         lanes: dict[str, int] | None = None,
         task_db_url: str | None = None,
         anchor: ChainAnchor | None = None,
+        reservations: Reservations | None = None,
     ) -> None:
+        self._reservations = reservations
         self._task_db_url = task_db_url
         self._anchor = anchor
         self._lanes = lanes or {}
@@ -84,9 +87,9 @@ class Activities:
         ]
 
     def _entities(self) -> EntityActivities:
-        if self._client is None:
-            raise ApplicationError("no Temporal client for entities", non_retryable=True)
-        return EntityActivities(self._client, self._task_queue, self._lanes)
+        if self._reservations is None:
+            raise ApplicationError("no reservations store configured", non_retryable=True)
+        return EntityActivities(self._reservations, self._client, self._lanes)
 
     def _after_site(self) -> dict[str, Callable[[StepCall], Awaitable[StepOutput]]]:
         # The site's own system confirms first; then vein2vein's slot calendar records it.

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from activities import Fault, SimulatedWorld
-from activities.entities import capacity_id, inventory_id
 from definitions import (
     ALLOGENEIC_DONOR_LOT,
     ALLOGENEIC_PATIENT_ORDER,
@@ -20,6 +19,7 @@ from definitions import (
 )
 from definitions.allogeneic_edited import INVENTORY as ALLO
 from records import Ledger
+from records.reservations import Reservations
 from tests.conftest import running_harness, time_skipping_env
 from tests.harness import Harness
 from workflows.client import report_event
@@ -45,17 +45,12 @@ async def harness(ledger: Ledger, signing_key: SigningKey) -> AsyncIterator[Harn
 
 
 async def _stock(harness: Harness, product: str) -> InventoryState:
-    handle = harness.client.get_workflow_handle(inventory_id(product))
-    return await handle.query(
-        "stock", result_type=InventoryState, rpc_timeout=timedelta(seconds=60)
-    )
+    now = await harness.env.get_current_time()
+    return Reservations(harness.ledger.engine).stock(product, now)
 
 
 async def _calendar(harness: Harness, site: str) -> CapacityState:
-    handle = harness.client.get_workflow_handle(capacity_id(site))
-    return await handle.query(
-        "calendar", result_type=CapacityState, rpc_timeout=timedelta(seconds=60)
-    )
+    return Reservations(harness.ledger.engine).calendar(site, lanes=4)
 
 
 async def _release_lot(harness: Harness, definition: Any, gate: str) -> str:

@@ -31,6 +31,7 @@ from activities.adapters import DEFAULT_SITES
 from activities.runtime import ChainAnchor
 from definitions import CATALOG, load_catalog
 from records import Checkpointer, Ledger, checkpoint_periodically
+from records.reservations import Reservations
 from records.temperature_store import TemperatureStore
 from vein2vein import keys
 from vein2vein.embedded import start_dev_server
@@ -101,7 +102,8 @@ def make_world(
     anchor: ChainAnchor | None = None,
 ) -> Activities:
     """Activities whose every site is served by its configured adapter (here: simulated);
-    `anchor` checkpoints a batch's ledger chain when the batch closes."""
+    slots and doses are reserved in the ledger's database; `anchor` checkpoints a batch's
+    ledger chain when the batch closes."""
 
     def adapter_for(site_id: str) -> SimulatedWorld:
         site = sites.sites.get(site_id)
@@ -109,6 +111,8 @@ def make_world(
             raise RuntimeError(f"site {site_id} needs adapter '{site.adapter}', not installed")
         return world
 
+    reservations = Reservations(ledger.engine)
+    reservations.create_schema()
     acts = Activities(
         adapter_for=adapter_for,
         ledger=ledger,
@@ -116,6 +120,8 @@ def make_world(
         task_queue=task_queue,
         task_db_url=task_db_url,
         anchor=anchor,
+        lanes={site_id: site.lanes for site_id, site in sites.sites.items()},
+        reservations=reservations,
     )
     world.schedule = acts.schedule_report
     if world.temperature_sink is None:

@@ -1,0 +1,392 @@
+"""Slots and doses shared by many batches, reserved in the records database.
+
+Why a table and not a Temporal workflow per site: every booking of a site used to go through
+one calendar workflow, whose updates Temporal applies one workflow task at a time, at most 10
+in flight. A burst of 100 bookings made its tasks take 16-20 s against their 10 s limit and the
+updates were refused, so batches were held for a *technical* failure where the answer was
+simply "booked" or "no capacity". Here a reservation is one short database transaction:
+
+- the database refuses an overbooking by itself: a lane-day (`slot_days`) and a dose
+  (`inventory_doses.allocation_key`) can be held by one reservation only (unique constraint,
+  conditional update), so two workers racing for the last lane cannot both win;
+- a retried activity gets the same answer: every reservation is keyed by its idempotency key
+  (primary key), and asking again returns what was reserved;
+- contention is a lock wait or a retried transaction, never an error the batch sees.
+
+SQLite (default) and PostgreSQL (production) run the same statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import Connection, and_, delete, insert, select, update
+
+from records.reservation_store import (
+    DayCapacity,
+    NoCapacity,
+    OutOfStock,
+    Raced,
+    Store,
+    first_midnight,
+    inventory_allocations,
+    inventory_doses,
+    inventory_lots,
+    lane_days,
+    reservation_imports,
+    slot_bookings,
+    slot_days,
+)
+from workflows.entities import (
+    AddLot,
+    AllocateRequest,
+    Allocation,
+    CapacityState,
+    InventoryState,
+    Slot,
+    SlotRequest,
+)
+
+__all__ = ["DayCapacity", "NoCapacity", "OutOfStock", "Reservations"]
+
+
+class Reservations(Store):
+    """Slot bookings per site and dose allocations per product, in the records database."""
+
+    # Slots ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _slot(row: object) -> Slot:
+        return Slot(
+            key=row.key,  # type: ignore[attr-defined]
+            batch_id=row.batch_id,  # type: ignore[attr-defined]
+            lane=row.lane,  # type: ignore[attr-defined]
+            start=datetime.fromisoformat(row.start),  # type: ignore[attr-defined]
+            end=datetime.fromisoformat(row.end),  # type: ignore[attr-defined]
+        )
+
+    def _booking(self, conn: Connection, key: str) -> Slot | None:
+        row = conn.execute(select(slot_bookings).where(slot_bookings.c.key == key)).first()
+        return None if row is None else self._slot(row)
+
+    def _free(self, conn: Connection, site: str, lanes: int, req: SlotRequest) -> Slot | None:
+        first = first_midnight(req.earliest)
+        last_day = (req.latest + timedelta(days=req.days)).date().isoformat()
+        held = {
+            (r.lane, r.day)
+            for r in conn.execute(
+                select(slot_days.c.lane, slot_days.c.day).where(
+                    slot_days.c.site == site,
+                    slot_days.c.day >= first.date().isoformat(),
+                    slot_days.c.day <= last_day,
+                    slot_days.c.key != req.key,
+                )
+            )
+        }
+        day = first
+        while day <= req.latest:
+            span = lane_days(day, req.days)
+            for lane in range(1, lanes + 1):
+                if not any((lane, d) in held for d in span):
+                    end = day + timedelta(days=req.days)
+                    return Slot(key=req.key, batch_id=req.batch_id, lane=lane, start=day, end=end)
+            day += timedelta(days=1)
+        return None
+
+    def _hold(self, conn: Connection, site: str, slot: Slot) -> None:
+        conn.execute(
+            insert(slot_days),
+            [
+                {"site": site, "lane": slot.lane, "day": d, "key": slot.key}
+                for d in lane_days(slot.start, (slot.end - slot.start).days)
+            ],
+        )
+
+    def book(self, site: str, lanes: int, req: SlotRequest) -> Slot:
+        """Book the earliest free slot; the same key returns the same slot. Raises
+        `NoCapacity` when no lane is free in the window."""
+
+        def work(conn: Connection) -> Slot:
+            existing = self._booking(conn, req.key)
+            if existing is not None:
+                return existing
+            slot = self._free(conn, site, lanes, req)
+            if slot is None:
+                raise NoCapacity(
+                    f"no slot at {site} between {req.earliest:%Y-%m-%d} and {req.latest:%Y-%m-%d}"
+                )
+            conn.execute(
+                insert(slot_bookings).values(
+                    key=slot.key,
+                    site=site,
+                    batch_id=slot.batch_id,
+                    lane=slot.lane,
+                    start=slot.start.isoformat(),
+                    end=slot.end.isoformat(),
+                )
+            )
+            self._hold(conn, site, slot)
+            return slot
+
+        return self._transact(work)
+
+    def move(self, site: str, lanes: int, req: SlotRequest) -> Slot:
+        """Move a booking to the earliest free slot in a new window; with none free the booking
+        stays where it was and `NoCapacity` is raised."""
+
+        def work(conn: Connection) -> Slot:
+            if self._booking(conn, req.key) is None:
+                raise NoCapacity(f"no booking {req.key} to move")
+            slot = self._free(conn, site, lanes, req)
+            if slot is None:
+                raise NoCapacity(f"no slot at {site} in the new window")
+            conn.execute(delete(slot_days).where(slot_days.c.key == req.key))
+            conn.execute(
+                update(slot_bookings)
+                .where(slot_bookings.c.key == req.key)
+                .values(lane=slot.lane, start=slot.start.isoformat(), end=slot.end.isoformat())
+            )
+            self._hold(conn, site, slot)
+            return slot
+
+        return self._transact(work)
+
+    def release(self, key: str) -> bool:
+        """Free a booking; releasing an unknown or released key is a no-op (idempotent)."""
+
+        def work(conn: Connection) -> bool:
+            conn.execute(delete(slot_days).where(slot_days.c.key == key))
+            return (
+                conn.execute(delete(slot_bookings).where(slot_bookings.c.key == key)).rowcount > 0
+            )
+
+        return self._transact(work)
+
+    def bookings(self, site: str) -> list[Slot]:
+        """Every booking of a site, earliest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(slot_bookings)
+                .where(slot_bookings.c.site == site)
+                .order_by(slot_bookings.c.start, slot_bookings.c.lane)
+            )
+            return [self._slot(r) for r in rows]
+
+    def calendar(self, site: str, lanes: int) -> CapacityState:
+        """A site's lanes and every booking on them, by key."""
+        return CapacityState(
+            site=site, lanes=lanes, bookings={s.key: s for s in self.bookings(site)}
+        )
+
+    def capacity(self, site: str, lanes: int, start: date, days: int) -> list[DayCapacity]:
+        """Booked and free lanes of `site` on each of `days` days from `start`."""
+        span = [start + timedelta(days=n) for n in range(days)]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(slot_days.c.day, slot_days.c.lane, slot_bookings.c.batch_id)
+                .join(slot_bookings, slot_bookings.c.key == slot_days.c.key)
+                .where(
+                    slot_days.c.site == site,
+                    slot_days.c.day >= span[0].isoformat(),
+                    slot_days.c.day <= span[-1].isoformat(),
+                )
+            ).all()
+        held: dict[str, dict[int, str]] = {}
+        for r in rows:
+            held.setdefault(r.day, {})[r.lane] = r.batch_id
+        return [
+            DayCapacity(site=site, day=d, lanes=lanes, booked=held.get(d.isoformat(), {}))
+            for d in span
+        ]
+
+    # Doses ---------------------------------------------------------------------------------
+
+    def add_lot(self, product: str, lot: AddLot) -> list[str]:
+        """Put a released lot's doses into stock (once per key); returns the dose ids."""
+        ids = [f"{lot.lot_id}-D{n:03d}" for n in range(1, lot.doses + 1)]
+        expires = lot.expires.astimezone(UTC).isoformat() if lot.expires else None
+
+        def work(conn: Connection) -> list[str]:
+            known = conn.execute(
+                select(inventory_lots.c.key).where(inventory_lots.c.key == lot.key)
+            ).first()
+            if known is not None:
+                return ids
+            conn.execute(
+                insert(inventory_lots).values(key=lot.key, product=product, lot_id=lot.lot_id)
+            )
+            last = conn.execute(
+                select(inventory_doses.c.position)
+                .where(inventory_doses.c.product == product)
+                .order_by(inventory_doses.c.position.desc())
+                .limit(1)
+            ).scalar()
+            base = (last or 0) + 1
+            conn.execute(
+                insert(inventory_doses),
+                [
+                    {
+                        "dose_id": dose,
+                        "product": product,
+                        "lot_id": lot.lot_id,
+                        "position": base + n,
+                        "expires": expires,
+                    }
+                    for n, dose in enumerate(ids)
+                ],
+            )
+            return ids
+
+        return self._transact(work)
+
+    def _available(self, conn: Connection, product: str, now: datetime) -> list[str]:
+        usable = and_(
+            inventory_doses.c.product == product,
+            inventory_doses.c.allocation_key.is_(None),
+        )
+        rows = conn.execute(
+            select(inventory_doses.c.dose_id, inventory_doses.c.expires)
+            .where(usable)
+            .order_by(inventory_doses.c.position)
+        )
+        at = now.astimezone(UTC).isoformat()
+        return [r.dose_id for r in rows if r.expires is None or r.expires >= at]
+
+    def allocate(self, product: str, req: AllocateRequest, now: datetime) -> Allocation:
+        """Allocate the oldest usable doses to a batch; the same key returns the same doses.
+        Raises `OutOfStock` when too few are usable at `now`."""
+
+        def work(conn: Connection) -> Allocation:
+            row = conn.execute(
+                select(inventory_allocations).where(inventory_allocations.c.key == req.key)
+            ).first()
+            if row is not None:
+                return Allocation(key=row.key, batch_id=row.batch_id, doses=row.doses.split(","))
+            available = self._available(conn, product, now)
+            if len(available) < req.count:
+                raise OutOfStock(
+                    f"{product}: {len(available)} dose(s) available, {req.count} needed"
+                )
+            doses = available[: req.count]
+            taken = conn.execute(
+                update(inventory_doses)
+                .where(
+                    inventory_doses.c.dose_id.in_(doses),
+                    inventory_doses.c.allocation_key.is_(None),
+                )
+                .values(allocation_key=req.key)
+            ).rowcount
+            if taken != len(doses):  # another allocation took one first: read again
+                raise Raced(product)
+            conn.execute(
+                insert(inventory_allocations).values(
+                    key=req.key, product=product, batch_id=req.batch_id, doses=",".join(doses)
+                )
+            )
+            return Allocation(key=req.key, batch_id=req.batch_id, doses=doses)
+
+        return self._transact(work)
+
+    def give_back(self, key: str) -> list[str]:
+        """Return an allocation's doses to stock (idempotent)."""
+
+        def work(conn: Connection) -> list[str]:
+            row = conn.execute(
+                select(inventory_allocations.c.doses).where(inventory_allocations.c.key == key)
+            ).first()
+            if row is None:
+                return []
+            conn.execute(
+                update(inventory_doses)
+                .where(inventory_doses.c.allocation_key == key)
+                .values(allocation_key=None)
+            )
+            conn.execute(delete(inventory_allocations).where(inventory_allocations.c.key == key))
+            return list(row.doses.split(","))
+
+        return self._transact(work)
+
+    def stock(self, product: str, now: datetime) -> InventoryState:
+        """Usable unallocated doses (first out first) and the allocations, of one product."""
+        with self.engine.connect() as conn:
+            available = self._available(conn, product, now)
+            rows = conn.execute(
+                select(inventory_allocations).where(inventory_allocations.c.product == product)
+            )
+            allocations = {
+                r.key: Allocation(key=r.key, batch_id=r.batch_id, doses=r.doses.split(","))
+                for r in rows
+            }
+        return InventoryState(product=product, available=available, allocations=allocations)
+
+    # Carried over from the entity workflows of earlier versions ------------------------------
+
+    def imported(self, name: str) -> bool:
+        """Whether the state of the earlier version's entity `name` was carried over."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(reservation_imports.c.name).where(reservation_imports.c.name == name)
+            ).first()
+        return found is not None
+
+    def carry_over(
+        self,
+        name: str,
+        *,
+        site: str = "",
+        slots: Iterable[Slot] = (),
+        product: str = "",
+        lots: Iterable[str] = (),
+        available: Iterable[str] = (),
+        allocations: Iterable[Allocation] = (),
+    ) -> None:
+        """Carry the state of an earlier version's calendar or inventory workflow over, once
+        (`name` marks it done): its bookings, the keys of the lots it took in, its
+        unallocated doses and its allocations."""
+
+        def work(conn: Connection) -> None:
+            if conn.execute(
+                select(reservation_imports.c.name).where(reservation_imports.c.name == name)
+            ).first():
+                return
+            for slot in slots:
+                conn.execute(
+                    insert(slot_bookings).values(
+                        key=slot.key,
+                        site=site,
+                        batch_id=slot.batch_id,
+                        lane=slot.lane,
+                        start=slot.start.isoformat(),
+                        end=slot.end.isoformat(),
+                    )
+                )
+                self._hold(conn, site, slot)
+            doses = [(d, None) for d in available] + [
+                (d, a.key) for a in allocations for d in a.doses
+            ]
+            if doses:
+                conn.execute(
+                    insert(inventory_doses),
+                    [
+                        {
+                            "dose_id": d,
+                            "product": product,
+                            "lot_id": d.rsplit("-D", 1)[0],
+                            "position": n,
+                            "allocation_key": key,
+                        }
+                        for n, (d, key) in enumerate(doses, start=1)
+                    ],
+                )
+            for key in lots:
+                conn.execute(insert(inventory_lots).values(key=key, product=product, lot_id=""))
+            for a in allocations:
+                conn.execute(
+                    insert(inventory_allocations).values(
+                        key=a.key, product=product, batch_id=a.batch_id, doses=",".join(a.doses)
+                    )
+                )
+            conn.execute(insert(reservation_imports).values(name=name))
+
+        self._transact(work)
