@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 from sqlalchemy import (
     Column,
     Connection,
@@ -106,6 +106,7 @@ class DayCapacity(BaseModel):
     lanes: int
     booked: dict[int, str]  # lane -> batch id
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def free(self) -> int:
         """Lanes nobody holds that day."""

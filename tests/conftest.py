@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,14 +32,23 @@ def signing_key() -> SigningKey:
     return key
 
 
-@pytest.fixture(scope="session")
-def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
-    """A SQLite ledger for the session's batches."""
+@contextmanager
+def new_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    """A SQLite ledger of its own. A module that runs its own Temporal server takes one: a
+    deployment has one records database per Temporal cluster, and slots booked on another
+    server's clock would crowd this one's calendar."""
     path: Path = tmp_path_factory.mktemp("ledger") / "ledger.db"
     led = Ledger.from_url(f"sqlite:///{path}")
     led.create_schema()
     yield led
     led.close()
+
+
+@pytest.fixture(scope="session")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    """A SQLite ledger for the session's batches."""
+    with new_ledger(tmp_path_factory) as led:
+        yield led
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from definitions import AUTOLOGOUS_CD19_CAR_T as CAR_T
+from records.reservations import Reservations
 from tests.harness import Harness
 from tests.products import FLAKY_BOOKING
 from vein2vein.cli import app
@@ -139,6 +140,17 @@ async def test_decide_asks_the_authority_before_the_password(
         refused = await _cli(["batch", *args], env)
         assert refused.exit_code == 1 and needle in refused.output, refused.output
     assert not (await harness.record(handle)).signatures
+    # The capacity view shows the lane the batch booked, as a table.
+    slot = Reservations(harness.ledger.engine).calendar("MFG-EAST", 4).bookings[f"{handle.id}:slot"]
+    day = slot.start.date().isoformat()
+    shown = await _cli(["capacity", "MFG-EAST", "--start", day, "--days", "2"], env)
+    assert shown.exit_code == 0 and f"lane {slot.lane}: {handle.id}" in shown.output
+    for args, needle in [
+        (["capacity", "NO-SITE"], "no site NO-SITE is configured"),
+        (["capacity", "MFG-EAST", "--start", "tomorrow"], "is not a date"),
+    ]:
+        refused = await _cli(args, env)
+        assert refused.exit_code == 1 and needle in refused.output, refused.output
     await handle.cancel()
     await harness.finish(handle)
 

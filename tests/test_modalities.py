@@ -18,9 +18,8 @@ from definitions import (
     IN_VIVO_PATIENT,
 )
 from definitions.allogeneic_edited import INVENTORY as ALLO
-from records import Ledger
 from records.reservations import Reservations
-from tests.conftest import running_harness, time_skipping_env
+from tests.conftest import new_ledger, running_harness, time_skipping_env
 from tests.harness import Harness
 from workflows.client import report_event
 from workflows.entities import CapacityState, InventoryState
@@ -36,12 +35,18 @@ from workflows.signatures import SigningKey
 
 
 @pytest.fixture(scope="module")
-async def harness(ledger: Ledger, signing_key: SigningKey) -> AsyncIterator[Harness]:
+async def harness(
+    tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey
+) -> AsyncIterator[Harness]:
     """This module's own server and worker: 15 years of simulated time and never-ending entity
     workflows stay out of the server the other tests share."""
     world = SimulatedWorld(seed=13)  # its report scheduler points at this module's server
-    async with time_skipping_env() as env, running_harness(env, world, ledger, signing_key) as h:
-        yield h
+    with new_ledger(tmp_path_factory) as ledger:
+        async with (
+            time_skipping_env() as env,
+            running_harness(env, world, ledger, signing_key) as h,
+        ):
+            yield h
 
 
 async def _stock(harness: Harness, product: str) -> InventoryState:
@@ -200,7 +205,12 @@ async def test_rescheduled_collection_moves_the_slot(harness: Harness) -> None:
     await harness.advance_until(
         handle, lambda r: any(e.action == "step.rescheduled" for e in r.audit)
     )
-    after = (await _calendar(harness, "MFG-RESCHED")).bookings[f"{handle.id}:slot"]
+    # The step records the reschedule, then moves the slot: wait for the move itself.
+    for _ in range(300):
+        after = (await _calendar(harness, "MFG-RESCHED")).bookings[f"{handle.id}:slot"]
+        if after.start != before.start:
+            break
+        await asyncio.sleep(0.1)
     assert after.start > before.start and after.start >= now + timedelta(days=9)
     done = event.model_copy(
         update={

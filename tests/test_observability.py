@@ -11,8 +11,7 @@ import pytest
 from temporalio.worker import Worker
 
 from activities import SimulatedWorld
-from records import Ledger
-from tests.conftest import running_harness, time_skipping_env
+from tests.conftest import new_ledger, running_harness, time_skipping_env
 from tests.harness import Harness, order
 from tests.products import FLAKY_BOOKING
 from vein2vein.observability import configure_logging, make_client_options
@@ -24,12 +23,18 @@ from workflows.signatures import SigningKey
 
 
 @pytest.fixture(scope="module")
-async def harness(ledger: Ledger, signing_key: SigningKey) -> AsyncIterator[Harness]:
+async def harness(
+    tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey
+) -> AsyncIterator[Harness]:
     """This module's own server: the extra no-cache worker's task queue must not outlive it
     on the server the other tests share (a queue nobody polls stops time skipping)."""
     world = SimulatedWorld(seed=13)  # its report scheduler points at this module's server
-    async with time_skipping_env() as env, running_harness(env, world, ledger, signing_key) as h:
-        yield h
+    with new_ledger(tmp_path_factory) as ledger:
+        async with (
+            time_skipping_env() as env,
+            running_harness(env, world, ledger, signing_key) as h,
+        ):
+            yield h
 
 
 async def test_json_logs_carry_batch_product_step_once_despite_replay(harness: Harness) -> None:

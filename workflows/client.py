@@ -6,14 +6,22 @@ Nothing here runs inside a workflow.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from temporalio.client import Client, TLSConfig, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    TLSConfig,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.definition import CompiledDefinition
 from workflows.model import (
@@ -28,7 +36,23 @@ from workflows.model import (
     SignedDecision,
 )
 
+T = TypeVar("T")
+
 TASK_QUEUE = "vein2vein"
+#: How long one update RPC may wait for its outcome before it is sent again (None: the SDK's
+#: default; the time-skipping test server cannot poll an update that outlives a shorter
+#: deadline), and how many times it is sent: a slow machine or a busy workflow is waited out,
+#: never taken as a refusal.
+UPDATE_RPC_TIMEOUT: timedelta | None = None
+UPDATE_ATTEMPTS = 6
+#: Answers that mean "not yet", never "no": the server was unavailable or busy (10 updates
+#: already in flight).
+_TRANSIENT = {
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.ABORTED,
+}
 DEFAULT_NAMESPACE = "default"
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -96,20 +120,43 @@ async def start_batch(
     )
 
 
+async def send_update(
+    client: Client, batch_id: str, update: str, arg: BaseModel, result_type: type[T]
+) -> T:
+    """Send an update to a batch, waiting out a slow machine or a busy server: an RPC that
+    timed out is sent again under the same update id (Temporal runs it once and returns its
+    outcome), one refused for a busy or unavailable server is sent again after a pause, each
+    up to `UPDATE_ATTEMPTS` times. A refusal by the batch (`WorkflowUpdateFailedError`) and
+    any other error pass straight through: "update not found" means the server lost an
+    update it never accepted, which the caller may send afresh (`deliver_report` does, as an
+    activity retry)."""
+    handle = client.get_workflow_handle(batch_id)
+    update_id = str(uuid.uuid4())
+    for attempt in range(1, UPDATE_ATTEMPTS + 1):
+        try:
+            result: T = await handle.execute_update(
+                update, arg, id=update_id, result_type=result_type, rpc_timeout=UPDATE_RPC_TIMEOUT
+            )
+            return result
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            task = asyncio.current_task()
+            if attempt == UPDATE_ATTEMPTS or (task is not None and task.cancelling()):
+                raise
+        except RPCError as err:
+            if attempt == UPDATE_ATTEMPTS or err.status not in _TRANSIENT:
+                raise
+            await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
+    raise AssertionError("unreachable")
+
+
 async def report_event(client: Client, event: ExternalEvent) -> EventAck:
     """Report an outside-world event to its batch; raises if the batch refuses it."""
-    handle = client.get_workflow_handle(event.batch_id)
-    ack: EventAck = await handle.execute_update("report_event", event, result_type=EventAck)
-    return ack
+    return await send_update(client, event.batch_id, "report_event", event, EventAck)
 
 
 async def decide(client: Client, batch_id: str, decision: SignedDecision) -> DecisionReceipt:
     """Submit a signed decision; raises `WorkflowUpdateFailedError` with the refusal reason."""
-    handle = client.get_workflow_handle(batch_id)
-    receipt: DecisionReceipt = await handle.execute_update(
-        "decide", decision, result_type=DecisionReceipt
-    )
-    return receipt
+    return await send_update(client, batch_id, "decide", decision, DecisionReceipt)
 
 
 async def get_record(
@@ -153,9 +200,8 @@ async def recall_lot(
     """Hold every batch in `uses` (batch id, COI) that is not yet infused; report each."""
     outcomes = []
     for batch_id, coi in uses:
-        handle = client.get_workflow_handle(batch_id)
         try:
-            await handle.execute_update("recall_lot", recall, result_type=EventAck)
+            await send_update(client, batch_id, "recall_lot", recall, EventAck)
             outcomes.append(RecallOutcome(batch_id=batch_id, coi=coi, held=True, reason="held"))
         except WorkflowUpdateFailedError as err:
             reason = str(err.cause.message if err.cause else err)  # type: ignore[attr-defined]

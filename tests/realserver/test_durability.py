@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.api.enums.v1 import PendingActivityState
@@ -21,6 +21,7 @@ from temporalio.api.enums.v1 import PendingActivityState
 from tests.realserver.conftest import Cluster, alive, eventually
 from tests.realserver.products import DEADLINE, RELAY, TIMERS
 from vein2vein.embedded import listening
+from workflows import client as client_module
 from workflows.client import decide as submit
 from workflows.client import new_batch_id, report_event
 from workflows.model import (
@@ -279,3 +280,30 @@ async def test_embedded_server_dies_with_its_worker(bare_cluster: Cluster) -> No
     rec = await _approve_and_finish(cluster, batch_id)
     _assert_relay_record_clean(rec)
     _assert_ledger_complete(cluster, [rec])
+
+
+async def test_a_decision_sent_while_no_worker_runs_is_waited_out(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(d) An update whose RPC times out (no worker to take it, as on a loaded machine) is
+    sent again under the same update id until a worker takes it: accepted once, never a
+    refusal the caller has to untangle."""
+    monkeypatch.setattr(client_module, "UPDATE_RPC_TIMEOUT", timedelta(seconds=2))
+    cluster.start_worker()
+    await cluster.worker_ready()
+    batch_id = await cluster.start(RELAY)
+    before = await cluster.until_quiet(batch_id, "decision at approve")
+    signed = cluster.sign(before, "approve", DecisionAction.APPROVE)
+    assert cluster.kill_worker(signal.SIGTERM) == 0
+
+    sending = asyncio.create_task(submit(await cluster.client(), batch_id, signed))
+    await asyncio.sleep(5)  # at least two RPC timeouts pass with nobody to take the update
+    assert not sending.done(), "the update gave up while the worker was away"
+    cluster.start_worker()
+    receipt = await asyncio.wait_for(sending, 120)
+    assert receipt.action == DecisionAction.APPROVE
+    outcome = BatchOutcome.model_validate(await cluster.outcome(batch_id))
+    assert outcome.status == BatchStatus.COMPLETED
+    rec = await cluster.record(batch_id)
+    assert [s.signature_id for s in rec.signatures] == [signed.body.signature_id]
+    assert sum(e.action == "decision.approve" for e in rec.audit) == 1

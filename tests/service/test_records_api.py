@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from records import validate_structure
+from records.reservations import Reservations
 from tests.harness import Harness
 from tests.products import FLAKY_BOOKING
 from tests.service.support import Client
@@ -41,3 +42,23 @@ async def test_where_used_ebr_and_fhir(
     assert bad.status_code == 422
     anonymous = await (await client()).get(f"/api/batches/{handle.id}/ebr")
     assert anonymous.status_code == 401
+
+
+async def test_capacity_view_shows_the_lane_a_batch_booked(
+    client: Client, service_settings: Settings, harness: Harness
+) -> None:
+    handle = await harness.start(FLAKY_BOOKING)
+    await harness.until_waiting(handle, "decision at approve")
+    booked = Reservations(harness.ledger.engine).calendar("MFG-EAST", 4)
+    slot_day = booked.bookings[f"{handle.id}:slot"].start.date().isoformat()
+    http = await client(token=admin.create_token(service_settings.data_dir, "planner", ["read"]))
+    days = await http.get("/api/capacity/MFG-EAST", params={"start": slot_day, "days": 2})
+    assert days.status_code == 200
+    first = days.json()[0]
+    assert first["day"] == slot_day and first["lanes"] == 4
+    assert handle.id in first["booked"].values() and first["free"] == 4 - len(first["booked"])
+    assert (await http.get("/api/capacity/NO-SUCH-SITE")).status_code == 404
+    too_long = await http.get("/api/capacity/MFG-EAST", params={"days": 1000})
+    assert too_long.status_code == 422
+    await harness.decide(handle, "approve", DecisionAction.APPROVE)
+    await harness.finish(handle)

@@ -6,6 +6,7 @@ having changed nothing. One module per command group; `common` holds what they s
 - `run`: `dev`, `serve`, `worker` (top-level commands)
 - `definitions`, `batch`, `record`, `lots`, `ledger`, `keys`: the groups of the same name
 - `users`: the `users` and `tokens` groups
+- `capacity`: a site's booked and free lanes
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import typer
 
 from vein2vein.cli import run
 from vein2vein.cli.batch import batch_app
+from vein2vein.cli.capacity import capacity
 from vein2vein.cli.definitions import definitions_app
 from vein2vein.cli.keys import keys_app
 from vein2vein.cli.ledger import ledger_app
@@ -28,6 +30,7 @@ app = typer.Typer(no_args_is_help=True, help="vein2vein: cell and gene therapy, 
 app.command()(run.worker)
 app.command()(run.dev)
 app.command()(run.serve)
+app.command()(capacity)
 app.add_typer(definitions_app, name="definitions")
 app.add_typer(batch_app, name="batch")
 app.add_typer(ledger_app, name="ledger")

@@ -1,11 +1,13 @@
 """Regulated records over HTTP, read from the ledger (so they outlive Temporal's retention):
-lot genealogy, the electronic batch record, FHIR R5 resources."""
+lot genealogy, the electronic batch record, FHIR R5 resources; and the sites' booked and free
+manufacturing lanes, kept beside them."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from records import (
@@ -16,6 +18,7 @@ from records import (
     render_html,
     render_json,
 )
+from records.reservations import DayCapacity, Reservations
 from vein2vein.service.api_common import NOT_FOUND, BatchId
 from vein2vein.service.auth import READERS, Ctx, Principal, allowed
 from vein2vein.service.temperature import legs_for
@@ -57,3 +60,22 @@ async def batch_fhir(ctx: Ctx, _: Reader, batch_id: BatchId) -> dict[str, Any]:
     except RecordNotFound as err:
         raise HTTPException(404, str(err)) from err
     return biologically_derived_product(rec)
+
+
+SiteId = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+@router.get("/capacity/{site}", responses=NOT_FOUND, response_model=list[DayCapacity])
+async def site_capacity(
+    ctx: Ctx,
+    _: Reader,
+    site: SiteId,
+    start: Annotated[date | None, Query(description="First day (default: today)")] = None,
+    days: Annotated[int, Query(ge=1, le=92)] = 14,
+) -> list[DayCapacity]:
+    """Each day's booked lanes (lane -> batch) and free lanes at a configured site."""
+    configured = ctx.sites.sites.get(site)
+    if configured is None:
+        raise HTTPException(404, f"no site {site} is configured")
+    first = start or (await ctx.clock()).date()
+    return Reservations(ctx.ledger.engine).capacity(site, configured.lanes, first, days)

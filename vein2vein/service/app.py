@@ -20,6 +20,7 @@ from activities.adapters import DEFAULT_SITES, SitesConfig
 from definitions import load_catalog
 from records import Ledger
 from records.external_tasks import TaskStore
+from records.reservations import Reservations
 from records.temperature_store import TemperatureStore
 from vein2vein.keys import deployment_signing_key
 from vein2vein.service import api, api_people, api_records, api_tasks, console
@@ -66,6 +67,7 @@ def create_app(
     ledger.create_schema()
     temperature = TemperatureStore(ledger.engine)
     temperature.create_schema()
+    Reservations(ledger.engine).create_schema()
     if sites is None:
         sites = SitesConfig.load(settings.sites_file) if settings.sites_file else DEFAULT_SITES
     ctx = ServiceContext(
