@@ -44,8 +44,10 @@ unit: setup system-deps
 
 test: lint typecheck unit
 
-# Figures, not pass/fail: replay cost per committed history (see benchmarks/).
+# Figures, not pass/fail (see benchmarks/): framework overhead against a raw temporalio
+# workflow, then replay cost per committed history.
 bench: setup
+	$(BIN)/python -m benchmarks.overhead --batches 50
 	$(BIN)/python -m benchmarks.replay
 
 clean:

@@ -1,0 +1,42 @@
+"""The embedded dev server the benchmarks run on: a fresh SQLite file, a free loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from temporalio.client import Client
+
+from vein2vein.embedded import start_dev_server
+from workflows.client import connect
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def embedded_server(data_dir: Path) -> AsyncIterator[tuple[Client, int]]:
+    """A dev server on `data_dir` and a client on it; yields (client, server pid)."""
+    port = free_port()
+    proc = start_dev_server(data_dir, port=port, ui_port=free_port(), ui=False)
+    try:
+        for attempt in range(60):  # the frontend answers a little after its port opens
+            try:
+                client = await connect(f"127.0.0.1:{port}")
+                break
+            except RuntimeError:
+                if attempt == 59:
+                    raise
+                await asyncio.sleep(0.5)
+        yield client, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
