@@ -45,9 +45,10 @@ unit: setup system-deps
 test: lint typecheck unit
 
 # Figures, not pass/fail (see benchmarks/): framework overhead against a raw temporalio
-# workflow, then replay cost per committed history.
+# workflow, 200 bookings at once, then replay cost per committed history.
 bench: setup
 	$(BIN)/python -m benchmarks.overhead --batches 50
+	$(BIN)/python -m benchmarks.burst --batches 200
 	$(BIN)/python -m benchmarks.replay
 
 clean:
