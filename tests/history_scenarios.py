@@ -447,17 +447,7 @@ async def hsc_pooled_and_engrafted(harness: Harness) -> Handle:
     return h
 
 
-async def car_t_released_local_projection(harness: Harness) -> Handle:
-    """Issue 12: a CAR T batch released and infused, its audit projected into the ledger by
-    local activities (one marker per projection, no activity events)."""
-    h = await harness.start(AUTOLOGOUS_CD19_CAR_T)
-    await harness.release(h)
-    await harness.finish(h)
-    return h
-
-
 SCENARIOS: dict[str, Scenario] = {
-    "car_t_released_local_projection": car_t_released_local_projection,
     "car_t_oos_exceptional_release": car_t_oos_exceptional_release,
     "car_t_oos_abandoned": car_t_oos_abandoned,
     "car_t_hold_breached": car_t_hold_breached,

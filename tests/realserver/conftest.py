@@ -101,6 +101,8 @@ class Cluster:
         self.key = SigningKey.generate("k-realserver")
         self.server: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
+        #: Further workers polling the same task queue (`start_second_worker`).
+        self.others: list[subprocess.Popen[bytes]] = []
         self._workers = itertools.count(1)
         self._client: Client | None = None
         self.batches: list[str] = []
@@ -130,6 +132,17 @@ class Cluster:
         cluster's port and SQLite file (the laptop mode).
         """
         assert self.worker is None, "a worker is already running"
+        self.worker, self.worker_log = self._spawn(module, embedded, extra_env)
+
+    def start_second_worker(self, **extra_env: str) -> Path:
+        """Start one more `worker.py` on the same task queue; returns its log file."""
+        proc, log = self._spawn(None, False, extra_env)
+        self.others.append(proc)
+        return log
+
+    def _spawn(
+        self, module: str | None, embedded: bool, extra_env: dict[str, str]
+    ) -> tuple[subprocess.Popen[bytes], Path]:
         register_key(Settings(data_dir=self.root), self.key)  # the worker trusts the registry
         n = next(self._workers)
         env = {
@@ -148,10 +161,10 @@ class Cluster:
             env["VEIN2VEIN_TEMPORAL_PORT"] = str(self.port)
             env["VEIN2VEIN_UI_PORT"] = str(free_port())
         args = [sys.executable, "-m", module] if module else [sys.executable, "worker.py"]
-        log = (self.root / f"worker-{n}.log").open("ab")
-        with log:
-            self.worker = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=log)
-        self.worker_log = self.root / f"worker-{n}.log"
+        path = self.root / f"worker-{n}.log"
+        with path.open("ab") as log:
+            proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=log)
+        return proc, path
 
     async def worker_ready(self, timeout: float = 30.0) -> None:
         """Wait until the worker logs that it polls, failing at once if it died."""
@@ -184,11 +197,12 @@ class Cluster:
 
     def close(self) -> None:
         """Kill every child process still running."""
-        for proc in (self.worker, self.server):
+        for proc in (self.worker, self.server, *self.others):
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
         self.worker = self.server = None
+        self.others = []
         for pid in self.embedded_servers:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
@@ -247,8 +261,9 @@ class Cluster:
     async def record(self, batch_id: str) -> BatchRecord:
         """The batch record now (a query: needs a running worker)."""
         await self.client()
+        # Patient: under chaos and a loaded machine a query may wait for a busy worker.
         rec: BatchRecord = await self.handle(batch_id).query(
-            "record", result_type=BatchRecord, rpc_timeout=timedelta(seconds=5)
+            "record", result_type=BatchRecord, rpc_timeout=timedelta(seconds=30)
         )
         return rec
 

@@ -27,9 +27,7 @@ from workflows import (
 from workflows.language import Call
 
 #: Per-attempt timeout of every call: short, so a call lost with a killed worker is retried
-#: soon. Right after a crash an attempt of `book_slot` may time out too: it updates the slot
-#: calendar's workflow, whose tasks are still offered to the dead worker for 10 s (the SDK's
-#: sticky-queue timeout); the next attempt goes through.
+#: soon.
 CALL_TIMEOUT = timedelta(seconds=6)
 # Long enough that, on a loaded machine, neither expires before the test has killed the server.
 HOLD = timedelta(seconds=12)

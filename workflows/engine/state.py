@@ -55,8 +55,6 @@ class BatchState:
         self.fresh: dict[str, list[str]] = {}
         #: Audit events already projected into the ledger.
         self.projected = 0
-        #: Whether this run projects with local activities (decided at its first projection).
-        self.local_projection: bool | None = None
         self.closed = False
         #: When each thing awaited (by target) and each clock (by name) began, as first seen.
         self.since: dict[str, datetime] = {}
