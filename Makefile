@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PACKAGES = workflows activities definitions records vein2vein worker.py
 
-.PHONY: run test setup system-deps lint typecheck unit bench clean
+.PHONY: run test setup system-deps lint typecheck unit bench chaos clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
@@ -43,6 +43,10 @@ unit: setup system-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# The chaos test of `make test` at five times the batches (outside `make test`: minutes).
+chaos: setup
+	VEIN2VEIN_CHAOS_BATCHES=200 $(BIN)/pytest -q -p no:cacheprovider tests/realserver/test_chaos.py
 
 # Figures, not pass/fail (see benchmarks/): framework overhead against a raw temporalio
 # workflow, 200 bookings at once, then replay cost per committed history.
