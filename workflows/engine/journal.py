@@ -64,6 +64,10 @@ def audit(
 
 def refresh(state: BatchState) -> None:
     """Re-derive status, waits and deadlines; audit a status change; publish attributes."""
+    if not workflow.in_workflow():
+        # A run evicted from the worker's cache is torn down by closing its coroutines; the
+        # `finally` blocks of its waits end up here with no workflow to record anything in.
+        return
     rec = state.rec
     old_status = rec.status
     rec.status = derive_status(rec)
