@@ -20,12 +20,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from activities import SimulatedWorld
-from benchmarks.server import embedded_server
-from records import Ledger
+from benchmarks.server import embedded_server, simulated_network
 from records.reservations import Reservations
 from tests.harness import order
-from vein2vein.worker import build_worker, make_world
+from vein2vein.worker import build_worker
 from workflows import call, minutes, process, stage, task
 from workflows.client import get_record, new_batch_id, start_batch
 from workflows.model import BatchRecord, DeviationKind, StepState
@@ -68,10 +66,8 @@ def outcome(rec: BatchRecord) -> str | None:
 async def main(batches: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with embedded_server(Path(tmp)) as (client, _pid):
-            ledger = Ledger.from_url(f"sqlite:///{tmp}/ledger.db")
-            ledger.create_schema()
-            world = SimulatedWorld(seed=1, store=Path(tmp) / "world.db")
-            acts = make_world(client, ledger=ledger, world=world)
+            net = simulated_network(client, Path(tmp))
+            ledger, acts = net.ledger, net.activities
             now = datetime.now(UTC)
             # [now+3d, now+4d) holds exactly one midnight: one start day for the whole site.
             window = {

@@ -22,11 +22,9 @@ from pathlib import Path
 
 from temporalio.service import RPCError
 
-from activities import SimulatedWorld
-from benchmarks.server import embedded_server
-from records import Ledger
+from benchmarks.server import embedded_server, simulated_network
 from tests.harness import order
-from vein2vein.worker import build_worker, make_world
+from vein2vein.worker import build_worker
 from workflows import Role, call, gate, minutes, process, stage, task
 from workflows.client import get_record, new_batch_id, start_batch
 from workflows.model import AwaitKind
@@ -57,10 +55,8 @@ def rss_mib() -> float:
 async def main(batches: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with embedded_server(Path(tmp)) as (client, _pid):
-            ledger = Ledger.from_url(f"sqlite:///{tmp}/ledger.db")
-            ledger.create_schema()
-            world = SimulatedWorld(seed=1, store=Path(tmp) / "world.db")
-            acts = make_world(client, ledger=ledger, world=world)
+            net = simulated_network(client, Path(tmp))
+            ledger, acts = net.ledger, net.activities
             worker = build_worker(
                 client, acts, products=[WAITING], max_cached_workflows=batches + 100
             )

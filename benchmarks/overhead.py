@@ -31,12 +31,10 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities import SimulatedWorld
 from benchmarks.raw_workflow import STEPS, RawSixCalls
-from benchmarks.server import embedded_server
-from records import Ledger
+from benchmarks.server import embedded_server, simulated_network
 from tests.harness import order
-from vein2vein.worker import build_worker, make_world
+from vein2vein.worker import build_worker
 from workflows import activity as declare
 from workflows import call, minutes, process, stage, task
 from workflows.client import new_batch_id, start_batch
@@ -120,7 +118,8 @@ async def main(batches: int) -> None:
 
 async def _compare(batches: int, tmp: Path, client: Client, pid: int) -> None:
     """Run both sides, raw first, on one server; print the table and the ratios."""
-    world = SimulatedWorld(seed=1, store=tmp / "world.db")
+    net = simulated_network(client, tmp)
+    world, ledger, acts = net.world, net.ledger, net.activities
 
     @activity.defn(name="raw_step")
     async def raw_step(c: StepCall) -> StepOutput:
@@ -141,9 +140,6 @@ async def _compare(batches: int, tmp: Path, client: Client, pid: int) -> None:
             batches,
             lambda b: client.start_workflow("raw-six-calls", b, id=b, task_queue="raw"),
         )
-    ledger = Ledger.from_url(f"sqlite:///{tmp}/ledger.db")
-    ledger.create_schema()
-    acts = make_world(client, ledger=ledger, world=world)
     async with build_worker(client, acts, products=[BENCH]):
         ours = await measure(
             "vein2vein",

@@ -1,4 +1,5 @@
-"""The embedded dev server the benchmarks run on: a fresh SQLite file, a free loopback port."""
+"""The embedded dev server the benchmarks run on (a fresh SQLite file, a free loopback port),
+and the simulated network their workers serve."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio.client import Client
 
+from activities import Activities, SimulatedWorld
+from records import Ledger
 from vein2vein.embedded import start_dev_server
+from vein2vein.worker import make_world
 from workflows.client import connect
 
 
@@ -40,3 +45,20 @@ async def embedded_server(data_dir: Path) -> AsyncIterator[tuple[Client, int]]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@dataclass
+class Network:
+    """The simulated outside world, the ledger and the activities bound to both."""
+
+    world: SimulatedWorld
+    ledger: Ledger
+    activities: Activities
+
+
+def simulated_network(client: Client, data_dir: Path) -> Network:
+    """A fresh SQLite ledger and simulated world in `data_dir`, and vein2vein's activities."""
+    ledger = Ledger.from_url(f"sqlite:///{data_dir}/ledger.db")
+    ledger.create_schema()
+    world = SimulatedWorld(seed=1, store=data_dir / "world.db")
+    return Network(world, ledger, make_world(client, ledger=ledger, world=world))

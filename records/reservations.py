@@ -103,6 +103,20 @@ class Reservations(Store):
             ],
         )
 
+    def _book(self, conn: Connection, site: str, slot: Slot) -> None:
+        """Record a booking and hold its lane-days (the primary key refuses a taken day)."""
+        conn.execute(
+            insert(slot_bookings).values(
+                key=slot.key,
+                site=site,
+                batch_id=slot.batch_id,
+                lane=slot.lane,
+                start=slot.start.isoformat(),
+                end=slot.end.isoformat(),
+            )
+        )
+        self._hold(conn, site, slot)
+
     def book(self, site: str, lanes: int, req: SlotRequest) -> Slot:
         """Book the earliest free slot; the same key returns the same slot. Raises
         `NoCapacity` when no lane is free in the window."""
@@ -116,17 +130,7 @@ class Reservations(Store):
                 raise NoCapacity(
                     f"no slot at {site} between {req.earliest:%Y-%m-%d} and {req.latest:%Y-%m-%d}"
                 )
-            conn.execute(
-                insert(slot_bookings).values(
-                    key=slot.key,
-                    site=site,
-                    batch_id=slot.batch_id,
-                    lane=slot.lane,
-                    start=slot.start.isoformat(),
-                    end=slot.end.isoformat(),
-                )
-            )
-            self._hold(conn, site, slot)
+            self._book(conn, site, slot)
             return slot
 
         return self._transact(work)
@@ -351,17 +355,7 @@ class Reservations(Store):
             ).first():
                 return
             for slot in slots:
-                conn.execute(
-                    insert(slot_bookings).values(
-                        key=slot.key,
-                        site=site,
-                        batch_id=slot.batch_id,
-                        lane=slot.lane,
-                        start=slot.start.isoformat(),
-                        end=slot.end.isoformat(),
-                    )
-                )
-                self._hold(conn, site, slot)
+                self._book(conn, site, slot)
             doses = [(d, None) for d in available] + [
                 (d, a.key) for a in allocations for d in a.doses
             ]
