@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -20,6 +21,12 @@ from records.reservations import Reservations
 from workflows.client import TASK_QUEUE, report_event
 from workflows.coi import CoiIssuer, DefaultCoiIssuer
 from workflows.model import AuditEvent, ExternalEvent, StepCall, StepOutput
+
+_ALLOCATE_COI_DOC = "Allocate the batch's COI; the same idempotency key always yields the same COI."
+_HAND_TO_EXTERNAL_DOC = (
+    "Give the outside system an opaque task id (never the Temporal token); the activity "
+    "completes when that system posts to /api/tasks/{id}/complete or /fail."
+)
 
 
 class AuditSink(Protocol):
@@ -74,16 +81,16 @@ class Activities:
             if name != "hand_to_external"
         ]
         system = [
-            self._system_activity(name, SYSTEM_ACTIVITIES[name], fn)
+            self._step_activity(name, SYSTEM_ACTIVITIES[name], fn)
             for name, fn in self._system_calls().items()
         ]
         return [
             *site,
             *system,
-            self.allocate_coi,
+            self._step_activity("allocate_coi", _ALLOCATE_COI_DOC, self._allocate_coi),
+            self._step_activity("hand_to_external", _HAND_TO_EXTERNAL_DOC, self._hand_over),
             self.project_audit,
             self.deliver_report,
-            self.hand_to_external,
         ]
 
     def _entities(self) -> EntityActivities:
@@ -110,11 +117,23 @@ class Activities:
             "return_doses": lambda c: self._entities().give_back(c),
         }
 
-    def _system_activity(
+    def _step_activity(
         self, name: str, doc: str, fn: Callable[[StepCall], Awaitable[StepOutput]]
     ) -> Callable[[StepCall], Any]:
+        """The one wrapper of every step's call: first land the audit events the call carries
+        (`workflows.engine.projection`), then act; the output says they landed."""
+
         async def run(call: StepCall) -> StepOutput:
-            return await fn(call)
+            if call.audit:
+                try:
+                    await asyncio.to_thread(self._ledger.append, call.audit)
+                except Exception as err:
+                    # Retried like any technical failure; the step has not acted yet.
+                    raise ApplicationError(
+                        f"ledger unavailable: {err}", type="LedgerUnavailable"
+                    ) from err
+            output = await fn(call)
+            return output.model_copy(update={"audit_landed": True}) if call.audit else output
 
         run.__name__ = name
         run.__doc__ = doc
@@ -123,7 +142,7 @@ class Activities:
     def _site_activity(self, name: str, doc: str) -> Callable[[StepCall], Any]:
         after = self._after_site().get(name)
 
-        async def run(call: StepCall) -> StepOutput:
+        async def perform(call: StepCall) -> StepOutput:
             adapter = self._adapter_for(call.site)
             try:
                 output = await adapter.perform(call)
@@ -140,14 +159,9 @@ class Activities:
                 data={**output.data, **recorded.data},
             )
 
-        run.__name__ = name
-        run.__doc__ = doc
-        return activity.defn(name=name)(run)
+        return self._step_activity(name, doc, perform)
 
-    @activity.defn(name="hand_to_external")
-    async def hand_to_external(self, call: StepCall) -> StepOutput:
-        """Give the outside system an opaque task id (never the Temporal token); the activity
-        completes when that system posts to /api/tasks/{id}/complete or /fail."""
+    async def _hand_over(self, call: StepCall) -> StepOutput:
         if self._task_db_url is None:
             raise ApplicationError("no task store configured", non_retryable=True)
         info = activity.info()
@@ -161,9 +175,7 @@ class Activities:
             raise ApplicationError(str(err), type="AdapterUnavailable") from err
         activity.raise_complete_async()
 
-    @activity.defn(name="allocate_coi")
-    async def allocate_coi(self, call: StepCall) -> StepOutput:
-        """Allocate the batch's COI; the same idempotency key always yields the same COI."""
+    async def _allocate_coi(self, call: StepCall) -> StepOutput:
         return StepOutput(coi=self._issuer.allocate(call.idempotency_key))
 
     @activity.defn(name="project_audit")

@@ -242,6 +242,11 @@ class StepCall(Frozen):
     results: dict[str, float | str] = Field(
         default_factory=dict, description="Values recorded so far, for calculations"
     )
+    audit: list[AuditEvent] = Field(
+        default_factory=list,
+        description="Audit events this call carries into the ledger before it acts "
+        "(`workflows.engine.projection`)",
+    )
 
 
 class StepOutput(Frozen):
@@ -251,6 +256,9 @@ class StepOutput(Frozen):
     lots: list[str] = Field(default_factory=list)
     data: dict[str, str] = Field(default_factory=dict)
     coi: str | None = None
+    audit_landed: bool = Field(
+        default=False, description="The call wrote the audit events it carried into the ledger"
+    )
 
 
 class LotRecall(Frozen):

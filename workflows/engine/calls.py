@@ -11,7 +11,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
-from workflows.engine import journal
+from workflows.engine import carrying, journal
 from workflows.engine.errors import ANY_TECHNICAL, RETRY_OR_ABANDON, Abandon, StepFailed
 from workflows.engine.state import BatchState
 from workflows.language import Call, param_text
@@ -129,11 +129,19 @@ async def call(
         weight_kg=start.order.weight_kg,
         results={name: r.value for name, r in rec.results.items()},
     )
-    output: StepOutput = await workflow.execute_activity(
-        c.activity,
-        arg,
-        result_type=StepOutput,
-        summary=f"{step}: {c.activity}",
-        **activity_options(c.policy),
-    )
+    audit, end = carrying.carry(state)
+    if audit:
+        arg = arg.model_copy(update={"audit": audit})
+    try:
+        output: StepOutput = await workflow.execute_activity(
+            c.activity,
+            arg,
+            result_type=StepOutput,
+            summary=f"{step}: {c.activity}",
+            **activity_options(c.policy),
+        )
+    except BaseException:
+        carrying.carried(state, end, landed=False)
+        raise
+    carrying.carried(state, end, landed=output.audit_landed)
     return output

@@ -14,7 +14,11 @@ async def continue_as_new(state: BatchState, visit: int, origin: datetime) -> No
     """Wait until the ledger has every event and no handler runs, then continue as new."""
     rec = state.rec
     await workflow.wait_condition(
-        lambda: state.projected == len(rec.audit) and workflow.all_handlers_finished()
+        lambda: (
+            state.projected == len(rec.audit)
+            and not state.search_due
+            and workflow.all_handlers_finished()
+        )
     )
     resume = state.resume(visit, origin)
     workflow.continue_as_new(state.start.model_copy(update={"resume": resume}))

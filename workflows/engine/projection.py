@@ -1,12 +1,22 @@
 """Projecting the audit journal into the ledger: in order, exactly once, until the record is
 closed. A projection that keeps failing holds the batch for a person; it never fails it.
 
-An ordinary activity, deliberately not a local one: a local activity runs inside the workflow
-task that produced the events, before that task is committed. A worker killed mid-task leaves
-events in the ledger that the retried task then produces differently (another timestamp, or
-another order of concurrent reports); the chaos test (`tests/realserver/test_chaos.py`) caught
-exactly that as a ledger conflict. An activity is scheduled by a committed task, so it only
-ever carries events the history holds."""
+Events ride with the batch's next activity (`workflows.engine.carrying`): the step's own call
+writes the events recorded since the last confirmed write before it acts (`activities.runtime`),
+so a batch that moves from call to call spends no extra Temporal round trip on its audit trail.
+Only events no call is about to carry (the batch waits for a person, a report or a timer, or it
+closes) go by a `project_audit` activity of their own. Either way the carrier is an ordinary
+activity, scheduled by a committed workflow task, so it only ever carries events the history
+holds; a local activity would run inside the task that produced the events, before that task is
+committed, and a worker killed mid-task would leave events in the ledger that the retried task
+then produces differently (the chaos test, `tests/realserver/test_chaos.py`, caught exactly
+that).
+
+Every carrier writes from the last confirmed event on, and the ledger skips events it already
+holds, so two carriers in flight at once, or a carrier whose outcome is unknown, cost a repeated
+write, never a gap. Batches recorded before carrying existed replay with one `project_audit` per
+batch of events (`workflows.engine.carrying.CARRY_PATCH`).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +26,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
+from workflows.engine import search
 from workflows.engine.failures import open_deviation
 from workflows.engine.state import BatchState
 from workflows.model import DecisionAction, DeviationKind
@@ -26,12 +37,27 @@ PROJECT_RETRY = RetryPolicy(maximum_attempts=20, maximum_interval=timedelta(minu
 
 
 async def project_loop(state: BatchState) -> None:
-    """Project audit events into the ledger, in order, until the record is closed."""
+    """Project audit events no call carries into the ledger, in order, until the record is
+    closed."""
     rec = state.rec
+
+    def uncarried() -> bool:
+        return len(rec.audit) > (state.carried if state.carry else state.projected)
+
     while True:
-        await workflow.wait_condition(lambda: len(rec.audit) > state.projected or state.closed)
-        batch = rec.audit[state.projected :]
+        await workflow.wait_condition(lambda: uncarried() or state.closed or state.search_due)
+        if state.carry:
+            # Let every other coroutine of this task run until it blocks (conditions are only
+            # checked when nothing else is ready): a call scheduled meanwhile carries the
+            # events, and this loop has nothing left to send.
+            await workflow.wait_condition(lambda: True)
+            search.flush(state)
+            if not uncarried() and not state.closed:
+                continue
+        start, end = state.projected, len(rec.audit)
+        batch = rec.audit[start:end]
         if batch:
+            state.carried = max(state.carried, end)
             try:
                 await workflow.execute_activity(
                     "project_audit",
@@ -41,6 +67,7 @@ async def project_loop(state: BatchState) -> None:
                     retry_policy=PROJECT_RETRY,
                 )
             except ActivityError as err:
+                state.carried = state.projected
                 # The record must reach the ledger: hold the batch for a person, not fail it.
                 dev = open_deviation(
                     state,
@@ -54,6 +81,7 @@ async def project_loop(state: BatchState) -> None:
                     lambda dev_id=dev_id: dev_id in state.dispositions  # type: ignore[misc]
                 )
                 continue
-            state.projected += len(batch)
+            state.projected = max(state.projected, end) if state.carry else start + len(batch)
+            state.carried = max(state.carried, state.projected)
         elif state.closed:
             return

@@ -18,7 +18,23 @@ SEARCH_ATTRIBUTES = (SA_PRODUCT, SA_STATUS, SA_STAGE, SA_COI)
 
 
 def publish(state: BatchState) -> None:
-    """Upsert the attributes that changed since they were last published."""
+    """Upsert the attributes that changed since they were last published: at once for a batch
+    recorded before audit events rode with calls, else once per workflow task, when the batch's
+    next call or audit projection leaves (`flush`)."""
+    if state.carry:
+        state.search_due = True
+    else:
+        _upsert(state)
+
+
+def flush(state: BatchState) -> None:
+    """Publish the attributes that `publish` deferred, in one upsert."""
+    if state.search_due:
+        state.search_due = False
+        _upsert(state)
+
+
+def _upsert(state: BatchState) -> None:
     rec = state.rec
     wanted = {
         SA_PRODUCT.name: rec.product,

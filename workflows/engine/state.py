@@ -53,14 +53,18 @@ class BatchState:
         self.iterations: dict[str, int] = {}
         #: Specified results each step recorded since it started, not judged yet.
         self.fresh: dict[str, list[str]] = {}
-        #: Audit events already projected into the ledger.
+        #: Audit events confirmed in the ledger, and those handed to a carrier so far.
         self.projected = 0
+        self.carried = 0
+        #: Whether the batch's calls carry its audit events (`projection.CARRY_PATCH`).
+        self.carry = False
         self.closed = False
         #: When each thing awaited (by target) and each clock (by name) began, as first seen.
         self.since: dict[str, datetime] = {}
         self.clock_started: dict[str, datetime] = {}
-        #: Search attributes as last published.
+        #: Search attributes as last published, and whether a change waits for `search.flush`.
         self.search: dict[str, str] = {}
+        self.search_due = False
         self.watchers: list[asyncio.Task[None]] = []
         #: (stage index, step index) of the top-level step running now.
         self.position: tuple[int, int] = (0, 0)
@@ -79,7 +83,7 @@ class BatchState:
         state.used_signatures = set(r.used_signatures)
         state.seen_events = set(r.seen_events)
         state.person_retries = dict(r.person_retries)
-        state.projected = r.projected
+        state.projected = state.carried = r.projected
         return state
 
     def resume(self, visit: int, origin: datetime) -> Resume:

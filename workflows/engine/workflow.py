@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from workflows.definition import CompiledDefinition
 from workflows.engine import calls, compensation, journal, messages, runner
+from workflows.engine.carrying import CARRY_PATCH
 from workflows.engine.errors import Abandon, EndBatch
 from workflows.engine.projection import project_loop
 from workflows.engine.state import BatchState
@@ -57,9 +58,11 @@ class BatchInterpreter:
         defn = CompiledDefinition.model_validate(start.definition)
         if start.resume is not None:
             state = self._state = BatchState.restored(start, defn, start.resume)
+            state.carry = workflow.patched(CARRY_PATCH)
             journal.refresh(state)
         else:
             state = self._state = BatchState(start, defn, _new_record(start, defn))
+            state.carry = workflow.patched(CARRY_PATCH)
             journal.audit(
                 state,
                 SYSTEM,

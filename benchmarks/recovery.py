@@ -1,0 +1,182 @@
+"""Recovery after a worker SIGKILL with batches in flight, on the real dev server.
+
+N batches (default 200) each run a chain of MES operations, every one answered by the simulated
+world within a second, on a worker in its own process (`worker.py`, as deployed). Once every
+batch is moving, the worker is SIGKILLed and a new one starts at once. From each batch's
+history: how long after the kill its first workflow task completed again (p50, p95, max), how
+many workflow tasks timed out after the kill (work thrown away and redone) and how many took
+over 5 s; and, for contrast, how many batches completed a workflow task in the 10 s before it.
+
+    .venv/bin/python -m benchmarks.recovery [--batches 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from activities import KNOWN_ACTIVITIES
+from tests.realserver.conftest import _cluster
+from workflows import call, minutes, process, stage, task, wait_for
+
+#: Operations per batch: long enough that every batch is mid-chain when the worker dies.
+OPERATIONS = 40
+
+CHAIN = process(
+    "bench-mes-chain",
+    version="1",
+    title="A chain of MES operations, each answered within a second (recovery benchmark)",
+    specification={},
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", call("allocate_coi", at="system", timeout=minutes(1), attempts=5)),
+            *(
+                wait_for(
+                    f"op{n}",
+                    "mes.operation_done",
+                    ask=call(
+                        "start_operation",
+                        at="manufacturing_site",
+                        timeout=minutes(1),
+                        attempts=5,
+                        operation=f"op{n}",
+                    ),
+                    deadline=minutes(30),
+                )
+                for n in range(1, OPERATIONS + 1)
+            ),
+        )
+    ],
+)
+
+#: What the worker process loads (`VEIN2VEIN_DEFINITIONS=benchmarks.recovery:PRODUCTS`).
+PRODUCTS = {CHAIN.product: CHAIN}
+
+SITES = """
+[sites.TC-NORTH]
+kind = "treatment_centre"
+[sites.MFG-EAST]
+kind = "manufacturing_site"
+lanes = 1000
+[sites.COURIER-CRYO]
+kind = "courier"
+"""
+
+
+#: (seconds to move again or None, timed-out tasks, slow tasks, moved in the 10 s before)
+Progress = tuple[float | None, int, int, bool]
+WORKER_ENV = {"VEIN2VEIN_DEFINITIONS": "benchmarks.recovery:PRODUCTS"}
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _progress(
+    client: Client, batch_id: str, killed: datetime
+) -> tuple[float | None, int, int, bool]:
+    """Seconds from the kill to the batch's first completed workflow task after it; workflow
+    tasks timed out and slow (over 5 s) after it; whether it moved in the 10 s before it."""
+    history = await client.get_workflow_handle(batch_id).fetch_history()
+    first: float | None = None
+    timed_out = slow = 0
+    moved_before = False
+    started_at: dict[int, datetime] = {}
+    for e in history.events:
+        at = e.event_time.ToDatetime(tzinfo=UTC)
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            started_at[e.event_id] = at
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            if killed - timedelta(seconds=10) <= at < killed:
+                moved_before = True
+            if at >= killed:
+                if first is None:
+                    first = (at - killed).total_seconds()
+                began = started_at.get(e.workflow_task_completed_event_attributes.started_event_id)
+                if began is not None and (at - began).total_seconds() > 5:
+                    slow += 1
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT and at >= killed:
+            timed_out += 1
+    return first, timed_out, slow, moved_before
+
+
+async def main(batches: int, settle: float, patience: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        async for cluster in _cluster(root, server=True):
+            sites = root / "sites.toml"
+            sites.write_text(SITES)
+            env = {
+                "VEIN2VEIN_SITES": str(sites),
+                "VEIN2VEIN_DEFINITIONS": "benchmarks.recovery:PRODUCTS",
+            }
+            cluster.start_worker(None, embedded=False, **env)
+            await cluster.worker_ready()
+            t0 = time.perf_counter()
+            ids = [await cluster.start(CHAIN) for _ in range(batches)]
+            print(
+                f"{batches} batches started in {time.perf_counter() - t0:.1f} s; "
+                f"running {settle:.0f} s before the kill"
+            )
+            await asyncio.sleep(settle)
+
+            killed = datetime.now(UTC)
+            assert cluster.kill_worker(signal.SIGKILL) == -signal.SIGKILL
+            cluster.start_worker(None, embedded=False, **env)
+            await cluster.worker_ready()
+            client = await cluster.client()
+            deadline = time.monotonic() + patience
+            while True:
+                figures = [await _progress(client, b, killed) for b in ids]
+                waiting = sum(1 for f in figures if f[0] is None)
+                if not waiting or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(5)
+            _print(batches, figures, patience)
+
+
+def _print(
+    batches: int, figures: list[tuple[float | None, int, int, bool]], patience: float
+) -> None:
+    back = [f[0] for f in figures if f[0] is not None]
+    print(
+        f"before the kill: {sum(1 for f in figures if f[3])}/{batches} batches completed a "
+        "workflow task in the last 10 s"
+    )
+    print(
+        f"after SIGKILL + immediate new worker: moving again p50 {_pct(back, 0.5):.1f} s, "
+        f"p95 {_pct(back, 0.95):.1f} s, max {max(back, default=float('nan')):.1f} s "
+        f"(mean {statistics.fmean(back) if back else float('nan'):.1f} s); "
+        f"{batches - len(back)} not moving after {patience:.0f} s"
+    )
+    print(
+        f"workflow tasks after the kill: {sum(f[1] for f in figures)} timed out, "
+        f"{sum(f[2] for f in figures)} took over 5 s"
+    )
+
+
+if __name__ == "__main__":
+    logging.getLogger("temporalio").setLevel(logging.ERROR)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument(
+        "--settle", type=float, default=20.0, help="seconds running before the kill"
+    )
+    parser.add_argument("--patience", type=float, default=300.0)
+    args = parser.parse_args()
+    asyncio.run(main(args.batches, args.settle, args.patience))

@@ -1,0 +1,125 @@
+"""The audit trail reaches the ledger with the batch's own calls, and whole whatever a call does.
+
+A batch moving from call to call spends no Temporal round trip on its audit trail: each call
+carries the events recorded since the last confirmed write, and only the close (or a wait) has a
+`project_audit` of its own. A call that does not say it wrote its events (an implementation
+that ignores them) leaves them to the projection loop: the ledger still holds every event once,
+in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities import SimulatedWorld
+from tests.harness import Harness, order
+from vein2vein.worker import PASSTHROUGH, make_world
+from workflows import activity as declare
+from workflows import call, minutes, process, stage, task
+from workflows.client import new_batch_id, start_batch
+from workflows.model import BatchRecord, BatchStatus, StepCall, StepOutput
+from workflows.registry import workflow_type
+
+QUEUE = "carried-audit"
+
+CALLS = process(
+    "test-carried-audit",
+    version="1",
+    title="Four calls in a row, nothing to wait for",
+    specification={},
+    activities=[declare("carry_step", "A trivial call to the site")],
+    stages=[
+        stage(
+            "only",
+            *(
+                task(
+                    f"step{n}",
+                    call("carry_step", at="manufacturing_site", timeout=minutes(1), attempts=3),
+                )
+                for n in range(1, 5)
+            ),
+        )
+    ],
+)
+
+
+@activity.defn(name="carry_step")
+async def ignores_its_audit(call: StepCall) -> StepOutput:
+    """An implementation written without the framework's wrapper: it never writes `call.audit`."""
+    return StepOutput(data={"done": call.step})
+
+
+def _worker(harness: Harness, *, naive: bool) -> Worker:
+    # A world of its own: `make_world` points a world's reports at its task queue, and the
+    # shared one must keep reporting to the shared worker.
+    world = SimulatedWorld(seed=5)
+    acts: list[Callable[..., Any]] = make_world(
+        harness.client, ledger=harness.ledger, world=world, task_queue=QUEUE
+    ).all({"carry_step": "A trivial call to the site"})
+    if naive:
+        acts = [a for a in acts if a.__name__ != "carry_step"] + [ignores_its_audit]
+    return Worker(
+        harness.client,
+        task_queue=QUEUE,
+        workflows=[workflow_type(CALLS.product)],
+        activities=acts,
+        activity_executor=ThreadPoolExecutor(max_workers=4),
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        ),
+    )
+
+
+async def _run(harness: Harness, naive: bool) -> tuple[BatchRecord, list[str]]:
+    async with _worker(harness, naive=naive):
+        handle: WorkflowHandle[Any, Any] = await start_batch(
+            harness.client, CALLS, order(), batch_id=new_batch_id(), task_queue=QUEUE
+        )
+        # Not `handle.result()`: on the shared time-skipping server, awaiting a result unlocks
+        # time skipping, and the tests after this one stalled.
+        rec = await harness.finish(handle)
+        history = await handle.fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    return rec, scheduled
+
+
+def _assert_ledger_holds_the_record(harness: Harness, rec: BatchRecord) -> None:
+    entries = harness.ledger.entries(rec.batch_id)
+    assert [(e.seq, e.action, e.subject) for e in entries] == [
+        (e.seq, e.action, e.subject) for e in rec.audit
+    ]
+
+
+async def test_calls_carry_the_audit_trail_and_only_the_close_projects_alone(
+    harness: Harness,
+) -> None:
+    rec, scheduled = await _run(harness, naive=False)
+
+    assert rec.status == BatchStatus.COMPLETED
+    assert scheduled.count("carry_step") == 4
+    assert scheduled.count("project_audit") == 1
+    _assert_ledger_holds_the_record(harness, rec)
+
+
+async def test_a_call_that_does_not_write_its_events_leaves_them_to_the_projection(
+    harness: Harness,
+) -> None:
+    rec, scheduled = await _run(harness, naive=True)
+
+    # Had the batch taken the unconfirmed events as written, the close would have projected
+    # from a later seq: the ledger refuses a gap, and the batch would be held, not completed.
+    assert rec.status == BatchStatus.COMPLETED
+    assert scheduled.count("carry_step") == 4
+    _assert_ledger_holds_the_record(harness, rec)
