@@ -1,12 +1,13 @@
 """Open batches: N batches waiting for a signature, all cached by one worker.
 
 Starts N batches of a two-step product (allocate the COI, then wait at a QA gate) on the
-embedded dev server, with the worker in this process and a workflow cache large enough to
-hold them all; queries each once the gate is reached. Prints the start rate, the seconds
-until all wait, query latency (p50/p99) and the worker's memory (RSS of this process) before
-and after, per open batch.
+embedded dev server, with the worker in this process and its workflow cache as deployed
+(`VEIN2VEIN_WORKFLOW_CACHE`, default 2,000; `--cache` to change it): batches beyond it are
+evicted and replayed when read. Queries each until the gate is reached. Prints the start
+rate, the seconds until all wait, query latency (p50/p99) and the worker's memory (RSS of this
+process) before and after, per open batch.
 
-    .venv/bin/python -m benchmarks.open_batches [--batches 1000]
+    .venv/bin/python -m benchmarks.open_batches [--batches 1000] [--cache 2000]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from temporalio.service import RPCError
 
 from benchmarks.server import embedded_server, simulated_network
 from tests.harness import order
+from vein2vein.settings import DEFAULT_WORKFLOW_CACHE
 from vein2vein.worker import build_worker
 from workflows import Role, call, gate, minutes, process, stage, task
 from workflows.client import get_record, new_batch_id, start_batch
@@ -52,14 +54,12 @@ def rss_mib() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-async def main(batches: int) -> None:
+async def main(batches: int, cache: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with embedded_server(Path(tmp)) as (client, _pid):
             net = simulated_network(client, Path(tmp))
             ledger, acts = net.ledger, net.activities
-            worker = build_worker(
-                client, acts, products=[WAITING], max_cached_workflows=batches + 100
-            )
+            worker = build_worker(client, acts, products=[WAITING], max_cached_workflows=cache)
             async with worker:
                 before = rss_mib()
                 ids = [new_batch_id() for _ in range(batches)]
@@ -88,7 +88,7 @@ async def main(batches: int) -> None:
                 after = rss_mib()
             ledger.close()
     cuts = statistics.quantiles(latencies, n=100)
-    print(f"{batches} open batches waiting at a QA gate, one worker caching them all")
+    print(f"{batches} open batches waiting at a QA gate, one worker caching up to {cache}")
     print(f"  started in {started:.1f} s ({batches / started:.1f} batches/s)")
     print(f"  all waiting after {all_waiting:.1f} s ({len(waiting)} of {batches})")
     print(f"  query p50 {cuts[49] * 1000:.0f} ms, p99 {cuts[98] * 1000:.0f} ms")
@@ -102,4 +102,6 @@ if __name__ == "__main__":
     logging.getLogger("temporalio").setLevel(logging.ERROR)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=1000)
-    asyncio.run(main(parser.parse_args().batches))
+    parser.add_argument("--cache", type=int, default=DEFAULT_WORKFLOW_CACHE)
+    args = parser.parse_args()
+    asyncio.run(main(args.batches, args.cache))

@@ -25,13 +25,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from definitions import CATALOG
 from tests.products import TEST_PRODUCTS
 from workflows.registry import workflow_type
-from workflows.sandbox import PASSTHROUGH, cache_bytecode
+from workflows.sandbox import PASSTHROUGH
 
 HISTORIES = Path(__file__).resolve().parents[1] / "tests" / "histories"
 
 
 async def main(names: list[str], rounds: int) -> None:
-    cache_bytecode()
     replayer = Replayer(
         workflows=[workflow_type(p) for p in [*CATALOG, *TEST_PRODUCTS]],
         data_converter=pydantic_data_converter,

@@ -19,7 +19,7 @@ SQLite (default) and PostgreSQL (production) run the same statements.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
@@ -28,181 +28,26 @@ from records.reservation_store import (
     NoCapacity,
     OutOfStock,
     Raced,
-    Store,
-    first_midnight,
     inventory_allocations,
     inventory_doses,
     inventory_lots,
-    lane_days,
     reservation_imports,
-    slot_bookings,
-    slot_days,
 )
+from records.slots import Slots
 from workflows.entities import (
     AddLot,
     AllocateRequest,
     Allocation,
-    CapacityState,
     InventoryState,
     Slot,
-    SlotRequest,
 )
 
 __all__ = ["DayCapacity", "NoCapacity", "OutOfStock", "Reservations"]
 
 
-class Reservations(Store):
-    """Slot bookings per site and dose allocations per product, in the records database."""
-
-    # Slots ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def _slot(row: object) -> Slot:
-        return Slot(
-            key=row.key,  # type: ignore[attr-defined]
-            batch_id=row.batch_id,  # type: ignore[attr-defined]
-            lane=row.lane,  # type: ignore[attr-defined]
-            start=datetime.fromisoformat(row.start),  # type: ignore[attr-defined]
-            end=datetime.fromisoformat(row.end),  # type: ignore[attr-defined]
-        )
-
-    def _booking(self, conn: Connection, key: str) -> Slot | None:
-        row = conn.execute(select(slot_bookings).where(slot_bookings.c.key == key)).first()
-        return None if row is None else self._slot(row)
-
-    def _free(self, conn: Connection, site: str, lanes: int, req: SlotRequest) -> Slot | None:
-        first = first_midnight(req.earliest)
-        last_day = (req.latest + timedelta(days=req.days)).date().isoformat()
-        held = {
-            (r.lane, r.day)
-            for r in conn.execute(
-                select(slot_days.c.lane, slot_days.c.day).where(
-                    slot_days.c.site == site,
-                    slot_days.c.day >= first.date().isoformat(),
-                    slot_days.c.day <= last_day,
-                    slot_days.c.key != req.key,
-                )
-            )
-        }
-        day = first
-        while day <= req.latest:
-            span = lane_days(day, req.days)
-            for lane in range(1, lanes + 1):
-                if not any((lane, d) in held for d in span):
-                    end = day + timedelta(days=req.days)
-                    return Slot(key=req.key, batch_id=req.batch_id, lane=lane, start=day, end=end)
-            day += timedelta(days=1)
-        return None
-
-    def _hold(self, conn: Connection, site: str, slot: Slot) -> None:
-        conn.execute(
-            insert(slot_days),
-            [
-                {"site": site, "lane": slot.lane, "day": d, "key": slot.key}
-                for d in lane_days(slot.start, (slot.end - slot.start).days)
-            ],
-        )
-
-    def _book(self, conn: Connection, site: str, slot: Slot) -> None:
-        """Record a booking and hold its lane-days (the primary key refuses a taken day)."""
-        conn.execute(
-            insert(slot_bookings).values(
-                key=slot.key,
-                site=site,
-                batch_id=slot.batch_id,
-                lane=slot.lane,
-                start=slot.start.isoformat(),
-                end=slot.end.isoformat(),
-            )
-        )
-        self._hold(conn, site, slot)
-
-    def book(self, site: str, lanes: int, req: SlotRequest) -> Slot:
-        """Book the earliest free slot; the same key returns the same slot. Raises
-        `NoCapacity` when no lane is free in the window."""
-
-        def work(conn: Connection) -> Slot:
-            existing = self._booking(conn, req.key)
-            if existing is not None:
-                return existing
-            slot = self._free(conn, site, lanes, req)
-            if slot is None:
-                raise NoCapacity(
-                    f"no slot at {site} between {req.earliest:%Y-%m-%d} and {req.latest:%Y-%m-%d}"
-                )
-            self._book(conn, site, slot)
-            return slot
-
-        return self._transact(work)
-
-    def move(self, site: str, lanes: int, req: SlotRequest) -> Slot:
-        """Move a booking to the earliest free slot in a new window; with none free the booking
-        stays where it was and `NoCapacity` is raised."""
-
-        def work(conn: Connection) -> Slot:
-            if self._booking(conn, req.key) is None:
-                raise NoCapacity(f"no booking {req.key} to move")
-            slot = self._free(conn, site, lanes, req)
-            if slot is None:
-                raise NoCapacity(f"no slot at {site} in the new window")
-            conn.execute(delete(slot_days).where(slot_days.c.key == req.key))
-            conn.execute(
-                update(slot_bookings)
-                .where(slot_bookings.c.key == req.key)
-                .values(lane=slot.lane, start=slot.start.isoformat(), end=slot.end.isoformat())
-            )
-            self._hold(conn, site, slot)
-            return slot
-
-        return self._transact(work)
-
-    def release(self, key: str) -> bool:
-        """Free a booking; releasing an unknown or released key is a no-op (idempotent)."""
-
-        def work(conn: Connection) -> bool:
-            conn.execute(delete(slot_days).where(slot_days.c.key == key))
-            return (
-                conn.execute(delete(slot_bookings).where(slot_bookings.c.key == key)).rowcount > 0
-            )
-
-        return self._transact(work)
-
-    def bookings(self, site: str) -> list[Slot]:
-        """Every booking of a site, earliest first."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(slot_bookings)
-                .where(slot_bookings.c.site == site)
-                .order_by(slot_bookings.c.start, slot_bookings.c.lane)
-            )
-            return [self._slot(r) for r in rows]
-
-    def calendar(self, site: str, lanes: int) -> CapacityState:
-        """A site's lanes and every booking on them, by key."""
-        return CapacityState(
-            site=site, lanes=lanes, bookings={s.key: s for s in self.bookings(site)}
-        )
-
-    def capacity(self, site: str, lanes: int, start: date, days: int) -> list[DayCapacity]:
-        """Booked and free lanes of `site` on each of `days` days from `start`."""
-        span = [start + timedelta(days=n) for n in range(days)]
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(slot_days.c.day, slot_days.c.lane, slot_bookings.c.batch_id)
-                .join(slot_bookings, slot_bookings.c.key == slot_days.c.key)
-                .where(
-                    slot_days.c.site == site,
-                    slot_days.c.day >= span[0].isoformat(),
-                    slot_days.c.day <= span[-1].isoformat(),
-                )
-            ).all()
-        held: dict[str, dict[int, str]] = {}
-        for r in rows:
-            held.setdefault(r.day, {})[r.lane] = r.batch_id
-        return [
-            DayCapacity(site=site, day=d, lanes=lanes, booked=held.get(d.isoformat(), {}))
-            for d in span
-        ]
+class Reservations(Slots):
+    """Slot bookings per site (`records.slots`) and dose allocations per product, in the
+    records database."""
 
     # Doses ---------------------------------------------------------------------------------
 

@@ -21,12 +21,14 @@ from workflows import (
     handoff,
     hold,
     hours,
+    leg,
     minutes,
     one_of,
     option,
     party,
     process,
     series,
+    slot_chain,
     stage,
     task,
     wait_for,
@@ -371,6 +373,42 @@ TYPED_PARAMS = process(
 )
 
 
+#: Collection three days before the manufacturing slot, infusion two days after it ends.
+SLOT_CHAIN = slot_chain(
+    leg("collection", at="treatment_centre", offset_days=-3),
+    leg("infusion", at="treatment_centre", offset_days=16),
+)
+
+CHAINED_SLOTS = process(
+    "test-chained-slots",
+    version="1",
+    title="Collection, manufacturing and infusion slots booked and moved as one chain",
+    specification={},
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "enrolment",
+            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+            task(
+                "book_slot",
+                _quick("book_slot", days="14", chain=SLOT_CHAIN),
+                undo=_quick("release_slot"),
+            ),
+            wait_for(
+                "apheresis",
+                "collection.completed",
+                ask=call(
+                    "schedule_apheresis", at="treatment_centre", timeout=minutes(1), attempts=2
+                ),
+                on_reschedule=_quick("move_slot", days="14", chain=SLOT_CHAIN),
+                deadline=days(30),
+            ),
+            gate("approve", roles=(Role.QA,), meaning="approval"),
+        )
+    ],
+)
+
+
 TEST_PRODUCTS = {
     d.product: d
     for d in (
@@ -382,5 +420,6 @@ TEST_PRODUCTS = {
         COMPUTED_DOSE,
         OBSERVED,
         TYPED_PARAMS,
+        CHAINED_SLOTS,
     )
 }

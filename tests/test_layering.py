@@ -78,25 +78,3 @@ def test_the_check_sees_lazy_and_from_imports() -> None:
     )
     names = {name for _, name in imported_names(source)}
     assert {"vein2vein.cli", "vein2vein.service.tasks", "worker"} <= names
-
-
-def test_modules_the_sandbox_shares_import_nothing_it_re_imports() -> None:
-    """A pure module (passed through the workflow sandbox) that imported the engine would
-    share the engine's module state between batches; each must import only pure modules."""
-    from workflows.sandbox import PURE
-
-    def sources(name: str) -> list[Path]:
-        path = ROOT / name.replace(".", "/")
-        return sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
-
-    found = [
-        f"{path.relative_to(ROOT)}:{line} imports {imported}"
-        for name in PURE
-        for path in sources(name)
-        for line, imported in imported_names(path.read_text())
-        if _under(imported, ("workflows",))
-        and not _under(imported, PURE)
-        and imported.rsplit(".", 1)[0] not in PURE
-        and imported != "workflows"
-    ]
-    assert found == []

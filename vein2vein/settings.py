@@ -7,6 +7,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: Batches one worker keeps cached (`Settings.workflow_cache`): each costs about 60 KiB once
+#: the engine is shared by every batch (`workflows.sandbox`); a batch evicted from the cache is
+#: replayed from its history when it next moves or is read.
+DEFAULT_WORKFLOW_CACHE = 2000
+
 
 class Settings(BaseModel):
     """Where Temporal, the ledger and the keys are; how to observe the worker."""
@@ -41,6 +46,11 @@ class Settings(BaseModel):
     trusted_keys_path: Path | None = Field(
         default=None, description="The key registry file (default: trusted_keys.json in data_dir)"
     )
+    workflow_cache: int = Field(
+        default=DEFAULT_WORKFLOW_CACHE,
+        ge=1,
+        description="Batches a worker keeps in memory; more are replayed when they next move",
+    )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -70,6 +80,7 @@ class Settings(BaseModel):
             checkpoint_journal_path=path("VEIN2VEIN_CHECKPOINT_JOURNAL"),
             checkpoint_interval=float(e.get("VEIN2VEIN_CHECKPOINT_INTERVAL", "300")),
             trusted_keys_path=path("VEIN2VEIN_TRUSTED_KEYS"),
+            workflow_cache=int(e.get("VEIN2VEIN_WORKFLOW_CACHE", str(DEFAULT_WORKFLOW_CACHE))),
         )
 
     @property

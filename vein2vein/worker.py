@@ -36,7 +36,7 @@ from records.temperature_store import TemperatureStore
 from vein2vein import keys
 from vein2vein.embedded import start_dev_server
 from vein2vein.observability import configure_logging, make_client_options
-from vein2vein.settings import Settings
+from vein2vein.settings import DEFAULT_WORKFLOW_CACHE, Settings
 from workflows import sandbox
 from workflows.client import TASK_QUEUE, connect
 from workflows.definition import CompiledDefinition
@@ -56,13 +56,12 @@ def build_worker(
     *,
     products: Iterable[CompiledDefinition] | None = None,
     task_queue: str = TASK_QUEUE,
-    max_cached_workflows: int = 1000,
+    max_cached_workflows: int = DEFAULT_WORKFLOW_CACHE,
 ) -> Worker:
     """A worker running every product in `products` (default: the catalog), with the
     framework's activities and those the products declare."""
     defns = list(CATALOG.values()) if products is None else list(products)
     names = [d.product for d in defns]
-    sandbox.cache_bytecode()
     declared = {a.name: a.description for d in defns for a in d.activities or ()}
     return Worker(
         client,
@@ -195,7 +194,12 @@ async def serve(
         catalog = load_catalog(settings.extra_definitions)
         reloading = asyncio.create_task(watcher.run(stop))
         try:
-            async with build_worker(client, acts, products=catalog.values()):
+            async with build_worker(
+                client,
+                acts,
+                products=catalog.values(),
+                max_cached_workflows=settings.workflow_cache,
+            ):
                 log.info(
                     "worker running", extra={"task_queue": TASK_QUEUE, "products": list(catalog)}
                 )

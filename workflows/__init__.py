@@ -41,6 +41,7 @@ from workflows.language import (
     within,
 )
 from workflows.model import Role
+from workflows.slots import leg, slot_chain
 from workflows.vocabulary import PartyKind
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "handoff",
     "hold",
     "hours",
+    "leg",
     "minutes",
     "one_of",
     "option",
@@ -77,6 +79,7 @@ __all__ = [
     "process",
     "repeat",
     "series",
+    "slot_chain",
     "stage",
     "task",
     "validate",

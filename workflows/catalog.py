@@ -72,6 +72,11 @@ PARAMETERS: dict[str, ParamSpec] = {
     "days": ParamSpec(type="integer", description="Days a manufacturing slot lasts"),
     "lead_days": ParamSpec(type="number", description="Days between booking and the slot"),
     "return_days": ParamSpec(type="number", description="Days from slot end to infusion"),
+    "chain": ParamSpec(
+        type="slot_chain",
+        description="Slots at other parties booked, moved and released with this one "
+        "(workflows.slots.slot_chain)",
+    ),
     "dose_per_kg": ParamSpec(type="number", description="Dose per kg of body weight"),
     "per_vial": ParamSpec(type="number", description="Dose one vial holds"),
 }

@@ -231,6 +231,9 @@ class StepCall(Frozen):
     idempotency_key: str
     site_role: str
     site: str
+    sites: dict[str, str] = Field(
+        default_factory=dict, description="The order's site of each party (for slot chains)"
+    )
     coi: str | None = None
     order_id: str
     params: dict[str, str] = Field(default_factory=dict)

@@ -4,6 +4,7 @@ rule, with what to do about it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from itertools import pairwise
 
@@ -33,6 +34,7 @@ from workflows.language import (
     Step,
     WaitFor,
 )
+from workflows.slots import parse_chain
 from workflows.validation_kinds import KindRules
 
 
@@ -96,6 +98,25 @@ class Validator(KindRules):
                 f"{what} '{c.activity}' is addressed to '{c.site}', which is not a party of "
                 f"the product (parties: {', '.join(parties)}; or '{SYSTEM}')",
             )
+        self.check_chain(step, what, c, parties)
+
+    def check_chain(self, step: str, what: str, c: Call, parties: Mapping[str, object]) -> None:
+        """Every leg of a slot chain is at a party of the product."""
+        text = c.params.get("chain")
+        if text is None or not isinstance(text, str):
+            return
+        try:
+            legs = parse_chain(text)
+        except ValueError:
+            return  # check_params has said why
+        for lg in legs:
+            if lg.party not in parties:
+                self.fail(
+                    step,
+                    "unknown party",
+                    f"{what} '{c.activity}': slot chain leg '{lg.name}' is at '{lg.party}', "
+                    f"which is not a party of the product (parties: {', '.join(parties)})",
+                )
 
     def check_params(self, step: str, what: str, c: Call) -> None:
         own = {a.name: a.params for a in self.defn.activities or ()}

@@ -119,6 +119,7 @@ async def call(
         idempotency_key=f"{rec.batch_id}:{step}:{c.activity}:{suffix}",
         site_role=c.site,
         site=rec.sites.get(c.site, journal.SYSTEM),
+        sites=rec.sites if "chain" in c.params else {},
         coi=rec.coi,
         order_id=rec.order_id,
         params={**{k: param_text(v) for k, v in c.params.items()}, **(extra or {})},

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from workflows import content
+from workflows.slots import parse_chain
 from workflows.vocabulary import PartyKind
 
 
@@ -123,7 +124,9 @@ ParamValue = bool | int | float | str
 class ParamSpec(_Frozen):
     """What a call parameter must be, checked when the definition compiles."""
 
-    type: Literal["text", "number", "integer", "boolean", "duration", "choice"] = "text"
+    type: Literal["text", "number", "integer", "boolean", "duration", "choice", "slot_chain"] = (
+        "text"
+    )
     choices: tuple[str, ...] = ()
     description: str = ""
 
@@ -143,6 +146,12 @@ class ParamSpec(_Frozen):
             whole = isinstance(value, int) and not isinstance(value, bool)
             whole = whole or (isinstance(value, str) and value.strip().lstrip("-").isdigit())
             return None if whole else "an integer"
+        if self.type == "slot_chain":
+            try:
+                parse_chain(str(value))
+            except ValueError as err:
+                return f"a slot chain, name@party:offset_days:days (comma separated): {err}"
+            return None
         if self.type == "duration":
             try:
                 TypeAdapter(timedelta).validate_python(value)
