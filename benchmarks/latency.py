@@ -23,7 +23,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from benchmarks.server import embedded_server, simulated_network
+from benchmarks.server import embedded_server, percentile, simulated_network
 from records import Ledger
 from tests.harness import order
 from vein2vein.worker import build_worker
@@ -111,11 +111,6 @@ async def _sample(client: Client, ledger: Ledger) -> list[float]:
     return [t - t0 for t in seen]
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def main(samples: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with embedded_server(Path(tmp)) as (client, _pid):
@@ -127,7 +122,8 @@ async def main(samples: int) -> None:
     print(f"{'report to':<26} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for i, view in enumerate(VIEWS):
         col = [r[i] * 1000 for r in rows]
-        print(f"{view:<26} {_pct(col, 0.5):>8.0f} {_pct(col, 0.99):>8.0f} {max(col):>8.0f}")
+        p50, p99 = percentile(col, 0.5), percentile(col, 0.99)
+        print(f"{view:<26} {p50:>8.0f} {p99:>8.0f} {max(col):>8.0f}")
 
 
 if __name__ == "__main__":

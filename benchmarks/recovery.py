@@ -26,6 +26,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from activities import KNOWN_ACTIVITIES
+from benchmarks.server import percentile
 from tests.realserver.conftest import _cluster
 from workflows import call, minutes, process, stage, task, wait_for
 
@@ -78,13 +79,6 @@ kind = "courier"
 #: (seconds to move again or None, timed-out tasks, slow tasks, moved in the 10 s before)
 Progress = tuple[float | None, int, int, bool]
 WORKER_ENV = {"VEIN2VEIN_DEFINITIONS": "benchmarks.recovery:PRODUCTS"}
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def _progress(
@@ -159,8 +153,8 @@ def _print(
         "workflow task in the last 10 s"
     )
     print(
-        f"after SIGKILL + immediate new worker: moving again p50 {_pct(back, 0.5):.1f} s, "
-        f"p95 {_pct(back, 0.95):.1f} s, max {max(back, default=float('nan')):.1f} s "
+        f"after SIGKILL + immediate new worker: moving again p50 {percentile(back, 0.5):.1f} s, "
+        f"p95 {percentile(back, 0.95):.1f} s, max {max(back, default=float('nan')):.1f} s "
         f"(mean {statistics.fmean(back) if back else float('nan'):.1f} s); "
         f"{batches - len(back)} not moving after {patience:.0f} s"
     )

@@ -19,6 +19,14 @@ from vein2vein.worker import make_world
 from workflows.client import connect
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The value below which a share `q` of `values` falls (nearest rank); NaN for none."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def free_port() -> int:
     """A loopback port nobody listens on now."""
     with socket.socket() as s:
