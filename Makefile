@@ -49,11 +49,15 @@ chaos: setup
 	VEIN2VEIN_CHAOS_BATCHES=200 $(BIN)/pytest -q -p no:cacheprovider tests/realserver/test_chaos.py
 
 # Figures, not pass/fail (see benchmarks/): framework overhead against a raw temporalio
-# workflow, 200 bookings at once, 1,000 open batches, then replay cost per committed history.
+# workflow, report-to-visible latency, 200 bookings at once, 10,000 open batches on the
+# default workflow cache, recovery after a worker SIGKILL with 200 batches in flight, then
+# replay cost per committed history.
 bench: setup
 	$(BIN)/python -m benchmarks.overhead --batches 50
+	$(BIN)/python -m benchmarks.latency --samples 50
 	$(BIN)/python -m benchmarks.burst --batches 200
-	$(BIN)/python -m benchmarks.open_batches --batches 1000
+	$(BIN)/python -m benchmarks.open_batches --batches 10000
+	$(BIN)/python -m benchmarks.recovery --batches 200
 	$(BIN)/python -m benchmarks.replay
 
 clean:
