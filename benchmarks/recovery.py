@@ -27,7 +27,6 @@ from temporalio.client import Client
 
 from activities import KNOWN_ACTIVITIES
 from benchmarks.server import percentile
-from tests.realserver.conftest import _cluster
 from workflows import call, minutes, process, stage, task, wait_for
 
 #: Operations per batch: long enough that every batch is mid-chain when the worker dies.
@@ -110,6 +109,9 @@ async def _progress(
 
 
 async def main(batches: int, settle: float, patience: float) -> None:
+    # Here, not at the top: the worker process imports this module for PRODUCTS.
+    from tests.realserver.conftest import _cluster
+
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         async for cluster in _cluster(root, server=True):
