@@ -120,13 +120,13 @@ class Activities:
     def _step_activity(
         self, name: str, doc: str, fn: Callable[[StepCall], Awaitable[StepOutput]]
     ) -> Callable[[StepCall], Any]:
-        """The one wrapper of every step's call: first land the audit events the call carries
-        (`workflows.engine.projection`), then act; the output says they landed."""
+        """The one wrapper of every step's call: first write the audit events the call carries
+        (`workflows.engine.carrying`), then act; the output says they landed."""
 
         async def run(call: StepCall) -> StepOutput:
             if call.audit:
                 try:
-                    await asyncio.to_thread(self._ledger.append, call.audit)
+                    await asyncio.to_thread(self._write_audit, call.audit)
                 except Exception as err:
                     # Retried like any technical failure; the step has not acted yet.
                     raise ApplicationError(
@@ -183,6 +183,10 @@ class Activities:
         """Append audit events to the ledger; re-sent events are skipped by key. A batch whose
         "record.closed" event is among them gets its chain head checkpointed (idempotently,
         so a retry after a failed checkpoint writes nothing twice)."""
+        return self._write_audit(events)
+
+    def _write_audit(self, events: Sequence[AuditEvent]) -> int:
+        """The one way audit events reach the ledger, carried by a call or projected alone."""
         written = self._ledger.append(events)
         closed = sorted({e.batch_id for e in events if e.action == RECORD_CLOSED})
         if closed and self._anchor is not None:
