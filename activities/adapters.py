@@ -11,7 +11,9 @@ import tomllib
 from pathlib import Path
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workflows.definition import CompiledDefinition
 from workflows.model import Order, StepCall, StepOutput
@@ -52,6 +54,17 @@ class Site(BaseModel):
     adapter: str = "simulated"
     #: Manufacturing lanes that run one batch at a time (what a slot books).
     lanes: int = Field(default=4, ge=1, le=1000)
+    #: IANA time zone the site's times print in (the engine itself works in UTC).
+    time_zone: str = "UTC"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {value!r}") from e
+        return value
 
 
 class SitesConfig(BaseModel):
@@ -89,9 +102,24 @@ DEFAULT_SITES = SitesConfig(
     sites={
         s.site_id: s
         for s in (
-            Site(site_id="TC-NORTH", kind="treatment_centre", name="North Cancer Centre"),
-            Site(site_id="TC-SOUTH", kind="treatment_centre", name="South University Hospital"),
-            Site(site_id="MFG-EAST", kind="manufacturing_site", name="East Cell Therapy Plant"),
+            Site(
+                site_id="TC-NORTH",
+                kind="treatment_centre",
+                name="North Cancer Centre",
+                time_zone="Europe/London",
+            ),
+            Site(
+                site_id="TC-SOUTH",
+                kind="treatment_centre",
+                name="South University Hospital",
+                time_zone="Europe/Madrid",
+            ),
+            Site(
+                site_id="MFG-EAST",
+                kind="manufacturing_site",
+                name="East Cell Therapy Plant",
+                time_zone="Europe/Berlin",
+            ),
             Site(site_id="COURIER-CRYO", kind="courier", name="CryoCourier"),
             Site(site_id="APH-WEST", kind="apheresis_centre", name="West Apheresis Unit"),
             Site(site_id="LAB-CENTRAL", kind="laboratory", name="Central Laboratory"),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from vein2vein.readable import zone
 
 #: Batches one worker keeps cached (`Settings.workflow_cache`): each costs about 60 KiB once
 #: the engine is shared by every batch (`workflows.sandbox`); a batch evicted from the cache is
@@ -46,6 +48,10 @@ class Settings(BaseModel):
     trusted_keys_path: Path | None = Field(
         default=None, description="The key registry file (default: trusted_keys.json in data_dir)"
     )
+    time_zone: str = Field(
+        default="UTC",
+        description="IANA time zone the console and CLI print times in (exports stay UTC)",
+    )
     workflow_cache: int = Field(
         default=DEFAULT_WORKFLOW_CACHE,
         ge=1,
@@ -81,7 +87,14 @@ class Settings(BaseModel):
             checkpoint_interval=float(e.get("VEIN2VEIN_CHECKPOINT_INTERVAL", "300")),
             trusted_keys_path=path("VEIN2VEIN_TRUSTED_KEYS"),
             workflow_cache=int(e.get("VEIN2VEIN_WORKFLOW_CACHE", str(DEFAULT_WORKFLOW_CACHE))),
+            time_zone=e.get("VEIN2VEIN_TIME_ZONE") or "UTC",
         )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)  # raises ValueError naming the zone
+        return value
 
     @property
     def ledger(self) -> str:
