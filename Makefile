@@ -29,8 +29,10 @@ system-deps:
 	  else echo "missing:$$missing; install them with apt as root (see README)"; fi; \
 	fi
 
+# `make run PORT=8080 VEIN2VEIN_TEMPORAL_PORT=7300` moves the console and Temporal.
+PORT ?= 8000
 run: setup
-	$(BIN)/vein2vein dev --demo
+	$(BIN)/vein2vein dev --demo --port $(PORT)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -44,6 +44,11 @@ class VerifyReport(BaseModel):
         " ledger disagrees with",
     )
     checkpoints_checked: int = Field(default=0, description="Distinct checkpoints compared")
+    found: bool = Field(
+        default=True,
+        description="False when the one batch asked for has neither ledger entries nor a"
+        " checkpoint: an unknown batch, not a broken chain",
+    )
     signatures_checked: bool = Field(
         default=False, description="Whether checkpoint signatures were verified with public keys"
     )
@@ -108,7 +113,10 @@ def _verify(
     for cp in candidates:
         wanted.setdefault(cp.batch_id, set()).add(cp.seq)
     checker = walk_chains(conn, batch_id, wanted)
-    if batch_id is not None and checker.batches == 0:
+    # A batch the ledger never heard of is unknown; one whose entries are gone although a
+    # checkpoint vouched for them is a broken chain (`_disagreement` names each checkpoint).
+    found = batch_id is None or checker.batches > 0 or batch_id in wanted
+    if batch_id is not None and checker.batches == 0 and batch_id in wanted:
         checker.breaks.append(Break(batch_id=batch_id, seq=0, reason="no ledger entries"))
     breaks = [*checker.breaks, *file_breaks]
     for cp in candidates:
@@ -116,7 +124,8 @@ def _verify(
         if problem is not None:
             breaks.append(_break(cp, problem))
     report = VerifyReport(
-        ok=not breaks,
+        ok=not breaks and found,
+        found=found,
         batches_checked=checker.batches,
         entries_checked=checker.entries,
         first_break=breaks[0] if breaks else None,

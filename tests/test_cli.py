@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -15,7 +15,7 @@ from tests.harness import Harness
 from tests.products import FLAKY_BOOKING
 from vein2vein.cli import app
 from workflows.client import pinned_definition
-from workflows.model import DecisionAction
+from workflows.model import BatchStart, DecisionAction
 
 runner = CliRunner()
 
@@ -116,6 +116,55 @@ async def test_batch_start_show_event_against_temporal(harness: Harness, tmp_pat
     assert "is not waiting for a report at 'approve'" in refused.output
     as_json = await _cli(["batch", "show", batch_id, "--json"], env)
     assert json.loads(as_json.output)["batch_id"] == batch_id
+    # One batch per order, whichever way it is started.
+    again = await _cli(
+        [
+            "batch",
+            "start",
+            FLAKY_BOOKING.product,
+            "--order-id",
+            "O-CLI-1",
+            "--pseudonym",
+            "PSN-CLI-0002",
+        ],
+        env,
+    )
+    assert again.exit_code == 1
+    assert f"order O-CLI-1 already started batch {batch_id}" in again.output
+    await handle.cancel()
+    await harness.finish(handle)
+
+
+async def test_batch_start_takes_weight_and_treatment_window(
+    harness: Harness, tmp_path: Path
+) -> None:
+    started = await _cli(
+        [
+            "batch",
+            "start",
+            FLAKY_BOOKING.product,
+            "--order-id",
+            "O-CLI-W",
+            "--pseudonym",
+            "PSN-CLI-0003",
+            "--weight-kg",
+            "72.5",
+            "--window-start",
+            "2026-12-01",
+            "--window-end",
+            "2026-12-20T12:00:00",
+        ],
+        _env(harness, tmp_path),
+    )
+    assert started.exit_code == 0, started.output
+    handle = harness.client.get_workflow_handle(started.output.strip())
+    async for event in handle.fetch_history_events(page_size=1):
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        (start,) = await harness.client.data_converter.decode(payloads, [BatchStart])
+        break
+    assert start.order.weight_kg == 72.5
+    assert start.order.treatment_window_start == datetime(2026, 12, 1, tzinfo=UTC)
+    assert start.order.treatment_window_end == datetime(2026, 12, 20, 12, tzinfo=UTC)
     await handle.cancel()
     await harness.finish(handle)
 

@@ -7,7 +7,7 @@ import contextlib
 
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
+from temporalio.client import Client
 
 from activities import Fault, SimulatedWorld
 from definitions import (
@@ -17,8 +17,10 @@ from definitions import (
     IN_VIVO_LOT,
     IN_VIVO_PATIENT,
 )
+from vein2vein.service.orders import OrderStore, start_order
 from vein2vein.settings import Settings
-from workflows.client import connect, get_record, start_batch
+from vein2vein.watch import Row, board, read_rows, sign_hints
+from workflows.client import connect, new_batch_id
 from workflows.definition import CompiledDefinition
 from workflows.model import BatchRecord, Order
 
@@ -38,11 +40,12 @@ DEMO: list[tuple[str, CompiledDefinition, list[Fault]]] = [
 ]
 
 
-async def start_demo(settings: Settings, world: SimulatedWorld) -> list[tuple[str, str]]:
-    """Start the demonstration batches; returns (batch id, scenario) pairs."""
-    from workflows.client import new_batch_id
-
-    client = await connect(settings.address, settings.namespace)
+async def start_demo(
+    settings: Settings, world: SimulatedWorld, client: Client
+) -> list[tuple[str, str]]:
+    """Start the demonstration batches; returns (batch id, scenario) pairs. Each run's orders
+    are new (the order id carries the batch id): one batch per order, as everywhere."""
+    store = OrderStore(settings.ledger)
     started = []
     for n, (scenario, definition, faults) in enumerate(DEMO, 1):
         batch_id = new_batch_id()
@@ -57,7 +60,7 @@ async def start_demo(settings: Settings, world: SimulatedWorld) -> list[tuple[st
                 "courier": "COURIER-CRYO",
             },
         )
-        await start_batch(client, definition, order, batch_id=batch_id)
+        await start_order(client, store, definition, order, by="demo", batch_id=batch_id)
         started.append((batch_id, scenario))
     return started
 
@@ -69,15 +72,17 @@ FOLLOW_ON: dict[str, tuple[str, CompiledDefinition]] = {
 }
 
 
-async def start_follow_on(settings: Settings, lot: BatchRecord, n: int) -> tuple[str, str] | None:
+async def start_follow_on(
+    settings: Settings, client: Client, lot: BatchRecord, n: int
+) -> tuple[str, str] | None:
     """Start the patient order that a released lot makes possible, if there is one."""
     follow = FOLLOW_ON.get(lot.product)
     if follow is None:
         return None
     scenario, definition = follow
-    client = await connect(settings.address, settings.namespace)
+    batch_id = new_batch_id()
     order = Order(
-        order_id=f"DEMO-PO-{n:04d}",
+        order_id=f"DEMO-PO-{batch_id[2:]}",
         patient_pseudonym=f"PSN-DEMO-PO-{n:04d}",
         sites={
             "treatment_centre": "TC-NORTH",
@@ -86,21 +91,9 @@ async def start_follow_on(settings: Settings, lot: BatchRecord, n: int) -> tuple
         },
         weight_kg=72.0,
     )
-    handle = await start_batch(client, definition, order)
-    return handle.id, scenario
-
-
-def _board(records: list[tuple[str, BatchRecord]]) -> Table:
-    table = Table("batch", "scenario", "status", "stage", "waiting for", title="demo batches")
-    for scenario, r in records:
-        table.add_row(
-            r.batch_id,
-            scenario,
-            r.status.value,
-            r.stage or "-",
-            "; ".join(a.label() for a in r.awaiting)[:70],
-        )
-    return table
+    store = OrderStore(settings.ledger)
+    await start_order(client, store, definition, order, by="demo", batch_id=batch_id)
+    return batch_id, scenario
 
 
 async def run_dev(
@@ -143,31 +136,56 @@ async def run_dev(
             await serving
             return
         await asyncio.sleep(1.0)
-        batches = await start_demo(settings, world)
-        first = batches[0][0]
-        console.print(
-            "decide from another terminal, for example:\n"
-            f"  .venv/bin/vein2vein batch show {first}\n"
-            f"  .venv/bin/vein2vein batch decide {first} qa_disposition approve "
-            "--signer qa --role qa      (password vein2vein-qa)\n"
-            f"or sign it in the console: http://127.0.0.1:{http_port}/console/inbox as qa\n"
-            "Ctrl-C stops everything (batches persist in the data directory)."
-        )
-        followed: set[str] = set()
-        with Live(console=console, refresh_per_second=1) as live:
-            while not serving.done():
-                records = [(s, await get_record(client, b)) for b, s in batches]
-                for _, rec in records:
-                    if rec.completed and rec.batch_id not in followed:
-                        followed.add(rec.batch_id)
-                        started = await start_follow_on(settings, rec, len(batches) + 1)
-                        if started:
-                            batches.append(started)
-                live.update(_board(records))
-                await asyncio.sleep(2)
+        await watch_demo(settings, world, client, serving, console, http_port)
     finally:
         stop.set()
         with contextlib.suppress(Exception):
             await serving
         with contextlib.suppress(Exception):
             await http
+
+
+async def watch_demo(
+    settings: Settings,
+    world: SimulatedWorld,
+    client: Client,
+    serving: asyncio.Task[None],
+    console: Console,
+    http_port: int,
+    *,
+    every: float = 3.0,
+) -> None:
+    """Start the demonstration and watch it until the worker stops: a live board, a signing
+    hint whenever a batch starts to wait for a person, follow-on orders for released lots.
+    Nothing a batch does and no failed read ends the watch; a worker that stops does, and
+    the reason is printed."""
+    batches = await start_demo(settings, world, client)
+    console.print(
+        f"{len(batches)} demo batches started; signing hints appear below when a batch waits"
+        " for a person. Ctrl-C stops everything (batches persist in the data directory).",
+        soft_wrap=True,
+    )
+    rows: dict[str, Row] = {}
+    told: set[str] = set()
+    followed: set[str] = set()
+    with Live(console=console, refresh_per_second=1) as live:
+        while not serving.done():
+            rows = await read_rows(client, batches, rows)
+            for row in list(rows.values()):
+                for line in sign_hints(row, settings, http_port, told):
+                    live.console.print(line, soft_wrap=True, markup=False, highlight=False)
+                rec = row.record
+                if rec is not None and rec.completed and rec.batch_id not in followed:
+                    followed.add(rec.batch_id)
+                    try:
+                        started = await start_follow_on(settings, client, rec, len(batches) + 1)
+                    except Exception as e:  # shown, and the watch goes on
+                        live.console.print(f"follow-on order for {rec.batch_id} not started: {e}")
+                        continue
+                    if started:
+                        batches.append(started)
+            live.update(board(rows.values()))
+            await asyncio.sleep(every)
+    problem = serving.exception() if not serving.cancelled() else None
+    if problem is not None:
+        console.print(f"the worker stopped: {type(problem).__name__}: {problem}", markup=False)

@@ -225,9 +225,19 @@ async def run() -> None:
     await serve(settings, stop)
 
 
-def main() -> None:
-    """Entry point: run, then exit without waiting on the Temporal runtime's native threads,
-    which abort the interpreter's finalisation after an otherwise clean shutdown."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: read the command line (only `--help`: everything else is configured by
+    the environment), run, then exit without waiting on the Temporal runtime's native
+    threads, which abort the interpreter's finalisation after an otherwise clean shutdown."""
+    import argparse
+
+    argparse.ArgumentParser(
+        prog="worker.py",
+        description="Run a vein2vein worker: every product's batches and their activities. "
+        "It connects to TEMPORAL_ADDRESS, or starts the embedded Temporal dev server when "
+        "that is unset. Configured by the environment (VEIN2VEIN_*, TEMPORAL_*; see the "
+        "README's configuration table). SIGTERM or Ctrl-C stops it gracefully.",
+    ).parse_args(argv)
     asyncio.run(run())
     logging.shutdown()
     os._exit(0)

@@ -28,6 +28,7 @@ from workflows.model import (
     BatchOrder,
     BatchRecord,
     BatchStart,
+    BatchStatus,
     DecisionReceipt,
     EventAck,
     ExternalEvent,
@@ -168,6 +169,26 @@ async def get_record(
         "record", result_type=BatchRecord, rpc_timeout=rpc_timeout
     )
     return record
+
+
+async def settled_record(
+    client: Client, batch_id: str, target: str, *, timeout: float = 10.0
+) -> BatchRecord:
+    """The record once the batch has acted on an accepted decision on `target`: the gate or
+    deviation is no longer awaited, and a withdrawal (`target` is the batch) has unwound.
+
+    A decision's receipt carries the status at the moment it was accepted, before the batch
+    moved on; a person who just released or abandoned a batch must see where it now stands.
+    After `timeout` seconds (a busy worker) the latest record is returned as it is."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + timeout
+    while True:
+        rec = await get_record(client, batch_id)
+        still = any(a.target == target for a in rec.awaiting)
+        unwinding = target == batch_id and rec.status != BatchStatus.ABANDONED
+        if not (still or unwinding) or loop.time() >= give_up:
+            return rec
+        await asyncio.sleep(0.2)
 
 
 async def pinned_definition(client: Client, batch_id: str) -> CompiledDefinition | None:

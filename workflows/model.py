@@ -9,10 +9,11 @@ in `workflows.vocabulary` and the batch record in `workflows.record`; both are r
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from workflows.record import (
     AuditEvent,
@@ -64,8 +65,41 @@ def _sites_from_classic_fields(data: Any) -> Any:
     return data
 
 
+def _shaped(pattern: str, rule: str) -> AfterValidator:
+    """Refuse a string not matching `pattern` with `rule` in words (the value is not echoed
+    in the message: it may be a mistyped patient identifier)."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(rule)
+        return value
+
+    return AfterValidator(check)
+
+
+#: An order id as the treatment centre issues it.
+ORDER_ID_PATTERN = r"^[A-Za-z0-9-]{3,40}$"
+#: An order id field: the schema shows the pattern, a mismatch is refused in words.
+OrderId = Annotated[
+    str,
+    _shaped(ORDER_ID_PATTERN, "an order id is 3 to 40 letters, digits and hyphens"),
+    Field(json_schema_extra={"pattern": ORDER_ID_PATTERN}),
+]
+#: A patient pseudonym field, shaped like `OrderId`.
+Pseudonym = Annotated[
+    str,
+    _shaped(
+        PSEUDONYM_PATTERN,
+        "a patient pseudonym is 6 to 40 letters, digits and hyphens, starting with a letter"
+        " or digit, as the centre's pseudonymisation service issues it (never a name)",
+    ),
+    Field(json_schema_extra={"pattern": PSEUDONYM_PATTERN}),
+]
+
+
 class _OrderFields(Frozen):
-    order_id: str = Field(pattern=r"^[A-Za-z0-9-]{3,40}$")
+    order_id: OrderId
     sites: dict[str, str] = Field(
         default_factory=dict,
         description="The site playing each party of the product, by party name "
@@ -89,7 +123,7 @@ class Order(_OrderFields):
     """A treatment order: who (pseudonymously), where, and the choices the product offers.
     Extra fields are refused."""
 
-    patient_pseudonym: str = Field(pattern=PSEUDONYM_PATTERN)
+    patient_pseudonym: Pseudonym
 
 
 class BatchOrder(_OrderFields):

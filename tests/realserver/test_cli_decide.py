@@ -38,6 +38,7 @@ async def test_cli_decide_reauthenticates_and_signs(cluster: Cluster) -> None:
     assert wrong.exit_code == 1 and "signature refused" in wrong.output
     right = await asyncio.to_thread(runner.invoke, app, args, env=env, input="vein2vein-qa\n")
     assert right.exit_code == 0, right.output
-    assert "approve recorded on approve" in right.output
+    # The status after the batch acted on the decision, not the one at acceptance.
+    assert "approve recorded on approve; status completed" in right.output
     rec = await cluster.until(handle.id, lambda r: r.completed, "completed")
     assert [s.printed_name for s in rec.signatures] == ["Quinn Assurance"]

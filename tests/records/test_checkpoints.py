@@ -161,6 +161,21 @@ def test_a_shortened_chain_is_caught(
     assert [b.seq for b in whole.breaks] == [5]
 
 
+def test_a_checkpointed_batch_whose_entries_are_all_gone_is_broken_not_unknown(
+    ledger: Ledger, checkpointer: Checkpointer, key: SigningKey
+) -> None:
+    ledger.append(events(BATCH, 4))
+    checkpointer.checkpoint()
+    drop_guards(ledger, "ledger_entries")
+    with ledger.engine.begin() as conn:
+        conn.execute(text(f"DELETE FROM ledger_entries WHERE batch_id = '{BATCH}'"))
+
+    report = ledger.verify(BATCH, public_keys=key_map(key))
+
+    assert report.found and not report.ok
+    assert report.breaks and all(b.batch_id == BATCH for b in report.breaks)
+
+
 def test_a_checkpoint_changed_without_the_key_fails_its_signature(
     ledger: Ledger, checkpointer: Checkpointer, key: SigningKey
 ) -> None:

@@ -11,7 +11,14 @@ having changed nothing. One module per command group; `common` holds what they s
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
+import traceback
+
 import typer
+from typer.exceptions import TyperException
 
 from vein2vein.cli import run
 from vein2vein.cli.batch import batch_app
@@ -41,6 +48,60 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(keys_app, name="keys")
 
 
+def run_command(args: list[str] | None = None) -> int:
+    """Run one command line and return its exit status, having printed everything.
+
+    Bad input of any kind ends in one `error:` line on stderr and status 1: a refusal of the
+    domain (`common.command`), and equally a malformed option or an unknown command, which
+    the argument parser would otherwise print as a usage box with status 2. A defect prints
+    one line too (`VEIN2VEIN_DEBUG=1` adds the trace)."""
+    try:
+        result = app(args=args, standalone_mode=False)
+    except typer.Exit as e:
+        return int(e.exit_code)
+    except typer.Abort:
+        sys.stderr.write("error: aborted\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except TyperException as e:  # the parser's usage errors (and a request for help)
+        if type(e).__name__ == "NoArgsIsHelpError":
+            e.show()  # type: ignore[attr-defined]
+            return 0
+        return _usage_error(e)
+    except Exception as e:
+        if os.environ.get("VEIN2VEIN_DEBUG"):
+            traceback.print_exc()
+        sys.stderr.write(
+            f"error: unexpected {type(e).__name__}: {e} (VEIN2VEIN_DEBUG=1 shows the trace)\n"
+        )
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def _usage_error(e: TyperException) -> int:
+    message = e.format_message() if hasattr(e, "format_message") else str(e)
+    ctx = getattr(e, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    sys.stderr.write(f"error: {' '.join(message.split())}{where}\n")
+    return 1
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: run the command line, then leave without interpreter
+    finalisation.
+
+    A command that made a Temporal client has started the SDK runtime's native threads; if
+    the interpreter tears down while they still hold the GIL machinery, Python aborts with
+    `PyGILState_Release` (exit 134/139) after the command has already done its work. Every
+    command's output is complete when it returns, so flush it and exit with its status
+    directly."""
+    code = 1
+    try:
+        code = run_command()
+    finally:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+    os._exit(code)

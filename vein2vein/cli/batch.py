@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 
 import typer
 from rich.console import Console
@@ -24,9 +25,16 @@ from vein2vein.cli.common import (
     sites,
     temporal_client,
 )
-from vein2vein.readable import remaining, when
+from vein2vein.readable import number, quantity, remaining, when
 from workflows.authority import WITHDRAW_ROLES
-from workflows.model import BatchRecord, DecisionAction, ExternalEvent, Order, Role
+from workflows.model import (
+    BatchRecord,
+    BatchStatus,
+    DecisionAction,
+    ExternalEvent,
+    Order,
+    Role,
+)
 
 batch_app = typer.Typer(no_args_is_help=True, help="Start, watch and decide batches.")
 
@@ -54,9 +62,18 @@ def batch_start(
     option: list[str] = typer.Option(
         [], "--option", help="NAME=CHOICE for an option of the product (repeatable)."
     ),
+    weight_kg: float | None = typer.Option(
+        None, "--weight-kg", help="Body weight, for products that compute a dose from it."
+    ),
+    window_start: datetime | None = typer.Option(
+        None, "--window-start", help="Treatment window opens (ISO date or time, UTC)."
+    ),
+    window_end: datetime | None = typer.Option(
+        None, "--window-end", help="Treatment window closes (ISO date or time, UTC)."
+    ),
 ) -> None:
-    """Start a batch of PRODUCT for an order; prints the batch id."""
-    from workflows.client import start_batch
+    """Start the one batch of an order for PRODUCT; prints the batch id."""
+    from vein2vein.service.orders import OrderStore, OrderTaken, start_order
 
     d = definition(product)
     classic = {"treatment_centre": centre, "manufacturing_site": site, "courier": courier}
@@ -66,13 +83,20 @@ def batch_start(
         patient_pseudonym=pseudonym,
         sites={**named, **_pairs(party, "--party")},
         options=_pairs(option, "--option"),
+        weight_kg=weight_kg,
+        treatment_window_start=_utc(window_start),
+        treatment_window_end=_utc(window_end),
     )
     problems = sites().order_problems(d, order)
     if problems:
         raise CliError("; ".join(problems))
+    store = OrderStore(load_settings().ledger)
 
     async def go() -> str:
-        handle = await start_batch(await temporal_client(), d, order)
+        try:
+            handle = await start_order(await temporal_client(), store, d, order, by=_operator())
+        except OrderTaken as e:
+            raise CliError(str(e)) from e
         return handle.id
 
     batch_id = run(go())
@@ -89,10 +113,16 @@ def batch_list(
     from workflows.engine.search import SA_COI, SA_PRODUCT, SA_STAGE, SA_STATUS
 
     clauses = ["BatchProduct IS NOT NULL"]
+    statuses = [s.value for s in BatchStatus]
+    if status and status not in statuses:
+        raise CliError(f"unknown status '{status}'; known: {', '.join(statuses)}")
+    if product and product not in catalog():
+        raise CliError(f"unknown product '{product}'; known: {', '.join(sorted(catalog()))}")
     if status:
         clauses.append(f"BatchStatus = '{_quote(status)}'")
     if product:
         clauses.append(f"BatchProduct = '{_quote(product)}'")
+    tz = load_settings().time_zone
 
     async def go() -> Table:
         table = Table("batch", "product", "status", "stage", "COI", "started")
@@ -104,11 +134,28 @@ def batch_list(
                 sa.get(SA_STATUS) or "",
                 sa.get(SA_STAGE) or "",
                 sa.get(SA_COI) or "",
-                wf.start_time.strftime("%Y-%m-%d %H:%M"),
+                when(wf.start_time, tz),
             )
         return table
 
     out.print(run(go()))
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    """A moment typed on the command line: without a zone it is UTC, as the engine works."""
+    if at is None:
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _operator() -> str:
+    """Who starts a batch from this terminal (recorded with the order, never the patient)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name in a bare container
+        return "cli"
 
 
 def _quote(value: str) -> str:
@@ -123,24 +170,28 @@ async def _record(batch_id: str) -> BatchRecord:
     return await get_record(await temporal_client(), batch_id)
 
 
-def print_record(rec: BatchRecord, console: Console) -> None:
-    """The batch record as a person reads it in a terminal."""
+def print_record(rec: BatchRecord, console: Console, tz: str = "UTC") -> None:
+    """The batch record as a person reads it in a terminal, times in zone `tz`."""
+
+    def at(moment: datetime | None) -> str:
+        return when(moment, tz)
+
     console.print(
         f"[bold]{rec.batch_id}[/bold] {rec.product} {rec.definition_version} "
         f"status [bold]{rec.status.value}[/bold] stage {rec.stage or '-'} COI {rec.coi or '-'}"
     )
     if rec.next_deadline:
-        console.print(f"next deadline: {when(rec.next_deadline)}")
+        console.print(f"next deadline: {at(rec.next_deadline)}")
     if rec.awaiting:
         awaits = Table("waiting for", "since", "deadline", "who may decide", title="awaiting")
         for a in rec.awaiting:
-            awaits.add_row(a.label(), when(a.since), when(a.deadline), ", ".join(a.roles))
+            awaits.add_row(a.label(), at(a.since), at(a.deadline), ", ".join(a.roles))
         console.print(awaits)
     if rec.clocks:
         clocks = Table("clock", "kind", "limit", "remaining", title="running clocks")
         for clock in rec.clocks:
             clocks.add_row(
-                clock.name, clock.kind.value, when(clock.limit), remaining(clock.remaining)
+                clock.name, clock.kind.value, at(clock.limit), remaining(clock.remaining)
             )
         console.print(clocks)
     steps = Table("step", "stage", "#", "state", "started", "ended", "by", title="timeline")
@@ -150,41 +201,42 @@ def print_record(rec: BatchRecord, console: Console) -> None:
             s.stage,
             str(s.iteration),
             s.state.value,
-            f"{s.started_at:%m-%d %H:%M}",
-            f"{s.ended_at:%m-%d %H:%M}" if s.ended_at else "",
+            at(s.started_at),
+            at(s.ended_at),
             s.performed_by or "",
         )
     console.print(steps)
     if rec.custody:
-        custody = Table("step", "from", "to", "at", "identity", "label", "temp C", title="custody")
+        custody = Table("step", "from", "to", "at", "identity", "label", "temp °C", title="custody")
         for c in rec.custody:
             t = c.temperature
             custody.add_row(
                 c.step,
                 c.from_party,
                 c.to_party,
-                f"{c.at:%m-%d %H:%M}",
+                at(c.at),
                 "ok" if c.identity_verified else "MISMATCH",
                 "ok" if c.label_verified else "MISMATCH",
-                f"{t.min_c:g}..{t.max_c:g}" if t else "",
+                f"{number(t.min_c)} to {number(t.max_c)}" if t else "",
             )
         console.print(custody)
     if rec.results:
         results = Table("result", "value", "limit", "verdict", title="results")
         for r in rec.results.values():
             verdict = {True: "in spec", False: "OOS", None: "-"}[r.in_specification]
-            results.add_row(r.name, f"{r.value} {r.unit}", r.limit or "", verdict)
+            results.add_row(r.name, quantity(r.value, r.unit), r.limit or "", verdict)
         console.print(results)
     if rec.deviations:
         devs = Table("id", "kind", "step", "description", "disposition", title="deviations")
         for d in rec.deviations:
-            disp = (
-                f"{d.disposition.value} by {d.disposed_by}: {d.reason}" if d.disposition else "OPEN"
-            )
+            # Who signed, when and why is in the signatures table: each fact printed once.
+            disp = d.disposition.value if d.disposition else "OPEN"
             devs.add_row(d.deviation_id, d.kind.value, d.step, d.description, disp)
         console.print(devs)
     if rec.signatures:
-        sigs = Table("target", "action", "signer", "role", "meaning", "at", title="signatures")
+        sigs = Table(
+            "target", "action", "signer", "role", "meaning", "reason", "at", title="signatures"
+        )
         for sig in rec.signatures:
             sigs.add_row(
                 sig.target,
@@ -192,7 +244,8 @@ def print_record(rec: BatchRecord, console: Console) -> None:
                 sig.printed_name,
                 sig.role.value,
                 sig.meaning,
-                f"{sig.signed_at:%Y-%m-%d %H:%M}",
+                sig.reason,
+                at(sig.signed_at),
             )
         console.print(sigs)
 
@@ -207,7 +260,7 @@ def batch_show(
     if as_json:
         out.print_json(rec.model_dump_json())
     else:
-        print_record(rec, out)
+        print_record(rec, out, load_settings().time_zone)
 
 
 @batch_app.command("event")
@@ -254,7 +307,7 @@ def _sign_and_submit(
     from vein2vein.keys import deployment_signing_key
     from vein2vein.signing import SignerRefused, authenticate_signer, sign_decision
     from workflows.authority import role_refusal, target_authority
-    from workflows.client import decide, get_record, pinned_definition
+    from workflows.client import decide, get_record, pinned_definition, settled_record
 
     settings = load_settings()
 
@@ -288,7 +341,8 @@ def _sign_and_submit(
             signed_at=datetime.now(UTC),
         )
         receipt = await decide(client, batch_id, signed)
-        return f"{receipt.action.value} recorded on {receipt.target}; status {receipt.status.value}"
+        after = await settled_record(client, batch_id, receipt.target)
+        return f"{receipt.action.value} recorded on {receipt.target}; status {after.status.value}"
 
     out.print(run(go()))
 

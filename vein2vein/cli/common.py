@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.adapters import DEFAULT_SITES, SitesConfig
 from definitions import load_catalog
@@ -51,13 +51,19 @@ def command(fn: Callable[..., T]) -> Callable[..., T]:
         except ValidationError as e:
             first = e.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise _fail(f"invalid input: {where}: {first['msg']}") from e
+            message = str(first["msg"]).removeprefix("Value error, ")
+            raise _fail(f"invalid input: {where}: {message}") from e
         except WorkflowUpdateFailedError as e:
             raise _fail(f"refused: {e.cause.message if e.cause else e}") from e  # type: ignore[attr-defined]
         except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND and kwargs.get("batch_id"):
+                # Temporal's wording differs by server; the batch asked for does not.
+                raise _fail(f"no batch {kwargs['batch_id']}") from e
             raise _fail(f"temporal: {e.message}") from e
         except (ConnectionError, OSError) as e:
             raise _fail(f"cannot reach Temporal: {e}") from e
+        except ValueError as e:  # a rule of the domain refused the input (e.g. OrderRefused)
+            raise _fail(str(e)) from e
 
     return wrapper
 

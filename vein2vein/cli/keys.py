@@ -19,6 +19,7 @@ from rich.table import Table
 
 from vein2vein import keys
 from vein2vein.cli.common import err
+from vein2vein.readable import utc_iso
 from vein2vein.settings import Settings
 from workflows.keyring import TrustedKey
 
@@ -63,7 +64,7 @@ def _state(key: TrustedKey, now: datetime) -> str:
 
 
 def _when(at: datetime | None) -> str:
-    return "" if at is None else f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z"
+    return utc_iso(at)
 
 
 @keys_app.command("list")

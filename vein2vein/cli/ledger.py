@@ -96,6 +96,9 @@ def ledger_verify(
         file = settings.checkpoint_journal_file
     keys = public_keys(settings)
     report = _ledger(settings).verify(batch, public_keys=keys, checkpoint_file=file)
+    if not report.found:
+        err.print(f"error: the ledger has no batch {batch}", soft_wrap=True, markup=False)
+        raise _Failed
     if not report.ok:
         for b in report.breaks:
             err.print(f"error: batch {b.batch_id} entry {b.seq}: {b.reason}", soft_wrap=True)

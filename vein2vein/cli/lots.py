@@ -7,7 +7,16 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from vein2vein.cli.common import CliError, command, open_ledger, out, run, temporal_client
+from vein2vein.cli.common import (
+    CliError,
+    command,
+    load_settings,
+    open_ledger,
+    out,
+    run,
+    temporal_client,
+)
+from vein2vein.readable import when
 
 lots_app = typer.Typer(no_args_is_help=True, help="Material lot genealogy.")
 
@@ -19,7 +28,7 @@ def lots_where_used(lot: str) -> None:
     uses = open_ledger().where_used(lot)
     table = Table("batch", "COI", "step", "at")
     for u in uses:
-        table.add_row(u.batch_id, u.coi or "", u.step, f"{u.at:%Y-%m-%d %H:%M}")
+        table.add_row(u.batch_id, u.coi or "", u.step, when(u.at, load_settings().time_zone))
     out.print(table)
     if not uses:
         out.print(f"no batch consumed {lot}")

@@ -20,7 +20,7 @@ def worker() -> None:
     """Run the worker (embedded Temporal unless TEMPORAL_ADDRESS is set)."""
     from vein2vein.worker import main as run_worker
 
-    run_worker()
+    run_worker([])
 
 
 def dev(

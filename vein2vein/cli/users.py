@@ -7,6 +7,7 @@ import typer
 from rich.table import Table
 
 from vein2vein.cli.common import CliError, command, load_settings, out
+from vein2vein.readable import when
 from workflows.model import Role
 
 users_app = typer.Typer(no_args_is_help=True, help="People who sign in and sign decisions.")
@@ -103,12 +104,13 @@ def tokens_list() -> None:
     from vein2vein.service import admin
 
     table = Table("token", "client", "scopes", "created", "state")
-    for t in admin.list_tokens(load_settings().data_dir):
+    s = load_settings()
+    for t in admin.list_tokens(s.data_dir):
         table.add_row(
             t.token_id,
             t.client,
             ", ".join(t.scopes),
-            f"{t.created_at:%Y-%m-%d %H:%M}",
-            "active" if t.active else f"revoked {t.revoked_at:%Y-%m-%d}",
+            when(t.created_at, s.time_zone),
+            "active" if t.active else f"revoked {when(t.revoked_at, s.time_zone)}",
         )
     out.print(table)

@@ -21,9 +21,10 @@ from vein2vein.service.api_common import NOT_FOUND, BatchId, IdempotencyKey, In,
 from vein2vein.service.auth import READERS, Ctx, Principal, allowed, principal
 from vein2vein.service.batches import BatchSummary, fetch_record, records
 from vein2vein.service.idempotency import Answer
+from vein2vein.service.orders import OrderTaken, start_order
 from vein2vein.service.temperature import attach_series
 from vein2vein.service.tokens import scopes_for_event
-from workflows.client import new_batch_id, report_event, start_batch
+from workflows.client import report_event
 from workflows.model import (
     BATCH_ID_PATTERN,
     BatchRecord,
@@ -160,17 +161,12 @@ async def start(
         problems = ctx.sites.order_problems(defn, o)
         if problems:
             raise HTTPException(422, "; ".join(problems))
-        batch_id = new_batch_id()
-        taken = ctx.orders.claim(o.order_id, batch_id, defn.product, who.id)
-        if taken is not None:
-            raise HTTPException(409, f"order {o.order_id} already started batch {taken}")
         try:
-            await start_batch(ctx.temporal(), defn, o, batch_id=batch_id)
-        except BaseException:
-            ctx.orders.release(o.order_id, batch_id)
-            raise
+            handle = await start_order(ctx.temporal(), ctx.orders, defn, o, by=who.id)
+        except OrderTaken as e:
+            raise HTTPException(409, str(e)) from e
         started = BatchStarted(
-            batch_id=batch_id,
+            batch_id=handle.id,
             product=defn.product,
             definition_version=defn.version,
             order_id=o.order_id,

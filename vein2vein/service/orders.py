@@ -7,11 +7,25 @@ order id, the batch id and who started it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
+from temporalio.client import Client, WorkflowHandle
 
 from vein2vein.service.db import open_database, orders
+from workflows.client import new_batch_id, start_batch
+from workflows.definition import CompiledDefinition
+from workflows.model import Order
+
+
+class OrderTaken(Exception):
+    """The order already started a batch: one batch per treatment order."""
+
+    def __init__(self, order_id: str, batch_id: str) -> None:
+        super().__init__(f"order {order_id} already started batch {batch_id}")
+        self.order_id = order_id
+        self.batch_id = batch_id
 
 
 class OrderStore:
@@ -54,3 +68,26 @@ class OrderStore:
         """Every batch started through the service."""
         with self._engine.connect() as conn:
             return [str(b) for b in conn.scalars(select(orders.c.batch_id))]
+
+
+async def start_order(
+    client: Client,
+    store: OrderStore,
+    definition: CompiledDefinition,
+    order: Order,
+    *,
+    by: str,
+    batch_id: str | None = None,
+) -> WorkflowHandle[Any, Any]:
+    """Start the one batch of `order`: claim the order id, then start the workflow; a start
+    that fails gives the claim back. Raises `OrderTaken` (starting nothing) when the order
+    already started a batch. Every way in (API, CLI, demo) starts batches through here."""
+    batch_id = batch_id or new_batch_id()
+    taken = store.claim(order.order_id, batch_id, definition.product, by)
+    if taken is not None:
+        raise OrderTaken(order.order_id, taken)
+    try:
+        return await start_batch(client, definition, order, batch_id=batch_id)
+    except BaseException:
+        store.release(order.order_id, batch_id)
+        raise
