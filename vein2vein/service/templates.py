@@ -59,6 +59,7 @@ _LAYOUT = """<!doctype html>
 <body>
 <header><a href="/console">vein2vein</a>
 {% if who %}<a href="/console">Board</a><a href="/console/inbox" id="nav-inbox">Inbox</a>
+<a href="/console/definitions" id="nav-definitions">Processes</a>
 {% if 'admin' in who.roles %}<a href="/console/admin">Admin</a>{% endif %}
 <span class="who">{{ who.name }} ({{ who.roles|join(', ') }})</span>
 <form method="post" action="/logout"><input type="hidden" name="csrf" value="{{ csrf }}">
