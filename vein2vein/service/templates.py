@@ -185,7 +185,7 @@ else 'MISMATCH' }}</td><td>{% if c.temperature %}{{ c.temperature.min_c }}..{{ c
 outside{% endif %}{% else %}<span class="bad">no temperature evidence</span>{% endif %}</td>
 </tr>{% else %}<tr><td colspan="8">No transfers yet.</td></tr>{% endfor %}</table>
 <h2>Temperature history</h2><div id="temperature">{{ temperature }}</div>
-<h2>Timeline</h2>
+<h2>Timeline</h2>{{ timeline_chart }}
 <table id="timeline"><tr><th>Step</th><th>Stage</th><th>#</th><th>State</th><th>Started</th>
 <th>Ended</th><th>Performed by</th></tr>{% for s in r.steps %}<tr><td>{{ s.step }}</td>
 <td>{{ s.stage }}</td><td>{{ s.iteration }}</td><td>{{ s.state.value }}</td>
