@@ -5,7 +5,8 @@
 - `Checkpointer`, `Checkpoint`: signed checkpoints of the chain heads, in their own table and
   an append-only journal file, that expose a rewritten and re-hashed chain.
 - `load_record`, `render_html`, `render_json`: the electronic batch record, rebuilt from the
-  ledger alone and exported with a review-by-exception summary first.
+  ledger alone and exported with a review-by-exception summary first; `is_final` tells a
+  closed batch's record from an interim one (exported marked "in progress").
 - `biologically_derived_product`, `biologically_derived_product_dispense`: FHIR R5 views for
   the treatment centre, checked by `validate_structure`.
 """
@@ -44,7 +45,7 @@ from records.ledger import (
     LotUse,
     VerifyReport,
 )
-from records.review import ExceptionKind, ReviewItem, review_by_exception
+from records.review import ExceptionKind, ReviewItem, is_final, review_by_exception
 
 __all__ = [
     "DEFAULT_URL",
@@ -69,6 +70,7 @@ __all__ = [
     "biologically_derived_product",
     "biologically_derived_product_dispense",
     "checkpoint_periodically",
+    "is_final",
     "load_record",
     "read_checkpoint_file",
     "render_html",

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from records.ebr_html import render_html
 from records.ledger import Ledger, VerifyReport
-from records.review import review_by_exception
+from records.review import is_final, review_by_exception
 from records.temperature import LegTemperature, temperature_legs
 from workflows.model import AuditEvent, BatchRecord
 
@@ -79,17 +79,20 @@ def render_json(
     *,
     verification: VerifyReport | None = None,
     legs: Sequence[LegTemperature] | None = None,
+    tz: str | None = None,
 ) -> str:
     """The batch record as JSON, opening with the review-by-exception summary.
 
-    `temperature` holds each custody leg's range, summary, verdict and, when stored, its full
-    reading series (see `render_html` for `legs`).
+    `record_state` is "in_progress" until the batch has finished (the record will still
+    change), then "final". `temperature` holds each custody leg's range, summary, verdict and,
+    when stored, its full reading series (see `render_html` for `legs` and `tz`).
     """
     legs = temperature_legs(record) if legs is None else legs
     document = {
         "review_by_exception": [
-            item.model_dump(mode="json") for item in review_by_exception(record, legs)
+            item.model_dump(mode="json") for item in review_by_exception(record, legs, tz)
         ],
+        "record_state": "final" if is_final(record) else "in_progress",
         "ledger_verification": verification.model_dump(mode="json") if verification else None,
         "batch_record": record.model_dump(mode="json"),
         "temperature": [leg.model_dump(mode="json") for leg in legs],

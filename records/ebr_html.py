@@ -3,19 +3,30 @@
 No scripts, no external stylesheets or fonts: the file must open the same way in thirty years,
 offline, in whatever an auditor has. Every value from the record goes through `html.escape`;
 the only unescaped strings are the fixed markup written here.
+
+One display format (`vein2vein.readable`): moments to the minute in the named zone, the exact
+UTC instant in each `<time>` element's `datetime` and title; measured values with their unit
+and at most four significant digits. A record of a batch that has not finished is marked in
+progress: it is built by the same code as the final one, but it is not the final record.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
+from records.ebr_markup import Html as _Html
+from records.ebr_markup import badge as _badge
+from records.ebr_markup import escape as _e
+from records.ebr_markup import flag as _flag
+from records.ebr_markup import section as _section
+from records.ebr_markup import table as _table
+from records.ebr_markup import verdict as _verdict
 from records.ebr_temperature import legs_html
 from records.ledger import VerifyReport
-from records.review import ReviewItem, review_by_exception
+from records.review import ReviewItem, is_final, review_by_exception
 from records.temperature import LegTemperature, temperature_legs
+from vein2vein.readable import number, quantity
 from workflows.model import AuditEvent, BatchRecord, CustodyEntry, RecordedResult
 
 # Long audit values (the record snapshot itself is one) are shortened, with a hash that still
@@ -38,12 +49,9 @@ font-weight:600}.bad{background:#f8d7da;color:#842029}.ok{background:#d1e7dd;col
 .review.clean{border-color:#0f5132;background:#f6fffa}
 .leg{margin-top:1rem}.leg h3{font-size:1rem;margin-bottom:.2rem}.leg table{width:auto}
 td.bad{color:#842029;font-weight:600}
+.in-progress{border:2px dashed #664d03;background:#fff3cd;padding:.5rem 1rem;font-weight:600}
 @media print{body{margin:0}h2{page-break-after:avoid}}
 """
-
-
-class _Html(str):
-    """Markup built here from escaped parts; `_cell` passes it through unescaped."""
 
 
 def render_html(
@@ -51,31 +59,38 @@ def render_html(
     *,
     verification: VerifyReport | None = None,
     legs: Sequence[LegTemperature] | None = None,
+    tz: str | None = None,
 ) -> str:
     """The batch record as a self-contained HTML page that opens with review by exception.
 
     `legs` are the custody legs judged against the pinned definition, with their stored series
     (`records.temperature.temperature_legs`); without them ranges and series are not shown.
+    Times print in zone `tz` (IANA name, default UTC). A batch that has not finished gets an
+    "in progress" title and banner: its record will still change.
     """
     legs = temperature_legs(record) if legs is None else legs
     title = f"Electronic batch record {record.batch_id}"
+    if not is_final(record):
+        title += " (in progress)"
     body = "\n".join(
         [
             f"<h1>{_e(title)}</h1>",
+            _state(record),
             f'<p class="meta">{_e(record.product)} &middot; definition'
             f" {_e(record.definition_version)} &middot; status {_badge(record.status)}"
-            f" &middot; record version {_e(record.version)}</p>",
-            _review(record, verification, legs),
+            f" &middot; record version {_e(record.version)} &middot; times in"
+            f" {_e(tz or 'UTC')} (exact UTC on hover)</p>",
+            _review(record, verification, legs, tz),
             _identification(record, verification),
-            _custody(record.custody),
-            _section("Temperature history", legs_html(legs)),
-            _timeline(record),
-            _results(record.results.values()),
-            _observations(record),
-            _deviations(record),
+            _custody(record.custody, tz),
+            _section("Temperature history", legs_html(legs, tz)),
+            _timeline(record, tz),
+            _results(record.results.values(), tz),
+            _observations(record, tz),
+            _deviations(record, tz),
             _lots(record),
-            _signatures(record),
-            _audit(record.audit),
+            _signatures(record, tz),
+            _audit(record.audit, tz),
         ]
     )
     return (
@@ -85,10 +100,23 @@ def render_html(
     )
 
 
+def _state(record: BatchRecord) -> str:
+    if is_final(record):
+        return '<p class="meta" id="record-state" data-state="final">Final record.</p>'
+    return (
+        '<p class="in-progress" id="record-state" data-state="in_progress">IN PROGRESS:'
+        " an interim record of a batch that is still running, as of record version"
+        f" {_e(record.version)}. It is not the final batch record.</p>"
+    )
+
+
 def _review(
-    record: BatchRecord, verification: VerifyReport | None, legs: Sequence[LegTemperature]
+    record: BatchRecord,
+    verification: VerifyReport | None,
+    legs: Sequence[LegTemperature],
+    tz: str | None,
 ) -> str:
-    items = review_by_exception(record, legs)
+    items = review_by_exception(record, legs, tz)
     lines: list[str] = []
     if verification is not None and not verification.ok and verification.first_break:
         brk = verification.first_break
@@ -144,7 +172,7 @@ def _identification(record: BatchRecord, verification: VerifyReport | None) -> s
     return _section("Identification", _table(("Field", "Value"), rows))
 
 
-def _custody(entries: Sequence[CustodyEntry]) -> str:
+def _custody(entries: Sequence[CustodyEntry], tz: str | None) -> str:
     rows = [
         (
             c.step,
@@ -172,23 +200,24 @@ def _custody(entries: Sequence[CustodyEntry]) -> str:
         "Label verified",
         "Temperature",
     )
-    return _section("Chain of custody", _table(headers, rows, "No custody transfers recorded."))
+    table = _table(headers, rows, "No custody transfers recorded.", tz)
+    return _section("Chain of custody", table)
 
 
-def _timeline(record: BatchRecord) -> str:
+def _timeline(record: BatchRecord, tz: str | None) -> str:
     rows = [
         (r.stage, r.step, r.iteration, r.state, r.started_at, r.ended_at, r.performed_by)
         for r in sorted(record.steps, key=lambda r: r.started_at)
     ]
     headers = ("Stage", "Step", "Iteration", "State", "Started", "Ended", "Performed by")
-    return _section("Timeline", _table(headers, rows, "No steps recorded."))
+    return _section("Timeline", _table(headers, rows, "No steps recorded.", tz))
 
 
-def _results(results: Iterable[RecordedResult]) -> str:
+def _results(results: Iterable[RecordedResult], tz: str | None) -> str:
     rows = [
         (
             r.name,
-            f"{r.value} {r.unit}".rstrip(),
+            quantity(r.value, r.unit),
             r.limit,
             _Html(_verdict(r.in_specification)),
             r.step,
@@ -198,10 +227,11 @@ def _results(results: Iterable[RecordedResult]) -> str:
         for r in results
     ]
     headers = ("Result", "Value", "Specification", "Verdict", "Step", "At", "Reported by")
-    return _section("Results against specification", _table(headers, rows, "No results recorded."))
+    table = _table(headers, rows, "No results recorded.", tz)
+    return _section("Results against specification", table)
 
 
-def _deviations(record: BatchRecord) -> str:
+def _deviations(record: BatchRecord, tz: str | None) -> str:
     rows = [
         (
             d.deviation_id,
@@ -227,17 +257,18 @@ def _deviations(record: BatchRecord) -> str:
         "At",
         "Reason",
     )
-    return _section("Deviations and dispositions", _table(headers, rows, "No deviations recorded."))
+    table = _table(headers, rows, "No deviations recorded.", tz)
+    return _section("Deviations and dispositions", table)
 
 
-def _observations(record: BatchRecord) -> str:
+def _observations(record: BatchRecord, tz: str | None) -> str:
     if not record.observations:
         return ""
     rows = [
         (
             o.name,
             o.occurrence,
-            f"{o.value} {o.unit}".rstrip(),
+            quantity(o.value, o.unit),
             _Html(_verdict(o.in_specification)),
             o.step,
             o.at,
@@ -246,7 +277,7 @@ def _observations(record: BatchRecord) -> str:
         for o in record.observations
     ]
     headers = ("Observation", "No.", "Value", "Verdict", "Step", "At", "Reported by")
-    return _section("Observations", _table(headers, rows, ""))
+    return _section("Observations", _table(headers, rows, "", tz))
 
 
 def _lots(record: BatchRecord) -> str:
@@ -261,7 +292,7 @@ def _lots(record: BatchRecord) -> str:
     return _section("Materials and compensations", "".join(parts))
 
 
-def _signatures(record: BatchRecord) -> str:
+def _signatures(record: BatchRecord, tz: str | None) -> str:
     rows = [
         (
             s.printed_name,
@@ -285,10 +316,10 @@ def _signatures(record: BatchRecord) -> str:
         "Reason",
         "Record hash signed",
     )
-    return _section("Signatures", _table(headers, rows, "No signatures recorded."))
+    return _section("Signatures", _table(headers, rows, "No signatures recorded.", tz))
 
 
-def _audit(entries: Sequence[AuditEvent]) -> str:
+def _audit(entries: Sequence[AuditEvent], tz: str | None) -> str:
     rows = [
         (
             e.seq,
@@ -314,53 +345,17 @@ def _audit(entries: Sequence[AuditEvent]) -> str:
         "Reason",
         "Signature",
     )
-    return _section("Audit trail", _table(headers, rows, "No audit entries."))
-
-
-def _section(title: str, content: str) -> str:
-    anchor = title.lower().replace(" ", "-")
-    return f'<section id="{_e(anchor)}"><h2>{_e(title)}</h2>{content}</section>'
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], empty: str = "None.") -> str:
-    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
-    if not body:
-        return f"<p>{_e(empty)}</p>"
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _cell(value: object) -> str:
-    return f"<td>{value if isinstance(value, _Html) else _e(value)}</td>"
-
-
-def _e(value: object) -> str:
-    if value is None:
-        return "&mdash;"
-    if isinstance(value, datetime):
-        return html.escape(value.isoformat())
-    return html.escape(str(value), quote=True)
-
-
-def _badge(label: object, tone: str = "") -> str:
-    return f'<span class="badge {tone}">{_e(label)}</span>'
-
-
-def _flag(ok: bool) -> str:
-    return _badge("yes", "ok") if ok else _badge("NO", "bad")
-
-
-def _verdict(in_specification: bool | None) -> str:
-    if in_specification is None:
-        return _badge("not assessed")
-    return _badge("in specification", "ok") if in_specification else _badge("OUT OF SPEC", "bad")
+    return _section("Audit trail", _table(headers, rows, "No audit entries.", tz))
 
 
 def _temperature(entry: CustodyEntry) -> str | None:
     t = entry.temperature
     if t is None:
         return None
-    return f"{t.min_c:g} to {t.max_c:g} °C, {t.minutes_outside_range:g} min outside range"
+    return (
+        f"{number(t.min_c)} to {number(t.max_c)} °C,"
+        f" {number(t.minutes_outside_range)} min outside range"
+    )
 
 
 def _shorten(value: str | None) -> str | None:

@@ -2,7 +2,8 @@
 
 Shared by the exported batch record (`records.ebr_html`) and the console's batch page. The
 sparkline is inline SVG (no scripts, no fonts) so the exported file still opens offline; every
-value goes through `html.escape`.
+value goes through `html.escape`; times and numbers print in the one display format
+(`vein2vein.readable`, via `records.ebr_markup.moment`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from records.ebr_markup import moment
 from records.temperature import LegTemperature, TemperatureSeries
+from vein2vein.readable import number, when
 from workflows.language import TemperatureRange
 
 #: At most this many readings are listed per leg; the SVG and the summary cover them all.
@@ -26,9 +29,9 @@ def range_text(limit: TemperatureRange | None) -> str:
     """`2..8 °C (tolerates 30 min outside)`, or that the range is not known here."""
     if limit is None:
         return "not known here"
-    text = f"{limit.min_c:g}..{limit.max_c:g} °C"
+    text = f"{number(limit.min_c)}..{number(limit.max_c)} °C"
     if limit.max_minutes_outside:
-        text += f" (tolerates {limit.max_minutes_outside:g} min outside)"
+        text += f" (tolerates {number(limit.max_minutes_outside)} min outside)"
     return text
 
 
@@ -70,7 +73,9 @@ def sparkline(series: TemperatureSeries, limit: TemperatureRange | None) -> str:
     return "".join(parts)
 
 
-def readings_table(series: TemperatureSeries, limit: TemperatureRange | None) -> str:
+def readings_table(
+    series: TemperatureSeries, limit: TemperatureRange | None, tz: str | None = None
+) -> str:
     """A compact table of readings: all of them if few, else evenly spaced ones (said so)."""
     count = len(series.readings)
     step = max(1, -(-count // TABLE_ROWS))
@@ -82,7 +87,9 @@ def readings_table(series: TemperatureSeries, limit: TemperatureRange | None) ->
         at, c = series.readings[i]
         out = limit is not None and not limit.min_c <= c <= limit.max_c
         mark = ' class="bad"' if out else ""
-        rows.append(f"<tr><td>{i + 1}</td><td>{_e(at.isoformat())}</td><td{mark}>{c:g}</td></tr>")
+        rows.append(
+            f"<tr><td>{i + 1}</td><td>{moment(at, tz)}</td><td{mark}>{_e(number(c))}</td></tr>"
+        )
     note = "every reading" if step == 1 else f"every {step}th reading and the last"
     return (
         f"<details><summary>{count} readings ({_e(note)})</summary><table><thead><tr>"
@@ -92,19 +99,23 @@ def readings_table(series: TemperatureSeries, limit: TemperatureRange | None) ->
     )
 
 
-def leg_html(leg: LegTemperature) -> str:
-    """One leg: evidence facts, verdict, and the stored series drawn and listed."""
+def leg_html(leg: LegTemperature, tz: str | None = None) -> str:
+    """One leg: evidence facts, verdict, and the stored series drawn and listed (times in
+    zone `tz`, default UTC)."""
     t = leg.summary
     facts: list[tuple[str, object]] = [("Range", range_text(leg.range))]
     if t is None:
         facts.append(("Evidence", "no temperature evidence"))
     else:
         facts += [
-            ("Min / max", f"{t.min_c:g} / {t.max_c:g} °C"),
-            ("Minutes outside range", f"{t.minutes_outside_range:g}"),
+            ("Min / max", f"{number(t.min_c)} / {number(t.max_c)} °C"),
+            ("Minutes outside range", number(t.minutes_outside_range)),
             ("Logger", t.logger_id or "none recorded"),
             ("Readings", t.readings if t.readings is not None else "none recorded"),
-            ("Interval", f"{t.interval_seconds:g} s" if t.interval_seconds else "none recorded"),
+            (
+                "Interval",
+                f"{number(t.interval_seconds)} s" if t.interval_seconds else "none recorded",
+            ),
             ("Series SHA-256", t.series_sha256 or "no series sent"),
         ]
     rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts)
@@ -120,20 +131,20 @@ def leg_html(leg: LegTemperature) -> str:
     else:
         verdict = '<p><span class="badge ok">evidence complete, within range</span></p>'
     if leg.series is not None:
-        drawn = sparkline(leg.series, leg.range) + readings_table(leg.series, leg.range)
+        drawn = sparkline(leg.series, leg.range) + readings_table(leg.series, leg.range, tz)
     elif t is not None and t.series_sha256:
         drawn = "<p>Series not stored in this records database.</p>"
     else:
         drawn = ""
-    title = f"{leg.step}: {leg.from_party} → {leg.to_party}, {leg.at.isoformat()}"
+    title = f"{leg.step}: {leg.from_party} → {leg.to_party}, {when(leg.at, tz)}"
     return (
         f'<div class="leg" id="temperature-{_e(leg.step)}"><h3>{_e(title)}</h3>'
         f"<table>{rows}</table>{verdict}{drawn}</div>"
     )
 
 
-def legs_html(legs: Sequence[LegTemperature]) -> str:
-    """Every leg's history, or a sentence saying there were no custody legs."""
+def legs_html(legs: Sequence[LegTemperature], tz: str | None = None) -> str:
+    """Every leg's history (times in zone `tz`), or a sentence saying there were no legs."""
     if not legs:
         return "<p>No custody transfers recorded.</p>"
-    return "".join(leg_html(leg) for leg in legs)
+    return "".join(leg_html(leg, tz) for leg in legs)

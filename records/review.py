@@ -13,6 +13,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from records.temperature import LegTemperature, temperature_legs
+from vein2vein.readable import quantity, when
 from workflows.model import BatchRecord, BatchStatus, CustodyEntry, StepState
 
 
@@ -40,23 +41,34 @@ class ReviewItem(BaseModel):
     open: bool = False
 
 
+#: Statuses after which the record no longer changes.
+_CLOSED = frozenset({BatchStatus.COMPLETED, BatchStatus.ABANDONED, BatchStatus.ENDED})
+
+
+def is_final(record: BatchRecord) -> bool:
+    """True once the batch has closed (completed, abandoned, ended): its record is final.
+    Before that an export is an interim record of a batch in progress."""
+    return record.finished or record.status in _CLOSED
+
+
 def review_by_exception(
-    record: BatchRecord, legs: Sequence[LegTemperature] | None = None
+    record: BatchRecord, legs: Sequence[LegTemperature] | None = None, tz: str | None = None
 ) -> list[ReviewItem]:
     """Everything in `record` that departed from plan, most consequential first.
 
     `legs` are the custody legs judged against the pinned definition's temperature ranges
     (`records.temperature.temperature_legs`); without them the legs are judged with the ranges
     unknown, so any leg lacking complete evidence or reporting time outside range is listed.
+    Summaries name moments in zone `tz` (default UTC) and values with their unit.
     """
     items = [
         *_abandonment(record),
         *_exceptional_release(record),
         *_deviations(record),
         *_out_of_specification(record),
-        *_custody(record),
-        *_temperature(record, legs),
-        *_failed_steps(record),
+        *_custody(record, tz),
+        *_temperature(record, legs, tz),
+        *_failed_steps(record, tz),
     ]
     order = list(ExceptionKind)
     return sorted(items, key=lambda item: order.index(item.kind))
@@ -116,7 +128,7 @@ def _out_of_specification(record: BatchRecord) -> list[ReviewItem]:
         ReviewItem(
             kind=ExceptionKind.OUT_OF_SPECIFICATION,
             reference=result.name,
-            summary=f"{result.name} = {result.value} {result.unit}".rstrip()
+            summary=f"{result.name} = {quantity(result.value, result.unit)}"
             + f" at step {result.step}, outside specification"
             + f" {result.limit or '(limit not recorded)'}",
         )
@@ -125,10 +137,10 @@ def _out_of_specification(record: BatchRecord) -> list[ReviewItem]:
     ]
 
 
-def _custody(record: BatchRecord) -> list[ReviewItem]:
+def _custody(record: BatchRecord, tz: str | None) -> list[ReviewItem]:
     items = []
     for entry in record.custody:
-        handoff = f"{entry.step}: {entry.from_party} -> {entry.to_party} at {entry.at.isoformat()}"
+        handoff = f"{entry.step}: {entry.from_party} -> {entry.to_party} at {when(entry.at, tz)}"
         unverified = _unverified(entry)
         if unverified:
             items.append(
@@ -142,10 +154,12 @@ def _custody(record: BatchRecord) -> list[ReviewItem]:
     return items
 
 
-def _temperature(record: BatchRecord, legs: Sequence[LegTemperature] | None) -> list[ReviewItem]:
+def _temperature(
+    record: BatchRecord, legs: Sequence[LegTemperature] | None, tz: str | None
+) -> list[ReviewItem]:
     items = []
     for leg in temperature_legs(record) if legs is None else legs:
-        handoff = f"{leg.step}: {leg.from_party} -> {leg.to_party} at {leg.at.isoformat()}"
+        handoff = f"{leg.step}: {leg.from_party} -> {leg.to_party} at {when(leg.at, tz)}"
         for problem in leg.problems:
             kind = (
                 ExceptionKind.TEMPERATURE_EVIDENCE_MISSING
@@ -167,13 +181,13 @@ def _unverified(entry: CustodyEntry) -> list[str]:
     return missing
 
 
-def _failed_steps(record: BatchRecord) -> list[ReviewItem]:
+def _failed_steps(record: BatchRecord, tz: str | None) -> list[ReviewItem]:
     return [
         ReviewItem(
             kind=ExceptionKind.STEP_FAILED,
             reference=f"{run.step}#{run.iteration}",
             summary=f"Step {run.step} (stage {run.stage}, iteration {run.iteration}) failed"
-            f" at {(run.ended_at or run.started_at).isoformat()}",
+            f" at {when(run.ended_at or run.started_at, tz)}",
         )
         for run in record.steps
         if run.state is StepState.FAILED

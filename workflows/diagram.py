@@ -1,6 +1,15 @@
-"""A Mermaid flowchart of a compiled definition, for reviewers and the docs."""
+"""A Mermaid flowchart of a compiled definition, for reviewers, the console and the docs.
+
+Node and subgraph ids are generated, never the bare names: Mermaid refuses a node whose id is
+also a subgraph's (the in vivo product has a stage and a branch both called `eligibility`) and
+reserves words such as `end`. Steps get `step_`, stages `stage_`; names are shown in the labels,
+escaped with Mermaid's entity codes so that a quote or a bracket in a name cannot break out.
+"""
 
 from __future__ import annotations
+
+import re
+from datetime import timedelta
 
 from workflows.definition import CompiledDefinition
 from workflows.language import (
@@ -17,30 +26,95 @@ from workflows.language import (
     WaitFor,
 )
 
+__all__ = ["duration_text", "to_mermaid"]
 
-def _node(step: Step) -> str:
-    label = f"{step.name}<br/><i>{step.kind}</i>"
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9_]")
+# '#' first: the other codes start with it.
+_ENTITIES = (("#", "#35;"), ('"', "#quot;"), ("&", "#amp;"), ("<", "#lt;"), (">", "#gt;"))
+
+
+def duration_text(d: timedelta) -> str:
+    """A duration as vein2vein prints it everywhere: '2 d 3 h', '45 min', '30 s'.
+
+    The same format as `vein2vein.readable.duration` (a test keeps them equal); it lives here
+    too because the engine's package must not import the service's."""
+    seconds = int(abs(d).total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    days, rem = divmod(seconds // 60, 24 * 60)
+    hours, mins = divmod(rem, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    return f"{hours} h {mins} min" if hours else f"{mins} min"
+
+
+def _text(value: object) -> str:
+    """Text for inside a quoted Mermaid label: entity codes for what Mermaid would parse."""
+    text = " ".join(str(value).split())
+    for char, code in _ENTITIES:
+        text = text.replace(char, code)
+    return text
+
+
+class _Ids:
+    """Mermaid ids for step and stage names: prefixed, sanitised, unique across both kinds."""
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, str], str] = {}
+        self._used: set[str] = set()
+
+    def step(self, name: str) -> str:
+        return self._id("step", name)
+
+    def stage(self, name: str) -> str:
+        return self._id("stage", name)
+
+    def _id(self, kind: str, name: str) -> str:
+        key = (kind, name)
+        if key not in self._ids:
+            base = f"{kind}_{_UNSAFE_ID.sub('_', name)}"
+            candidate, n = base, 1
+            while candidate in self._used:  # two names that sanitise alike
+                n += 1
+                candidate = f"{base}_{n}"
+            self._used.add(candidate)
+            self._ids[key] = candidate
+        return self._ids[key]
+
+
+def _node(node_id: str, step: Step) -> str:
+    label = f"{_text(step.name)}<br/><i>{_text(step.kind)}</i>"
     if isinstance(step, Branch):
-        return f'{step.name}{{{{"{label}<br/>{step.by} {step.on}"}}}}'
+        return f'{node_id}{{{{"{label}<br/>{_text(step.by)} {_text(step.on)}"}}}}'
     if isinstance(step, End):
-        return f'{step.name}((("{step.name}<br/>ends: {step.outcome}")))'
+        return f'{node_id}((("{_text(step.name)}<br/>ends: {_text(step.outcome)}")))'
     if isinstance(step, Gate):
-        label += "<br/>" + ", ".join(r.value for r in step.roles)
-        return f'{step.name}{{"{label}"}}'
+        label += "<br/>" + _text(", ".join(r.value for r in step.roles))
+        return f'{node_id}{{"{label}"}}'
     if isinstance(step, Handoff):
-        return f'{step.name}[/"{label}<br/>{step.container}"/]'
+        return f'{node_id}[/"{label}<br/>{_text(step.container)}"/]'
     if isinstance(step, WaitFor):
-        return f'{step.name}(["{label}<br/>{step.event}"])'
+        return f'{node_id}(["{label}<br/>{_text(step.event)}"])'
     if isinstance(step, Compute):
-        return f'{step.name}[/"{label}<br/>{step.function}"\\]'
+        return f'{node_id}[/"{label}<br/>{_text(step.function)}"\\]'
     if isinstance(step, Task):
-        return f'{step.name}["{label}"]'
-    return f'{step.name}[["{label}"]]'
+        return f'{node_id}["{label}"]'
+    return f'{node_id}[["{label}"]]'
+
+
+def _hold_label(h: Hold) -> str:
+    limits = (("min", h.min), ("max", h.max))
+    bounds = " ".join(f"{word} {duration_text(value)}" for word, value in limits if value)
+    return _text(f"hold {h.name} {bounds}".strip())
 
 
 def to_mermaid(defn: CompiledDefinition) -> str:
     """The definition as a Mermaid `flowchart TD`: stages are subgraphs, holds dotted edges."""
-    lines = ["flowchart TD", f"  %% {defn.product} {defn.version} {defn.content_hash[:12]}"]
+    ids = _Ids()
+    lines = [
+        "flowchart TD",
+        f"  %% {_text(defn.product)} {_text(defn.version)} {defn.content_hash[:12]}",
+    ]
     holds: list[Hold] = []
     last: list[str] = []
     pending: list[tuple[str, str]] = []
@@ -58,13 +132,15 @@ def to_mermaid(defn: CompiledDefinition) -> str:
             cur = prev
             for inner in step.steps:
                 cur = emit(inner, indent, cur)
-            again = f'"{step.until} short: again, max {step.max_times}"'
-            lines.extend(f"{indent}{end} -. {again} .-> {step.steps[0].name}" for end in cur)
+            again = _text(f"{step.until} short: again, max {step.max_times}")
+            first = ids.step(step.steps[0].name)
+            lines.extend(f'{indent}{end} -. "{again}" .-> {first}' for end in cur)
             return cur
-        lines.append(indent + _node(step))
-        arrow = f'-- "{label}" -->' if label else "-->"
-        lines.extend(f"{indent}{p} {arrow} {step.name}" for p in prev)
-        lines.extend(f'{indent}{src} -- "{case}" --> {step.name}' for src, case in pending)
+        me = ids.step(step.name)
+        lines.append(indent + _node(me, step))
+        arrow = f'-- "{_text(label)}" -->' if label else "-->"
+        lines.extend(f"{indent}{p} {arrow} {me}" for p in prev)
+        lines.extend(f'{indent}{src} -- "{_text(case)}" --> {me}' for src, case in pending)
         pending.clear()
         if isinstance(step, End):
             return []
@@ -76,26 +152,24 @@ def to_mermaid(defn: CompiledDefinition) -> str:
                 *([("otherwise", step.otherwise)] if step.otherwise else []),
             ]
             for case, steps in cases:
-                cur, case_label = [step.name], case
+                cur, case_label = [me], case
                 for inner in steps:
                     cur, case_label = emit(inner, indent, cur, case_label), ""
                 if not steps:
                     # An empty case goes straight on: the next step gets a labelled edge too.
-                    straight_on.append((step.name, case))
+                    straight_on.append((me, case))
                 else:
                     out += cur
             pending.extend(straight_on)
             return out
-        return [step.name]
+        return [me]
 
     for st in defn.stages:
-        lines.append(f'  subgraph {st.name}["{st.name}"]')
+        lines.append(f'  subgraph {ids.stage(st.name)}["{_text(st.name)}"]')
         for step in st.steps:
             last = emit(step, "    ", last)
         lines.append("  end")
-    for h in holds:
-        bounds = " ".join(
-            f"{word} {value}" for word, value in (("min", h.min), ("max", h.max)) if value
-        )
-        lines.append(f'  {h.start} -. "hold {h.name} {bounds}" .-> {h.end}')
+    lines.extend(
+        f'  {ids.step(h.start)} -. "{_hold_label(h)}" .-> {ids.step(h.end)}' for h in holds
+    )
     return "\n".join(lines) + "\n"

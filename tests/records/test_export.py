@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -200,3 +201,63 @@ def test_json_opens_with_review_by_exception(ledger: Ledger) -> None:
     assert document["ledger_verification"]["ok"] is True
     assert BatchRecord.model_validate(document["batch_record"]) == record
     assert document["content_hash"] == record.content_hash()
+
+
+def _counted(batch_id: str) -> BatchRecord:
+    """The exceptional record with a cell count as a machine reports it, at a moment with
+    microseconds."""
+    record = exceptional_record(batch_id)
+    viability = record.results["viability"]
+    count = viability.model_copy(
+        update={
+            "name": "total_viable_cells",
+            "value": 2417300922.5986,
+            "unit": "cells",
+            "limit": ">= 1e9 cells",
+            "in_specification": True,
+            "at": viability.at.replace(microsecond=123456),
+        }
+    )
+    return record.model_copy(update={"results": {**record.results, "total_viable_cells": count}})
+
+
+def test_html_prints_times_to_the_minute_in_a_zone_with_the_utc_instant_in_the_title() -> None:
+    page = render_html(_counted(BATCH), tz="Europe/Berlin")
+    results = page[page.index('id="results-against-specification"') :]
+    assert (
+        '<time datetime="2025-03-12T08:00:00Z" title="2025-03-12T08:00:00Z">'
+        "2025-03-12 09:00 CET</time>"
+    ) in results
+    assert "times in Europe/Berlin" in page
+    assert not re.search(r"\d\d:\d\d:\d\d\.\d", page), "microseconds in the export"
+    assert "+00:00" not in page
+    # Outside tags, no raw ISO instant is shown: only in datetime/title attributes.
+    text = re.sub(r"<[^>]+>", " ", page)
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", _without_audit(text))
+
+
+def test_html_prints_numbers_with_four_significant_digits_and_their_unit() -> None:
+    page = render_html(_counted(BATCH))
+    assert "<td>2.417 \N{MULTIPLICATION SIGN} 10⁹ cells</td>" in page
+    assert "2417300922" not in page
+    assert "<td>71 %</td>" in page
+
+
+def _without_audit(text: str) -> str:
+    # The audit trail's old and new values are stored text (a record snapshot holds ISO
+    # instants), shown as recorded.
+    return text[: text.index("Audit trail")]
+
+
+def test_a_running_batch_is_exported_marked_in_progress_and_a_closed_one_final() -> None:
+    running = exceptional_record(BATCH).model_copy(update={"status": BatchStatus.ACTIVE})
+    page = render_html(running)
+    assert "Electronic batch record B-EXPORT01 (in progress)</h1>" in page
+    assert 'data-state="in_progress"' in page and "It is not the final batch record" in page
+    assert _review_section(page)  # the same review by exception opens it
+    assert json.loads(render_json(running))["record_state"] == "in_progress"
+
+    closed = running.model_copy(update={"status": BatchStatus.COMPLETED, "completed": True})
+    final = render_html(closed)
+    assert "(in progress)" not in final and 'data-state="final"' in final
+    assert json.loads(render_json(closed))["record_state"] == "final"

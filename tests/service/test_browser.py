@@ -92,3 +92,60 @@ async def test_qa_signs_a_release_in_the_browser(
     await page.screenshot(path=str(tmp_path / "released.png"), full_page=True)
     rec = await harness.record(handle)
     assert rec.released and rec.signatures[-1].signer_id == user_id
+
+
+async def _sign_in(page: object, live_url: str, user: tuple[str, str], target: str) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    await page.goto(f"{live_url}{target}")
+    await page.fill("#user_id", user[0])
+    await page.fill("#password", user[1])
+    await page.click("button[type=submit]")
+    await expect(page).to_have_url(f"{live_url}{target}")
+
+
+async def test_every_process_diagram_is_drawn_by_the_bundled_mermaid(
+    page: object, live_url: str, people: People, tmp_path: Path
+) -> None:
+    """Mermaid 11 parses and draws each catalog product's diagram, loading nothing from
+    another host."""
+    from playwright.async_api import Page, Request, expect
+
+    from definitions import CATALOG
+
+    assert isinstance(page, Page)
+    elsewhere: list[str] = []
+
+    def watch(request: Request) -> None:
+        if not request.url.startswith(live_url):
+            elsewhere.append(request.url)
+
+    page.on("request", watch)
+    await _sign_in(page, live_url, people.make(Role.PROCESS_ENGINEER), "/console/definitions")
+    for product in CATALOG:
+        await page.goto(f"{live_url}/console/definitions/{product}")
+        diagram = page.locator("#diagram")
+        await expect(diagram).to_have_attribute("data-diagram", "rendered", timeout=20_000)
+        await expect(page.locator("#diagram-error")).to_be_hidden()
+        await expect(diagram.locator("svg g.node").first).to_be_visible()
+        assert await diagram.locator("svg g.node").count() >= 3, product
+        await page.screenshot(path=str(tmp_path / f"{product}.png"), full_page=True)
+    assert elsewhere == []
+
+
+async def test_the_batch_page_shows_the_timeline_picture(
+    page: object, live_url: str, harness: Harness, people: People, tmp_path: Path
+) -> None:
+    from playwright.async_api import Page, expect
+
+    from tests.products import FLAKY_BOOKING
+
+    assert isinstance(page, Page)
+    handle = await harness.start(FLAKY_BOOKING)
+    await harness.until_waiting(handle, "decision at approve")
+    await _sign_in(page, live_url, people.make(Role.QA), f"/console/batches/{handle.id}")
+    chart = page.locator("svg#timeline-chart")
+    await expect(chart).to_be_visible()
+    assert await chart.locator("rect.run").count() >= 2
+    await page.screenshot(path=str(tmp_path / "timeline.png"), full_page=True)

@@ -44,6 +44,30 @@ async def test_where_used_ebr_and_fhir(
     assert anonymous.status_code == 401
 
 
+async def test_a_running_batch_exports_its_record_marked_in_progress(
+    client: Client, service_settings: Settings, harness: Harness
+) -> None:
+    handle = await harness.start(FLAKY_BOOKING)
+    await harness.until_waiting(handle, "decision at approve")
+    http = await client(token=admin.create_token(service_settings.data_dir, "auditor", ["read"]))
+
+    running = await http.get(f"/api/batches/{handle.id}/ebr")
+    assert running.status_code == 200
+    assert f"Electronic batch record {handle.id} (in progress)" in running.text
+    assert 'data-state="in_progress"' in running.text and "Review by exception" in running.text
+    as_json = await http.get(f"/api/batches/{handle.id}/ebr", params={"format": "json"})
+    assert as_json.status_code == 200 and as_json.json()["record_state"] == "in_progress"
+    assert as_json.json()["batch_record"]["batch_id"] == handle.id
+
+    await harness.decide(handle, "approve", DecisionAction.APPROVE)
+    await harness.finish(handle)
+    closed = await http.get(f"/api/batches/{handle.id}/ebr")
+    assert closed.status_code == 200 and 'data-state="final"' in closed.text
+    assert "(in progress)" not in closed.text
+    closed_json = await http.get(f"/api/batches/{handle.id}/ebr", params={"format": "json"})
+    assert closed_json.json()["record_state"] == "final"
+
+
 async def test_capacity_view_shows_the_lane_a_batch_booked(
     client: Client, service_settings: Settings, harness: Harness
 ) -> None:

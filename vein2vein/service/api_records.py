@@ -1,9 +1,14 @@
 """Regulated records over HTTP, read from the ledger (so they outlive Temporal's retention):
 lot genealogy, the electronic batch record, FHIR R5 resources; and the sites' booked and free
-manufacturing lanes, kept beside them."""
+manufacturing lanes, kept beside them.
+
+A running batch's record is exported too, from the workflow's `record` query as the console
+reads it, through the same renderer, marked "in progress": it is not the final record."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -14,6 +19,7 @@ from records import (
     LotUse,
     RecordNotFound,
     biologically_derived_product,
+    is_final,
     load_record,
     render_html,
     render_json,
@@ -21,7 +27,10 @@ from records import (
 from records.reservations import DayCapacity, Reservations
 from vein2vein.service.api_common import NOT_FOUND, BatchId
 from vein2vein.service.auth import READERS, Ctx, Principal, allowed
+from vein2vein.service.batches import fetch_record
+from vein2vein.service.context import ServiceContext
 from vein2vein.service.temperature import legs_for
+from workflows.model import BatchRecord
 
 router = APIRouter(prefix="/api", tags=["records"])
 Reader = Annotated[Principal, Depends(allowed(scopes={"read"}, roles=READERS))]
@@ -38,18 +47,34 @@ async def where_used(ctx: Ctx, _: Reader, lot: Lot) -> list[LotUse]:
 async def batch_record_export(
     ctx: Ctx, _: Reader, batch_id: BatchId, format: Literal["html", "json"] = "html"
 ) -> HTMLResponse | JSONResponse:
-    """The electronic batch record rebuilt from the ledger, opening with review by exception."""
-    try:
-        rec = load_record(ctx.ledger, batch_id)
-    except RecordNotFound as err:
-        raise HTTPException(404, str(err)) from err
+    """The electronic batch record, opening with review by exception: a closed batch's final
+    record rebuilt from the ledger; a running batch's record marked "in progress"."""
+    rec = await _exported_record(ctx, batch_id)
     verification = ctx.ledger.verify(batch_id)
     legs = await legs_for(ctx, rec)
+    tz = ctx.settings.time_zone
     if format == "json":
-        import json
+        return JSONResponse(
+            json.loads(render_json(rec, verification=verification, legs=legs, tz=tz))
+        )
+    return HTMLResponse(render_html(rec, verification=verification, legs=legs, tz=tz))
 
-        return JSONResponse(json.loads(render_json(rec, verification=verification, legs=legs)))
-    return HTMLResponse(render_html(rec, verification=verification, legs=legs))
+
+async def _exported_record(ctx: ServiceContext, batch_id: str) -> BatchRecord:
+    """The ledger's closed record, else the live one (workflow first, then the ledger's latest
+    snapshot: `fetch_record`); the stored snapshot still serves when Temporal cannot answer."""
+    try:
+        stored: BatchRecord | None = await asyncio.to_thread(load_record, ctx.ledger, batch_id)
+    except RecordNotFound:
+        stored = None
+    if stored is not None and is_final(stored):
+        return stored
+    try:
+        return await fetch_record(ctx, batch_id)
+    except HTTPException:
+        if stored is None:
+            raise
+        return stored
 
 
 @router.get("/batches/{batch_id}/fhir", responses=NOT_FOUND)

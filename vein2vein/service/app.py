@@ -23,7 +23,15 @@ from records.external_tasks import TaskStore
 from records.reservations import Reservations
 from records.temperature_store import TemperatureStore
 from vein2vein.keys import deployment_signing_key
-from vein2vein.service import api, api_people, api_records, api_tasks, console
+from vein2vein.service import (
+    api,
+    api_people,
+    api_records,
+    api_tasks,
+    assets,
+    console,
+    console_definitions,
+)
 from vein2vein.service.auth import SESSION_COOKIE, LoginRequired, csrf_token, read_session
 from vein2vein.service.context import Clock, ServiceContext, wall_clock
 from vein2vein.service.files import service_secret
@@ -104,6 +112,8 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by `assets.install`
+        redoc_url=None,  # ReDoc would load its script from a CDN; Swagger UI at /docs suffices
     )
     app.state.ctx = ctx
     app.include_router(api.router)
@@ -111,6 +121,8 @@ def create_app(
     app.include_router(api_tasks.router)
     app.include_router(api_records.router)
     app.include_router(console.router)
+    app.include_router(console_definitions.router)
+    assets.install(app)
     _install_handlers(app)
     return app
 
@@ -130,7 +142,9 @@ async def _connect(ctx: ServiceContext) -> None:
 
 def _is_page(request: Request) -> bool:
     path = request.url.path
-    return not (path.startswith("/api") or path in ("/openapi.json", "/docs", "/redoc"))
+    return not (
+        path.startswith(("/api", "/static/")) or path in ("/openapi.json", "/docs", "/redoc")
+    )
 
 
 def _install_handlers(app: FastAPI) -> None:

@@ -40,6 +40,7 @@ from vein2vein.service.batches import (
 from vein2vein.service.decisions import DecisionRequest, authority, sign_and_submit
 from vein2vein.service.temperature import legs_for
 from vein2vein.service.templates import render_page
+from vein2vein.service.timeline import timeline_svg
 from vein2vein.service.users import AuthError
 from vein2vein.service.views import (
     awaiting_rows,
@@ -212,6 +213,7 @@ async def batch_page(
         ),
         review=review_by_exception(rec, legs),
         temperature=Markup(legs_html(legs)),  # escaped value by value in records.ebr_temperature
+        timeline_chart=Markup(timeline_svg(rec, now)),  # escaped value by value in .timeline
         awaiting=awaiting_rows(rec),
         holds=hold_clocks(defn, rec),
         clocks=other_clocks(rec),

@@ -59,6 +59,7 @@ _LAYOUT = """<!doctype html>
 <body>
 <header><a href="/console">vein2vein</a>
 {% if who %}<a href="/console">Board</a><a href="/console/inbox" id="nav-inbox">Inbox</a>
+<a href="/console/definitions" id="nav-definitions">Processes</a>
 {% if 'admin' in who.roles %}<a href="/console/admin">Admin</a>{% endif %}
 <span class="who">{{ who.name }} ({{ who.roles|join(', ') }})</span>
 <form method="post" action="/logout"><input type="hidden" name="csrf" value="{{ csrf }}">
@@ -184,7 +185,7 @@ else 'MISMATCH' }}</td><td>{% if c.temperature %}{{ c.temperature.min_c }}..{{ c
 outside{% endif %}{% else %}<span class="bad">no temperature evidence</span>{% endif %}</td>
 </tr>{% else %}<tr><td colspan="8">No transfers yet.</td></tr>{% endfor %}</table>
 <h2>Temperature history</h2><div id="temperature">{{ temperature }}</div>
-<h2>Timeline</h2>
+<h2>Timeline</h2>{{ timeline_chart }}
 <table id="timeline"><tr><th>Step</th><th>Stage</th><th>#</th><th>State</th><th>Started</th>
 <th>Ended</th><th>Performed by</th></tr>{% for s in r.steps %}<tr><td>{{ s.step }}</td>
 <td>{{ s.stage }}</td><td>{{ s.iteration }}</td><td>{{ s.state.value }}</td>

@@ -1,0 +1,109 @@
+"""The console's process pages: every product the deployment runs, and each one's diagram.
+
+`/console/definitions` lists product, version, title and content hash (the hash a batch is
+pinned to); `/console/definitions/{product}` draws the process with Mermaid in the browser.
+Mermaid is bundled (`static/mermaid/`) and started by `static/diagram.js`: no CDN, no inline
+script. The diagram text is autoescaped into the page and Mermaid runs with
+`securityLevel: "strict"`, so a name in a definition cannot become markup or a link.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import ChoiceLoader, DictLoader
+
+from vein2vein.service.assets import STATIC_URL
+from vein2vein.service.auth import Ctx, Principal, console_user, csrf_token
+from vein2vein.service.templates import ENV, render_page
+from workflows.definition import PRODUCT_PATTERN, CompiledDefinition
+from workflows.diagram import to_mermaid
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+Who = Annotated[Principal, Depends(console_user)]
+Product = Annotated[str, Path(max_length=80)]
+
+_LIST = """<h1>Processes</h1>
+<p>Every product this deployment runs. A batch is pinned to the content hash of the
+definition it started with.</p>
+<table id="definitions"><thead><tr><th>Product</th><th>Title</th><th>Version</th>
+<th>Content hash</th><th>Stages</th></tr></thead><tbody>
+{% for d in definitions %}<tr data-product="{{ d.product }}">
+<td><a href="/console/definitions/{{ d.product }}">{{ d.product }}</a></td><td>{{ d.title }}</td>
+<td>{{ d.version }}</td><td><code title="{{ d.content_hash }}">{{ d.content_hash[:12] }}</code>
+</td><td>{{ d.stages|map(attribute='name')|join(' → ') }}</td></tr>
+{% else %}<tr><td colspan="5">No products.</td></tr>{% endfor %}</tbody></table>"""
+
+_ONE = """<h1>{{ d.title }}</h1>
+<p><a href="/console/definitions">Processes</a> · {{ d.product }} version {{ d.version }} ·
+content hash <code id="content-hash">{{ d.content_hash }}</code></p>
+{% if d.description %}<p>{{ d.description }}</p>{% endif %}
+<p class="error" id="diagram-error" hidden></p>
+<pre class="mermaid" id="diagram">{{ diagram }}</pre>
+<p><small>Stages are boxes, steps in order top to bottom; a diamond is a gate (who signs),
+a hexagon a branch, a stadium a wait for an outside report, a parallelogram a custody handoff;
+dotted edges are hold times and repeats.</small></p>
+<details><summary>Mermaid source (<code>vein2vein definitions diagram {{ d.product }}</code>)
+</summary><pre id="diagram-source">{{ diagram }}</pre></details>
+<script src="{{ static }}/mermaid/mermaid.min.js"></script>
+<script src="{{ static }}/diagram.js"></script>"""
+
+
+def _install_templates() -> None:
+    # The pages join the console's template environment, so they share its layout and its
+    # autoescaping, without editing the console's own template module.
+    if ENV.loader is not None:
+        pages = DictLoader({"definitions": _LIST, "definition": _ONE})
+        ENV.loader = ChoiceLoader([ENV.loader, pages])
+
+
+_install_templates()
+
+
+def _page(
+    request: Request, ctx: Ctx, who: Principal, name: str, title: str, **values: Any
+) -> HTMLResponse:
+    html = render_page(
+        name,
+        title=title,
+        partial=request.headers.get("x-partial") == "1",
+        who=who,
+        csrf=csrf_token(ctx, who),
+        **values,
+    )
+    return HTMLResponse(html)
+
+
+def _definition(ctx: Ctx, product: str) -> CompiledDefinition:
+    found = ctx.catalog.get(product) if re.fullmatch(PRODUCT_PATTERN, product) else None
+    if found is None:
+        raise HTTPException(404, f"no product {product} in this deployment's catalog")
+    return found
+
+
+@router.get("/console/definitions")
+async def definitions(request: Request, ctx: Ctx, who: Who) -> HTMLResponse:
+    """Every product with its version, title, content hash and stages."""
+    found = [ctx.catalog[name] for name in sorted(ctx.catalog)]
+    return _page(request, ctx, who, "definitions", "Processes", definitions=found)
+
+
+@router.get("/console/definitions/{product}")
+async def definition(request: Request, ctx: Ctx, who: Who, product: Product) -> HTMLResponse:
+    """One product's process drawn as a diagram (Mermaid, bundled), with its source text."""
+    defn = _definition(ctx, product)
+    return _page(
+        request,
+        ctx,
+        who,
+        "definition",
+        defn.title,
+        d=defn,
+        diagram=to_mermaid(defn),
+        static=STATIC_URL,
+    )
