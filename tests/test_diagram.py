@@ -12,7 +12,8 @@ from tests.products import TEST_PRODUCTS
 from vein2vein.readable import duration
 from workflows import call, days, hold, hours, minutes, process, stage, task
 from workflows.definition import CompiledDefinition
-from workflows.diagram import _text, duration_text, to_mermaid
+from workflows.diagram import _text, to_mermaid
+from workflows.durations import duration_text
 
 EVERY_PRODUCT = {**CATALOG, **TEST_PRODUCTS}
 _SUBGRAPH = re.compile(r"^\s*subgraph (\S+?)\[")
@@ -58,7 +59,7 @@ def test_the_in_vivo_stage_and_branch_called_eligibility_get_distinct_ids() -> N
     text = to_mermaid(IN_VIVO_PATIENT)
     assert 'subgraph stage_eligibility["eligibility"]' in text
     assert "step_eligibility{{" in text
-    assert '-. "hold dilution_to_administration max 4 h 0 min" .->' in text
+    assert '-. "hold dilution_to_administration max 4 h" .->' in text
 
 
 def _one_stage(*steps: object) -> CompiledDefinition:
@@ -81,22 +82,22 @@ def test_reserved_words_and_quotes_in_names_cannot_break_the_text() -> None:
     text = to_mermaid(defn)
     nodes, subgraphs, _ = _ids(text)
     assert "end" not in nodes and "end" not in subgraphs
-    assert '"hold end_to_after min 1 h 0 min max 2 d"' in text
+    assert '"hold end_to_after min 1 h max 2 d"' in text
     assert _text('a"b<i>#1&') == "a#quot;b#lt;i#gt;#35;1#amp;"
 
 
 @pytest.mark.parametrize(
-    "d",
+    ("d", "text"),
     [
-        timedelta(seconds=0),
-        timedelta(seconds=59),
-        timedelta(minutes=45),
-        timedelta(hours=4),
-        timedelta(hours=2, minutes=30),
-        timedelta(days=2),
-        timedelta(days=14, hours=3),
-        timedelta(days=-1, hours=2),
+        (timedelta(seconds=0), "0 s"),
+        (timedelta(seconds=59), "59 s"),
+        (timedelta(minutes=45), "45 min"),
+        (timedelta(hours=4), "4 h"),
+        (timedelta(hours=2, minutes=30), "2 h 30 min"),
+        (timedelta(days=2), "2 d"),
+        (timedelta(days=14, hours=3), "14 d 3 h"),
+        (timedelta(days=-1, hours=2), "22 h"),
     ],
 )
-def test_duration_text_is_the_readable_format(d: timedelta) -> None:
-    assert duration_text(d) == duration(d)
+def test_one_duration_format_for_diagrams_and_people(d: timedelta, text: str) -> None:
+    assert duration_text(d) == duration(d) == text

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from workflows.durations import duration_text
+
 __all__ = [
     "DEFAULT_ZONE",
     "duration",
@@ -34,16 +36,8 @@ _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def duration(d: timedelta) -> str:
-    """A duration as a person reads it: '2 d 3 h', '45 min', '30 s' (the sign is dropped)."""
-    seconds = int(abs(d).total_seconds())
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    days, rem = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rem, 60)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    return f"{hours} h {mins} min" if hours else f"{mins} min"
+    """A duration as a person reads it: '2 d 3 h', '4 h', '45 min', '30 s' (sign dropped)."""
+    return duration_text(d)
 
 
 def remaining(left: timedelta | None) -> str:

@@ -9,9 +9,9 @@ escaped with Mermaid's entity codes so that a quote or a bracket in a name canno
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 from workflows.definition import CompiledDefinition
+from workflows.durations import duration_text
 from workflows.language import (
     Branch,
     Compute,
@@ -26,26 +26,11 @@ from workflows.language import (
     WaitFor,
 )
 
-__all__ = ["duration_text", "to_mermaid"]
+__all__ = ["to_mermaid"]
 
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9_]")
 # '#' first: the other codes start with it.
 _ENTITIES = (("#", "#35;"), ('"', "#quot;"), ("&", "#amp;"), ("<", "#lt;"), (">", "#gt;"))
-
-
-def duration_text(d: timedelta) -> str:
-    """A duration as vein2vein prints it everywhere: '2 d 3 h', '45 min', '30 s'.
-
-    The same format as `vein2vein.readable.duration` (a test keeps them equal); it lives here
-    too because the engine's package must not import the service's."""
-    seconds = int(abs(d).total_seconds())
-    if seconds < 60:
-        return f"{seconds} s"
-    days, rem = divmod(seconds // 60, 24 * 60)
-    hours, mins = divmod(rem, 60)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    return f"{hours} h {mins} min" if hours else f"{mins} min"
 
 
 def _text(value: object) -> str:
