@@ -100,3 +100,39 @@ def definitions_validate(
 def definitions_diagram(product: str) -> None:
     """A Mermaid flowchart of the definition."""
     sys.stdout.write(to_mermaid(definition(product)))
+
+
+@definitions_app.command("example-event")
+@command
+def definitions_example_event(
+    product: str,
+    step: str | None = typer.Argument(None, help="The step; omitted: list the steps."),
+    batch: str | None = typer.Option(
+        None, "--batch", help="Fill in this batch's id and COI, ready to send."
+    ),
+) -> None:
+    """The body of the report a step of PRODUCT waits for (or the steps that wait for one):
+    send it with `vein2vein batch event BATCH -` or `POST /api/events`."""
+    from vein2vein.examples import EXAMPLE_BATCH, example_event, reported_steps
+
+    d = definition(product)
+    if step is None:
+        table = Table("step", "event type")
+        for name, event in reported_steps(d):
+            table.add_row(name, event)
+        out.print(table)
+        return
+    coi = None
+    if batch is not None:
+        from vein2vein.cli.common import run, temporal_client
+        from workflows.client import get_record
+
+        async def read() -> str | None:
+            return (await get_record(await temporal_client(), batch)).coi
+
+        coi = run(read())
+    try:
+        body = example_event(d, step, batch_id=batch or EXAMPLE_BATCH, coi=coi)
+    except KeyError:
+        raise CliError(f"{product} has no step '{step}'") from None
+    out.print_json(data=body)

@@ -10,13 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi.openapi.models import Example
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from definitions import CATALOG
 from records.temperature import SeriesReadings
+from vein2vein.examples import examples_by_type
 from vein2vein.service.api_common import NOT_FOUND, BatchId, IdempotencyKey, In, once
 from vein2vein.service.auth import READERS, Ctx, Principal, allowed, principal
 from vein2vein.service.batches import BatchSummary, fetch_record, records
@@ -75,6 +78,14 @@ class EventReport(In):
     lots: list[str] = Field(default_factory=list)
     data: dict[str, str] = Field(default_factory=dict)
     reporter: str | None = Field(default=None, max_length=80)
+
+
+#: One example body per event type of the built-in products, for the API documentation
+#: (`vein2vein definitions example-event` gives any product's, for any step).
+EVENT_EXAMPLES: dict[str, Example] = {
+    event: Example(summary=f"{event} (step {body['step']})", value=body)
+    for event, body in examples_by_type(CATALOG).items()
+}
 
 
 class ProductInfo(BaseModel):
@@ -184,7 +195,7 @@ async def start(
 async def post_event(
     request: Request,
     ctx: Ctx,
-    body: EventReport,
+    body: Annotated[EventReport, Body(openapi_examples=EVENT_EXAMPLES)],
     key: IdempotencyKey,
     who: Annotated[Principal, Depends(principal)],
 ) -> JSONResponse:
