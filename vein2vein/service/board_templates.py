@@ -20,8 +20,8 @@ from vein2vein.readable import quantity, utc_iso, when
 CSS = """
 .risk-overdue{background:#f6cfcf}.risk-near{background:#fbe3b5}.risk-fine{background:#e4f3e6}
 div.clock{padding:.05rem .3rem;margin:.1rem 0;border-radius:.3rem}
-td.next.risk-none{background:none}tr.risk-overdue td:first-child{border-left:4px solid #b00020}
-tr.risk-near td:first-child{border-left:4px solid #d08a00}
+td.next.risk-none{background:none}tr.row-overdue td:first-child{border-left:4px solid #b00020}
+tr.row-near td:first-child{border-left:4px solid #d08a00}
 p.sorts a,p.sorts b{margin-right:.6rem}time{border-bottom:1px dotted #8894a0}
 .lane{display:inline-block;width:.8rem;height:.8rem;margin-right:2px;border-radius:2px}
 .lane.booked{background:#1f3b57}.lane.free{background:#cdebd3}
@@ -85,7 +85,7 @@ _BOARD = """<h1>Batches</h1>
 <th>Product</th><th>Status</th><th>Waiting for</th><th>Running clocks</th><th>Next deadline</th>
 <th>Open deviations</th><th>Sites</th></tr></thead><tbody>
 {% for r in rows %}<tr data-batch="{{ r.batch_id }}" data-risk="{{ r.risk }}"
-class="risk-{{ r.risk }}">
+class="row-{{ r.risk }}">
 <td><a href="/console/batches/{{ r.batch_id }}">{{ r.batch_id }}</a></td>
 <td>{{ r.product }} {{ r.definition_version }}</td>
 <td><span class="badge s-{{ r.status.value }}">{{ r.status.value }}</span>
