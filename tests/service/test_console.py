@@ -128,6 +128,7 @@ async def test_qa_signs_the_release_from_the_inbox(
     http = await client(user=qa)
     inbox = (await http.get("/console/inbox")).text
     assert f'data-batch="{handle.id}" data-target="qa_disposition"' in inbox
+    assert 'data-live="inbox"' in inbox, "the inbox refreshes itself"
     operator = await client(user=people.make(Role.OPERATOR))
     assert handle.id not in (await operator.get("/console/inbox")).text
     assert (

@@ -41,19 +41,26 @@ LIVE_JS = """
     if(a&&region.contains(a)&&/^(INPUT|SELECT|TEXTAREA|BUTTON)$/.test(a.tagName)) return true;
     return region.querySelector('form[data-dirty]')!==null;
   }
+  function swap(name, old, next){
+    var text=next.innerHTML;
+    if(seen[name]===text||busy(old)) return;
+    var open=[];
+    old.querySelectorAll('details[open][id]').forEach(function(d){open.push(d.id);});
+    old.innerHTML=text; seen[name]=text;
+    open.forEach(function(id){var d=document.getElementById(id); if(d) d.open=true;});
+  }
   function apply(html){
     var fresh=document.createElement('template'); fresh.innerHTML=html;
-    fresh.content.querySelectorAll('[data-live]').forEach(function(next){
-      var name=next.dataset.live, text=next.innerHTML;
-      var old=main.querySelector('[data-live="'+CSS.escape(name)+'"]');
-      if(!old||seen[name]===text||busy(old)) return;
-      var open=[];
-      old.querySelectorAll('details[open][id]').forEach(function(d){open.push(d.id);});
-      old.innerHTML=text; old.className=next.className; seen[name]=text;
-      open.forEach(function(id){var d=document.getElementById(id); if(d) d.open=true;});
+    var regions=fresh.content.querySelectorAll('[data-live]');
+    // A page that marks no region is one region, still never replaced under the reader.
+    if(!regions.length&&!main.querySelector('[data-live]')) swap('', main, fresh);
+    regions.forEach(function(next){
+      var old=main.querySelector('[data-live="'+CSS.escape(next.dataset.live)+'"]');
+      if(old) swap(next.dataset.live, old, next);
     });
     main.dataset.polls=String(++polls);
   }
+  seen['']=main.innerHTML;
   main.querySelectorAll('[data-live]').forEach(function(r){seen[r.dataset.live]=r.innerHTML;});
   setInterval(function(){
     if(document.hidden) return;

@@ -68,8 +68,8 @@ _LOGIN = """<h1>Sign in</h1>
 
 _INBOX = """<h1>Inbox</h1>
 <p>Decisions waiting for your roles ({{ who.roles|join(', ') }}).</p>
-<table id="inbox"><thead><tr><th>Batch</th><th>Product</th><th>Status</th><th>Decision</th>
-<th>What it means</th><th></th></tr></thead><tbody>
+<div data-live="inbox"><table id="inbox"><thead><tr><th>Batch</th><th>Product</th><th>Status</th>
+<th>Decision</th><th>What it means</th><th></th></tr></thead><tbody>
 {% for i in items %}<tr data-batch="{{ i.batch_id }}" data-target="{{ i.target }}">
 <td><a href="/console/batches/{{ i.batch_id }}">{{ i.batch_id }}</a></td><td>{{ i.product }}</td>
 <td><span class="badge s-{{ i.status.value }}">{{ i.status.value }}</span></td>
@@ -77,7 +77,7 @@ _INBOX = """<h1>Inbox</h1>
 <td><a class="decide"
 href="/console/batches/{{ i.batch_id }}/decide?target={{ i.target|urlencode }}">
 Review and sign</a></td></tr>
-{% else %}<tr><td colspan="6">Nothing waits for you.</td></tr>{% endfor %}</tbody></table>"""
+{% else %}<tr><td colspan="6">Nothing waits for you.</td></tr>{% endfor %}</tbody></table></div>"""
 
 _BATCH = """{% if signed %}<p class="notice" id="notice">Your signature {{ signed }} was recorded.
 </p>{% endif %}
