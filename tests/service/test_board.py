@@ -147,6 +147,10 @@ async def test_board_shows_gate_waits_clocks_and_sorts_from_the_link(
     assert chosen.index('id="board-filters"') < chosen.index('data-live="board"')
     assert "<form" not in region
 
+    hostile = await http.get("/console", params={"status": '"><script>x()</script>', "sort": "<b>"})
+    assert hostile.status_code == 200 and "<script>x()" not in hostile.text
+    assert 'data-sort="urgency"' in hostile.text
+
     page = (await http.get(f"/console/batches/{gate.id}")).text
     assert 'id="next"' in page and "for decision at qa_disposition" in page
     assert '<details id="audit">' in page
