@@ -96,8 +96,10 @@ async def test_board_uses_search_attributes(
         assert app.state.ctx.can_list, "listed through visibility, not the ledger fallback"
         r = await http.get("/api/batches", params={"status": "completed"})
         assert not set(started) & {b["batch_id"] for b in r.json()}
-        page = await http.get("/console")
+        page = await http.get("/console", params={"sort": "batch"})
         assert all(b in page.text for b in started)
+        first, second = sorted(started)
+        assert page.text.index(f'data-batch="{first}"') < page.text.index(f'data-batch="{second}"')
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as qa:
         assert (

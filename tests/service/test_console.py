@@ -80,7 +80,7 @@ async def test_board_filters_and_batch_page_show_the_record(
         assert f'id="{section}"' in page
     assert "temperature_excursion" in page and "receipt_to_expanded" in page
     partial = await http.get(f"/console/batches/{handle.id}", headers={"X-Partial": "1"})
-    assert partial.text.lstrip().startswith("<h1>") and "<html" not in partial.text
+    assert 'data-live="head"' in partial.text and "<html" not in partial.text
     assert "Dispose of DEV-1" not in page, "an operator may not dispose of deviations"
 
 
@@ -103,7 +103,8 @@ async def test_batch_page_and_board_show_what_the_batch_awaits_and_its_clocks(
     assert "receipt_to_expanded" in holds and "not started" in holds
     board = (await http.get("/console")).text
     row = board[board.index(f'data-batch="{handle.id}"') :].split("</tr>")[0]
-    assert "event custody at receipt" in row and "since" in row and "due in" in row
+    assert "event custody at receipt" in row and "since" in row and " left</b>" in row
+    assert 'data-risk="fine">receipt <small>deadline</small>' in row
     await handle.cancel()
     await harness.finish(handle)
 
@@ -127,6 +128,7 @@ async def test_qa_signs_the_release_from_the_inbox(
     http = await client(user=qa)
     inbox = (await http.get("/console/inbox")).text
     assert f'data-batch="{handle.id}" data-target="qa_disposition"' in inbox
+    assert 'data-live="inbox"' in inbox, "the inbox refreshes itself"
     operator = await client(user=people.make(Role.OPERATOR))
     assert handle.id not in (await operator.get("/console/inbox")).text
     assert (
@@ -134,8 +136,23 @@ async def test_qa_signs_the_release_from_the_inbox(
             f"/console/batches/{handle.id}/decide", params={"target": "qa_disposition"}
         )
     ).status_code == 403
-    wrong = await _sign_via_form(http, handle.id, "qa_disposition", "not-my-password")
+    wrong = await _sign_via_form(
+        http,
+        handle.id,
+        "qa_disposition",
+        "not-my-password",
+        reason="Reviewed <all> results",
+        meaning="I certify this batch, typed",
+        action="reject",
+    )
     assert wrong.status_code == 401 and "wrong password" in wrong.text
+    # What the signer typed survives the refusal, escaped; the password never comes back.
+    assert ">Reviewed &lt;all&gt; results</textarea>" in wrong.text
+    assert 'value="I certify this batch, typed"' in wrong.text
+    assert '<option value="reject" selected>' in wrong.text
+    assert "not-my-password" not in wrong.text
+    assert re.search(r'<input id="password" name="password" type="password"[^>]*>', wrong.text)
+    assert 'name="password" value' not in wrong.text
     ok = await _sign_via_form(http, handle.id, "qa_disposition", qa[1], reason="all in spec")
     assert ok.status_code == 303, ok.text
     rec = await harness.advance_until(handle, lambda r: r.released, what="released")

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from records import review_by_exception
 from records.ebr_temperature import legs_html
+from vein2vein.service import board_routes
 from vein2vein.service.auth import (
     SESSION_COOKIE,
     SESSION_MAX_AGE,
@@ -26,7 +27,6 @@ from vein2vein.service.auth import (
     Principal,
     check_csrf,
     console_user,
-    csrf_token,
     make_session,
 )
 from vein2vein.service.batches import (
@@ -37,46 +37,19 @@ from vein2vein.service.batches import (
     inbox_items,
     records,
 )
+from vein2vein.service.board import await_cells, clock_cells, next_cell
 from vein2vein.service.decisions import DecisionRequest, authority, sign_and_submit
 from vein2vein.service.temperature import legs_for
-from vein2vein.service.templates import render_page
 from vein2vein.service.timeline import timeline_svg
 from vein2vein.service.users import AuthError
-from vein2vein.service.views import (
-    awaiting_rows,
-    decision_links,
-    hold_clocks,
-    other_clocks,
-    spec_rows,
-)
-from workflows.model import BATCH_ID_PATTERN, BatchRecord, BatchStatus, DecisionAction, Role
+from vein2vein.service.views import decision_links, hold_clocks, spec_rows
+from workflows.model import BATCH_ID_PATTERN, BatchRecord, DecisionAction, Role
 
 router = APIRouter(include_in_schema=False)
+router.include_router(board_routes.router)
 Who = Annotated[Principal, Depends(console_user)]
-REFRESH_SECONDS = 3
-
-
-def _page(
-    request: Request,
-    ctx: Ctx,
-    name: str,
-    title: str,
-    who: Principal | None,
-    *,
-    status_code: int = 200,
-    refresh: int | None = None,
-    **values: object,
-) -> HTMLResponse:
-    html = render_page(
-        name,
-        title=title,
-        partial=request.headers.get("x-partial") == "1",
-        who=who,
-        csrf=csrf_token(ctx, who) if who is not None else "",
-        refresh=refresh,
-        **values,
-    )
-    return HTMLResponse(html, status_code=status_code)
+_page = board_routes.page
+REFRESH_SECONDS = board_routes.REFRESH_SECONDS
 
 
 def _safe_next(target: str) -> str:
@@ -154,35 +127,6 @@ async def logout(ctx: Ctx, who: Who, csrf: Annotated[str, Form(max_length=100)])
 # -- board, inbox, batch ------------------------------------------------------------------
 
 
-@router.get("/console")
-async def board(
-    request: Request,
-    ctx: Ctx,
-    who: Who,
-    product: str = "",
-    site: str = "",
-    status: str = "",
-) -> HTMLResponse:
-    """Every batch: status, stage, next deadline, open deviations; filter by product, site,
-    status."""
-    chosen = BatchStatus(status) if status in set(BatchStatus) else None
-    rows = await records(ctx, product=product or None, site=site or None, status=chosen)
-    return _page(
-        request,
-        ctx,
-        "board",
-        "Batches",
-        who,
-        rows=rows,
-        products=sorted(ctx.catalog),
-        sites=sorted(ctx.sites.sites),
-        statuses=[s.value for s in BatchStatus],
-        f={"product": product, "site": site, "status": status},
-        now=await ctx.clock(),
-        refresh=REFRESH_SECONDS,
-    )
-
-
 @router.get("/console/inbox")
 async def inbox(request: Request, ctx: Ctx, who: Who) -> HTMLResponse:
     """What waits for a decision by one of my roles."""
@@ -199,6 +143,10 @@ async def batch_page(
     defn = await definition_of(ctx, rec)
     now = await ctx.clock()
     legs = await legs_for(ctx, rec, defn)
+    awaiting, clocks = await_cells(rec, now), clock_cells(rec.clocks, holds=False)
+    zones = {
+        party: site.time_zone for party, s in rec.sites.items() if (site := ctx.sites.sites.get(s))
+    }
     return _page(
         request,
         ctx,
@@ -214,9 +162,11 @@ async def batch_page(
         review=review_by_exception(rec, legs),
         temperature=Markup(legs_html(legs)),  # escaped value by value in records.ebr_temperature
         timeline_chart=Markup(timeline_svg(rec, now)),  # escaped value by value in .timeline
-        awaiting=awaiting_rows(rec),
-        holds=hold_clocks(defn, rec),
-        clocks=other_clocks(rec),
+        awaiting=awaiting,
+        next=next_cell(rec, clock_cells(rec.clocks), awaiting),
+        holds=hold_clocks(defn, rec, ctx.settings.time_zone),
+        clocks=clocks,
+        zones=zones,
         spec=spec_rows(defn, rec),
         refresh=REFRESH_SECONDS,
     )
@@ -234,7 +184,10 @@ async def _decide_page(
     *,
     error: str = "",
     status_code: int = 200,
+    typed: dict[str, str] | None = None,
 ) -> HTMLResponse:
+    # `typed`: what the signer entered before a refusal (never the password), shown again.
+    kept = {"action": "", "role": "", "reason": "", "meaning": "", **(typed or {})}
     auth = await authority(ctx, rec, target)
     roles = auth.roles_of(who.roles)
     if not roles:
@@ -253,7 +206,8 @@ async def _decide_page(
         review=review_by_exception(rec, await legs_for(ctx, rec)),
         actions=list(auth.actions),
         roles=roles,
-        meaning=auth.meaning,
+        meaning=kept["meaning"] or auth.meaning,
+        typed=kept,
         form_id=secrets.token_urlsafe(16),
         status_code=status_code,
     )
@@ -311,7 +265,10 @@ async def decide(
         return RedirectResponse(f"/console/batches/{batch_id}?signed={signed}", status_code=303)
     detail = body.get("detail", body) if isinstance(body, dict) else body
     rec = await fetch_record(ctx, batch_id)
-    return await _decide_page(request, ctx, who, rec, target, error=str(detail), status_code=status)
+    typed = {"action": action, "role": role, "reason": reason, "meaning": meaning}
+    return await _decide_page(
+        request, ctx, who, rec, target, error=str(detail), status_code=status, typed=typed
+    )
 
 
 # -- administration -----------------------------------------------------------------------

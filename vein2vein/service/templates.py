@@ -6,12 +6,11 @@ unless the browser asked for the content alone (`X-Partial: 1`, the live-update 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
 
-from vein2vein.readable import duration, when
+from vein2vein.service import board_templates
 
 _CSS = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2430;background:#f5f6f8}
@@ -38,20 +37,6 @@ button.primary{background:#1f3b57;color:#fff;border:0;padding:.45rem 1rem;cursor
 .manifest{border:1px dashed #1f3b57;padding:.6rem;background:#fff;max-width:40rem}
 """
 
-_JS = """
-(function(){
-  var main=document.getElementById('main'); if(!main||!main.dataset.refresh) return;
-  var last=null;
-  setInterval(function(){
-    if(document.hidden) return;
-    fetch(location.href,{headers:{'X-Partial':'1'},credentials:'same-origin'})
-      .then(function(r){return r.ok?r.text():null})
-      .then(function(html){if(html!==null&&html!==last){last=html;main.innerHTML=html;}})
-      .catch(function(){});
-  }, Number(main.dataset.refresh)*1000);
-})();
-"""
-
 _LAYOUT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -59,6 +44,8 @@ _LAYOUT = """<!doctype html>
 <body>
 <header><a href="/console">vein2vein</a>
 {% if who %}<a href="/console">Board</a><a href="/console/inbox" id="nav-inbox">Inbox</a>
+<a href="/console/deviations" id="nav-deviations">Deviations</a>
+<a href="/console/capacity" id="nav-capacity">Capacity</a>
 <a href="/console/definitions" id="nav-definitions">Processes</a>
 {% if 'admin' in who.roles %}<a href="/console/admin">Admin</a>{% endif %}
 <span class="who">{{ who.name }} ({{ who.roles|join(', ') }})</span>
@@ -80,38 +67,10 @@ _LOGIN = """<h1>Sign in</h1>
 <p><button class="primary" type="submit">Sign in</button></p>
 </form>"""
 
-_BOARD = """<h1>Batches</h1>
-<form class="filters" method="get" action="/console">
-<div><label for="f-product">Product</label><select id="f-product" name="product">
-<option value="">any</option>{% for p in products %}
-<option{% if p == f.product %} selected{% endif %}>{{ p }}</option>{% endfor %}</select></div>
-<div><label for="f-site">Site</label><select id="f-site" name="site"><option value="">any</option>
-{% for s in sites %}<option{% if s == f.site %} selected{% endif %}>{{ s }}</option>{% endfor %}
-</select></div>
-<div><label for="f-status">Status</label><select id="f-status" name="status">
-<option value="">any</option>{% for s in statuses %}
-<option{% if s == f.status %} selected{% endif %}>{{ s }}</option>{% endfor %}</select></div>
-<div><button type="submit">Filter</button></div></form>
-<table id="board"><thead><tr><th>Batch</th><th>Product</th><th>Status</th><th>Stage</th>
-<th>Next deadline</th><th>Open deviations</th><th>Waiting for</th><th>Sites</th></tr></thead><tbody>
-{% for r in rows %}<tr data-batch="{{ r.batch_id }}">
-<td><a href="/console/batches/{{ r.batch_id }}">{{ r.batch_id }}</a></td>
-<td>{{ r.product }} {{ r.definition_version }}</td>
-<td><span class="badge s-{{ r.status.value }}">{{ r.status.value }}</span></td>
-<td>{{ r.stage or '' }}</td><td>{{ r.next_deadline|when }}{% if r.next_deadline %}
-<br><small>{{ r.next_deadline|until(now) }}</small>{% endif %}</td>
-<td>{% for d in r.open_deviations() %}<span class="bad">{{ d.deviation_id }}</span>
-{% endfor %}</td>
-<td class="awaiting">{% for a in r.awaiting %}<div>{{ a.label() }}
-<small>since {{ a.since|when }}{% if a.deadline %}, due {{ a.deadline|until(now) }}{% endif %}
-{% if a.roles %}· {{ a.roles|join(', ') }}{% endif %}</small></div>{% endfor %}</td>
-<td>{{ r.sites.values()|join(', ') }}</td></tr>
-{% else %}<tr><td colspan="8">No batches.</td></tr>{% endfor %}</tbody></table>"""
-
 _INBOX = """<h1>Inbox</h1>
 <p>Decisions waiting for your roles ({{ who.roles|join(', ') }}).</p>
-<table id="inbox"><thead><tr><th>Batch</th><th>Product</th><th>Status</th><th>Decision</th>
-<th>What it means</th><th></th></tr></thead><tbody>
+<div data-live="inbox"><table id="inbox"><thead><tr><th>Batch</th><th>Product</th><th>Status</th>
+<th>Decision</th><th>What it means</th><th></th></tr></thead><tbody>
 {% for i in items %}<tr data-batch="{{ i.batch_id }}" data-target="{{ i.target }}">
 <td><a href="/console/batches/{{ i.batch_id }}">{{ i.batch_id }}</a></td><td>{{ i.product }}</td>
 <td><span class="badge s-{{ i.status.value }}">{{ i.status.value }}</span></td>
@@ -119,85 +78,91 @@ _INBOX = """<h1>Inbox</h1>
 <td><a class="decide"
 href="/console/batches/{{ i.batch_id }}/decide?target={{ i.target|urlencode }}">
 Review and sign</a></td></tr>
-{% else %}<tr><td colspan="6">Nothing waits for you.</td></tr>{% endfor %}</tbody></table>"""
+{% else %}<tr><td colspan="6">Nothing waits for you.</td></tr>{% endfor %}</tbody></table></div>"""
 
 _BATCH = """{% if signed %}<p class="notice" id="notice">Your signature {{ signed }} was recorded.
 </p>{% endif %}
-<h1>{{ r.batch_id }} <span class="badge s-{{ r.status.value }}" id="status">{{ r.status.value }}
-</span></h1>
+<div data-live="head"><h1>{{ r.batch_id }} <span class="badge s-{{ r.status.value }}" id="status">
+{{ r.status.value }}</span></h1>
 <p>{{ r.product }} {{ r.definition_version }} · stage <b>{{ r.stage or '-' }}</b> · COI
 <b>{{ r.coi or '-' }}</b> · order {{ r.order_id }} ·
 {% for k, v in r.sites.items() %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</p>
+</div>
 <p>Batch record (from the ledger): <a id="ebr" href="/api/batches/{{ r.batch_id }}/ebr">HTML</a> ·
 <a href="/api/batches/{{ r.batch_id }}/ebr?format=json">JSON</a> ·
 <a href="/api/batches/{{ r.batch_id }}/fhir">FHIR</a></p>
-{% if awaiting %}<h2>Waiting for</h2>
-<table id="awaiting"><tr><th>What</th><th>Since</th><th>Deadline</th><th>Who may decide</th></tr>
-{% for a in awaiting %}<tr data-kind="{{ a.kind }}"><td>{{ a.label }}</td><td>{{ a.since }}</td>
-<td>{{ a.deadline }}</td><td>{{ a.roles }}</td></tr>{% endfor %}</table>{% endif %}
-{% if r.next_deadline %}<p>Next deadline: <b>{{ r.next_deadline|when }}</b>
-({{ r.next_deadline|until(now) }})</p>{% endif %}
-{% if actions %}<h2>Your decisions</h2><ul id="actions">{% for a in actions %}
-<li><a class="decide"
+<div data-live="awaiting">{% if awaiting %}<h2>Waiting for</h2>
+<table id="awaiting"><tr><th>What</th><th>Since</th><th>Waited</th><th>Deadline</th>
+<th>Who may decide</th></tr>{% for a in awaiting %}<tr data-kind="{{ a.kind }}"><td>{{ a.label }}
+</td><td>{{ a.since|moment }}</td><td>{{ a.waited }}</td><td>{{ a.deadline|moment }}</td>
+<td>{{ a.roles }}</td></tr>{% endfor %}</table>{% endif %}
+{% if next.text %}<p id="next" class="risk-{{ next.risk }}">Next deadline: <b>{{ next.text }}</b>
+{% if next.at %}{{ next.word }} {{ next.at|moment }}{% endif %}</p>{% endif %}</div>
+<div data-live="actions">{% if actions %}<h2>Your decisions</h2><ul id="actions">
+{% for a in actions %}<li><a class="decide"
 href="/console/batches/{{ r.batch_id }}/decide?target={{ a.target|urlencode }}">
 {{ a.label }}</a></li>{% endfor %}</ul>{% endif %}
 {% if review %}<h2>Review by exception</h2><table><tr><th>Kind</th><th>Reference</th>
 <th>Summary</th><th></th></tr>{% for i in review %}<tr><td>{{ i.kind.value }}</td>
 <td>{{ i.reference }}</td><td>{{ i.summary }}</td><td>{% if i.open %}<span class="bad">open</span>
-{% endif %}</td></tr>{% endfor %}</table>{% endif %}
-<h2>Hold-time clocks</h2>
+{% endif %}</td></tr>{% endfor %}</table>{% endif %}</div>
+<div data-live="clocks"><h2>Hold-time clocks</h2>
 <table id="holds"><tr><th>Hold</th><th>From</th><th>To</th><th>Limit</th><th>State</th></tr>
 {% for h in holds %}<tr><td>{{ h.name }}</td><td>{{ h.start }}</td><td>{{ h.end }}</td>
 <td>{{ h.limit }}</td><td class="{{ h.css }}">{{ h.state }}</td></tr>
 {% else %}<tr><td colspan="5">This product has no hold times.</td></tr>{% endfor %}</table>
 {% if clocks %}<h2>Other running clocks</h2>
 <table id="clocks"><tr><th>Clock</th><th>Kind</th><th>Started</th><th>Limit</th><th>Remaining</th>
-</tr>{% for c in clocks %}<tr><td>{{ c.name }}</td><td>{{ c.kind }}</td><td>{{ c.started }}</td>
-<td>{{ c.limit }}</td><td class="{{ c.css }}">{{ c.remaining }}</td></tr>{% endfor %}</table>
-{% endif %}<h2>Results against specification</h2>
+</tr>{% for c in clocks %}<tr data-risk="{{ c.risk }}"><td>{{ c.name }}</td><td>{{ c.kind }}</td>
+<td>{{ c.started|moment }}</td><td>{{ c.limit|moment }}</td>
+<td class="risk-{{ c.risk }}">{{ c.remaining }}</td></tr>{% endfor %}</table>{% endif %}</div>
+<div data-live="results"><h2>Results against specification</h2>
 <table id="results"><tr><th>Result</th><th>Value</th><th>Specification</th><th>Verdict</th>
 <th>Reported by</th></tr>{% for s in spec %}<tr><td>{{ s.name }}</td><td>{{ s.value }}</td>
 <td>{{ s.limit }}</td><td class="{{ s.css }}">{{ s.verdict }}</td><td>{{ s.reporter }}</td></tr>
 {% endfor %}</table>
 <h2>Deviations</h2>
-<table id="deviations"><tr><th>Id</th><th>Kind</th><th>Step</th><th>Description</th>
+<table id="deviations"><tr><th>Id</th><th>Kind</th><th>Step</th><th>Opened</th><th>Description</th>
 <th>Disposition</th></tr>{% for d in r.deviations %}<tr><td>{{ d.deviation_id }}</td>
-<td>{{ d.kind.value }}</td><td>{{ d.step }}</td><td>{{ d.description }}</td>
+<td>{{ d.kind.value }}</td><td>{{ d.step }}</td><td>{{ d.opened_at|moment }}</td>
+<td>{{ d.description }}</td>
 <td>{% if d.disposition %}{{ d.disposition.value }} by {{ d.disposed_by }}: {{ d.reason }}
 {% else %}<span class="bad">OPEN</span>{% endif %}</td></tr>
-{% else %}<tr><td colspan="5">None.</td></tr>{% endfor %}</table>
+{% else %}<tr><td colspan="6">None.</td></tr>{% endfor %}</table>
 <h2>Signatures</h2>
 <table id="signatures"><tr><th>Signed by</th><th>Role</th><th>Date and time</th><th>Meaning</th>
 <th>Decision</th><th>Reason</th><th>Record version</th></tr>{% for s in r.signatures %}
 <tr><td>{{ s.printed_name }} ({{ s.signer_id }})</td><td>{{ s.role.value }}</td>
-<td>{{ s.signed_at|when }}</td><td>{{ s.meaning }}</td><td>{{ s.action.value }} {{ s.target }}</td>
-<td>{{ s.reason }}</td><td><code>{{ s.record_hash[:12] }}</code></td></tr>
-{% else %}<tr><td colspan="7">None.</td></tr>{% endfor %}</table>
-<h2>Custody chain</h2>
+<td>{{ s.signed_at|moment }}</td><td>{{ s.meaning }}</td><td>{{ s.action.value }} {{ s.target }}
+</td><td>{{ s.reason }}</td><td><code>{{ s.record_hash[:12] }}</code></td></tr>
+{% else %}<tr><td colspan="7">None.</td></tr>{% endfor %}</table></div>
+<div data-live="custody"><h2>Custody chain</h2>
 <table id="custody"><tr><th>Step</th><th>From</th><th>To</th><th>At</th><th>Where</th>
 <th>Identity</th><th>Label</th><th>Temperature</th></tr>{% for c in r.custody %}<tr>
-<td>{{ c.step }}</td><td>{{ c.from_party }}</td><td>{{ c.to_party }}</td><td>{{ c.at|when }}</td>
+<td>{{ c.step }}</td><td>{{ c.from_party }}</td><td>{{ c.to_party }}</td>
+<td>{{ c.at|moment(zones.get(c.to_party)) }}</td>
 <td>{{ c.location }}</td><td class="{{ 'ok' if c.identity_verified else 'bad' }}">
 {{ 'verified' if c.identity_verified else 'MISMATCH' }}</td>
 <td class="{{ 'ok' if c.label_verified else 'bad' }}">{{ 'verified' if c.label_verified
-else 'MISMATCH' }}</td><td>{% if c.temperature %}{{ c.temperature.min_c }}..{{ c.temperature.max_c
-}} °C{% if c.temperature.minutes_outside_range %}, {{ c.temperature.minutes_outside_range }} min
-outside{% endif %}{% else %}<span class="bad">no temperature evidence</span>{% endif %}</td>
+else 'MISMATCH' }}</td><td>{% if c.temperature %}{{ c.temperature.min_c|quantity }}..{{
+c.temperature.max_c|quantity('°C') }}{% if c.temperature.minutes_outside_range %},
+{{ c.temperature.minutes_outside_range|quantity('min') }} outside{% endif %}
+{% else %}<span class="bad">no temperature evidence</span>{% endif %}</td>
 </tr>{% else %}<tr><td colspan="8">No transfers yet.</td></tr>{% endfor %}</table>
-<h2>Temperature history</h2><div id="temperature">{{ temperature }}</div>
-<h2>Timeline</h2>{{ timeline_chart }}
+<h2>Temperature history</h2><div id="temperature">{{ temperature }}</div></div>
+<div data-live="timeline"><h2>Timeline</h2>{{ timeline_chart }}
 <table id="timeline"><tr><th>Step</th><th>Stage</th><th>#</th><th>State</th><th>Started</th>
 <th>Ended</th><th>Performed by</th></tr>{% for s in r.steps %}<tr><td>{{ s.step }}</td>
 <td>{{ s.stage }}</td><td>{{ s.iteration }}</td><td>{{ s.state.value }}</td>
-<td>{{ s.started_at|when }}</td><td>{{ s.ended_at|when }}</td><td>{{ s.performed_by or '' }}</td>
-</tr>{% endfor %}</table>
-{% if r.lots %}<h2>Material lots</h2><p>{{ r.lots|join(', ') }}</p>{% endif %}
-<details><summary>Audit trail ({{ r.audit|length }} entries)</summary>
-<table><tr><th>#</th><th>At</th><th>Actor</th><th>Action</th><th>Subject</th><th>Old</th>
-<th>New</th><th>Reason</th></tr>{% for a in r.audit %}<tr><td>{{ a.seq }}</td><td>{{ a.at|when }}
-</td><td>{{ a.actor }}</td><td>{{ a.action }}</td><td>{{ a.subject }}</td>
+<td>{{ s.started_at|moment }}</td><td>{{ s.ended_at|moment }}</td>
+<td>{{ s.performed_by or '' }}</td></tr>{% endfor %}</table>
+{% if r.lots %}<h2>Material lots</h2><p>{{ r.lots|join(', ') }}</p>{% endif %}</div>
+<div data-live="audit"><details id="audit"><summary>Audit trail ({{ r.audit|length }} entries)
+</summary><table><tr><th>#</th><th>At</th><th>Actor</th><th>Action</th><th>Subject</th><th>Old</th>
+<th>New</th><th>Reason</th></tr>{% for a in r.audit %}<tr><td>{{ a.seq }}</td>
+<td>{{ a.at|moment }}</td><td>{{ a.actor }}</td><td>{{ a.action }}</td><td>{{ a.subject }}</td>
 <td>{{ (a.old_value or '')|truncate(60) }}</td><td>{{ (a.new_value or '')|truncate(60) }}</td>
-<td>{{ a.reason or '' }}</td></tr>{% endfor %}</table></details>"""
+<td>{{ a.reason or '' }}</td></tr>{% endfor %}</table></details></div>"""
 
 _DECIDE = """<h1>Decide {{ target }} on <a href="/console/batches/{{ r.batch_id }}">{{ r.batch_id }}
 </a></h1>
@@ -213,13 +178,15 @@ _DECIDE = """<h1>Decide {{ target }} on <a href="/console/batches/{{ r.batch_id 
 <input type="hidden" name="target" value="{{ target }}">
 <input type="hidden" name="record_hash" value="{{ r.record_hash }}">
 <label for="action">Decision</label><select id="action" name="action">{% for a in actions %}
-<option value="{{ a.value }}">{{ a.value }}</option>{% endfor %}</select>
+<option value="{{ a.value }}"{% if a.value == typed.action %} selected{% endif %}>{{ a.value }}
+</option>{% endfor %}</select>
 <label for="role">Signing in the role</label><select id="role" name="role">{% for x in roles %}
-<option value="{{ x.value }}">{{ x.value }}</option>{% endfor %}</select>
+<option value="{{ x.value }}"{% if x.value == typed.role %} selected{% endif %}>{{ x.value }}
+</option>{% endfor %}</select>
 <label for="meaning">Meaning of this signature</label>
 <input id="meaning" name="meaning" value="{{ meaning }}" size="60" maxlength="200">
 <label for="reason">Reason / justification</label>
-<textarea id="reason" name="reason" rows="3" maxlength="2000"></textarea>
+<textarea id="reason" name="reason" rows="3" maxlength="2000">{{ typed.reason }}</textarea>
 <div class="manifest"><p>Your signature records your printed name <b>{{ who.name }}</b>, the date
 and time, its meaning and your reason, bound to record version
 <code>{{ r.record_hash[:12] }}</code>.
@@ -248,29 +215,23 @@ _ERROR = """<h1>{{ status }}</h1><p class="error" id="error">{{ message }}</p>
 <p><a href="/console">Back to the board</a></p>"""
 
 
-def _until(value: datetime, now: datetime) -> str:
-    delta = value - now
-    return f"in {duration(delta)}" if delta >= timedelta(0) else f"{duration(delta)} overdue"
-
-
 ENV = Environment(
     loader=DictLoader(
         {
             "layout": _LAYOUT,
             "login": _LOGIN,
-            "board": _BOARD,
             "inbox": _INBOX,
             "batch": _BATCH,
             "decide": _DECIDE,
             "admin": _ADMIN,
             "error": _ERROR,
+            **board_templates.TEMPLATES,
         }
     ),
     autoescape=select_autoescape(default=True, default_for_string=True),
     undefined=StrictUndefined,
 )
-ENV.filters["when"] = when
-ENV.filters["until"] = _until
+ENV.filters.update(board_templates.FILTERS)
 
 
 def render_page(
@@ -281,12 +242,19 @@ def render_page(
     who: Any = None,
     csrf: str = "",
     refresh: int | None = None,
+    tz: str = "UTC",
     **values: Any,
 ) -> str:
-    """The page `name` with `values`, in the layout unless `partial`."""
-    content = ENV.get_template(name).render(who=who, csrf=csrf, **values)
+    """The page `name` with `values`, in the layout unless `partial`; moments print in `tz`."""
+    content = ENV.get_template(name).render(who=who, csrf=csrf, tz=tz, **values)
     if partial:
         return content
     return ENV.get_template("layout").render(
-        title=title, who=who, csrf=csrf, refresh=refresh, content=content, css=_CSS, js=_JS
+        title=title,
+        who=who,
+        csrf=csrf,
+        refresh=refresh,
+        content=content,
+        css=_CSS + board_templates.CSS,
+        js=board_templates.LIVE_JS,
     )

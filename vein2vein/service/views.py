@@ -1,15 +1,16 @@
-"""What the batch page shows beyond the record itself: what the batch awaits, its clocks (as
-the engine published them; nothing here computes a clock), results against the
-specification, and the decisions the reader may make."""
+"""What the batch page shows beyond the record itself: its hold clocks (as the engine
+published them; nothing here computes a clock), results against the specification, and the
+decisions the reader may make. What it awaits and its other clocks are the board's cells
+(`vein2vein.service.board`)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict
 
-from vein2vein.readable import duration, remaining, when
+from vein2vein.readable import duration, quantity, remaining, when
+from vein2vein.service.board import Risk, risk_of
 from workflows.authority import TargetKind, open_decisions
 from workflows.definition import CompiledDefinition
 from workflows.language import Hold
@@ -27,31 +28,6 @@ class HoldClock(BaseModel):
     limit: str
     state: str
     css: str = ""
-
-
-class ClockRow(BaseModel):
-    """One running clock other than a hold: a deadline, a visit window, the treatment window."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    kind: str
-    started: str
-    limit: str
-    remaining: str
-    css: str = ""
-
-
-class AwaitingRow(BaseModel):
-    """One thing the batch waits for: what, since when, until when, and who may decide."""
-
-    model_config = ConfigDict(frozen=True)
-
-    label: str
-    kind: str
-    since: str
-    deadline: str
-    roles: str
 
 
 class SpecRow(BaseModel):
@@ -76,16 +52,11 @@ class DecisionLink(BaseModel):
     label: str
 
 
-def value_text(value: float | str, unit: str = "") -> str:
-    """A result as a reviewer reads it: four significant digits, then the unit."""
-    text = f"{value:.4g}" if isinstance(value, float) else str(value)
-    return f"{text} {unit}".strip()
-
-
-def _running(clock: Clock) -> tuple[str, str]:
+def _running(clock: Clock, tz: str | None) -> tuple[str, str]:
     if clock.remaining is None:  # a record not read from its workflow
-        return f"running until {when(clock.limit)}", ""
-    css = "bad" if clock.remaining < timedelta(0) else ""
+        return f"running until {when(clock.limit, tz)}", ""
+    risk = risk_of(clock)
+    css = f"bad risk-{risk}" if risk == Risk.OVERDUE else f"risk-{risk}"
     return f"running: {remaining(clock.remaining)}", css
 
 
@@ -102,10 +73,13 @@ def _bounds(h: Hold) -> str:
     return ", ".join(parts)
 
 
-def hold_clocks(defn: CompiledDefinition | None, rec: BatchRecord) -> list[HoldClock]:
+def hold_clocks(
+    defn: CompiledDefinition | None, rec: BatchRecord, tz: str | None = None
+) -> list[HoldClock]:
     """Every hold as the engine's clocks show it: running (`rec.clocks`, with the remaining
     time the engine published), met or breached (`rec.stopped_clocks`), or not started.
-    The definition only names the holds (and those a record shows without one are added)."""
+    The definition only names the holds (and those a record shows without one are added);
+    a moment prints in zone `tz`."""
     running = {c.name: c for c in rec.clocks if c.kind == ClockKind.HOLD}
     stopped = {c.name: c for c in rec.stopped_clocks if c.kind == ClockKind.HOLD}
     holds = [s for _, s in defn.steps() if isinstance(s, Hold)] if defn is not None else []
@@ -116,43 +90,13 @@ def hold_clocks(defn: CompiledDefinition | None, rec: BatchRecord) -> list[HoldC
     clocks = []
     for name, start, end, limit in rows:
         if name in running:
-            state, css = _running(running[name])
+            state, css = _running(running[name], tz)
         elif name in stopped:
             state, css = _stopped(stopped[name])
         else:
             state, css = ("not run" if closed else "not started"), ""
         clocks.append(HoldClock(name=name, start=start, end=end, limit=limit, state=state, css=css))
     return clocks
-
-
-def other_clocks(rec: BatchRecord) -> list[ClockRow]:
-    """The running clocks other than holds: deadlines, visit windows, the treatment window."""
-    return [
-        ClockRow(
-            name=c.name,
-            kind=c.kind.value.replace("_", " "),
-            started=when(c.started),
-            limit=when(c.limit),
-            remaining=remaining(c.remaining),
-            css="bad" if c.remaining is not None and c.remaining < timedelta(0) else "",
-        )
-        for c in rec.clocks
-        if c.kind != ClockKind.HOLD
-    ]
-
-
-def awaiting_rows(rec: BatchRecord) -> list[AwaitingRow]:
-    """What the batch waits for, as the engine published it (`rec.awaiting`)."""
-    return [
-        AwaitingRow(
-            label=a.label(),
-            kind=a.kind.value,
-            since=when(a.since),
-            deadline=when(a.deadline),
-            roles=", ".join(r.value for r in a.roles),
-        )
-        for a in rec.awaiting
-    ]
 
 
 def spec_rows(defn: CompiledDefinition | None, rec: BatchRecord) -> list[SpecRow]:
@@ -170,7 +114,7 @@ def spec_rows(defn: CompiledDefinition | None, rec: BatchRecord) -> list[SpecRow
         rows.append(
             SpecRow(
                 name=name,
-                value=value_text(r.value, r.unit),
+                value=quantity(r.value, r.unit),
                 limit=limit.describe(),
                 verdict=text,
                 css=css,
@@ -182,7 +126,7 @@ def spec_rows(defn: CompiledDefinition | None, rec: BatchRecord) -> list[SpecRow
             rows.append(
                 SpecRow(
                     name=name,
-                    value=value_text(r.value, r.unit),
+                    value=quantity(r.value, r.unit),
                     limit=r.limit or "",
                     verdict="recorded",
                     reporter=r.reporter,
