@@ -409,10 +409,39 @@ CHAINED_SLOTS = process(
 )
 
 
+#: Every report comes from outside and nothing asks for one: what an integration sends is all
+#: the batch sees (the examples of `vein2vein definitions example-event` are tested on it).
+REPORTED_BY_HAND = process(
+    "test-reported-by-hand",
+    version="1",
+    title="A receipt with temperature and a release assay, reported by integrations",
+    specification={"viability_pct": within(min=70, unit="%"), "sterility": one_of("negative")},
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+            handoff(
+                "receipt",
+                from_party="courier",
+                to_party="manufacturing",
+                container="APH",
+                temperature=celsius(2, 8),
+                deadline=days(3),
+            ),
+            wait_for(
+                "assay", "lims.result", deadline=days(5), records=("viability_pct", "sterility")
+            ),
+            gate("release", roles=(Role.QA,), meaning="I release this batch", release=True),
+        )
+    ],
+)
+
 TEST_PRODUCTS = {
     d.product: d
     for d in (
         FLAKY_BOOKING,
+        REPORTED_BY_HAND,
         RELEASE_JUDGED,
         MANY_PARTIES,
         ENDS_EARLY,

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from definitions import AUTOLOGOUS_CD19_CAR_T as CAR_T
 from records.reservations import Reservations
 from tests.harness import Harness
-from tests.products import FLAKY_BOOKING
+from tests.products import FLAKY_BOOKING, REPORTED_BY_HAND
 from vein2vein.cli import app
 from workflows.client import pinned_definition
 from workflows.model import BatchStart, DecisionAction
@@ -165,6 +165,36 @@ async def test_batch_start_takes_weight_and_treatment_window(
     assert start.order.weight_kg == 72.5
     assert start.order.treatment_window_start == datetime(2026, 12, 1, tzinfo=UTC)
     assert start.order.treatment_window_end == datetime(2026, 12, 20, 12, tzinfo=UTC)
+    await handle.cancel()
+    await harness.finish(handle)
+
+
+async def test_example_events_are_what_a_batch_accepts(harness: Harness, tmp_path: Path) -> None:
+    """The example body for each step, filled for the batch, moves the batch on: custody with
+    its temperature evidence, then an assay in specification, up to the release gate."""
+    env = _env(harness, tmp_path)
+    listed = await _cli(["definitions", "example-event", REPORTED_BY_HAND.product], env)
+    assert "receipt" in listed.output and "lims.result" in listed.output
+    handle = await harness.start(REPORTED_BY_HAND)
+    for step, waits in [("receipt", "event custody at receipt"), ("assay", "at assay")]:
+        await harness.until_waiting(handle, waits)
+        example = await _cli(
+            ["definitions", "example-event", REPORTED_BY_HAND.product, step, "--batch", handle.id],
+            env,
+        )
+        assert example.exit_code == 0, example.output
+        body = json.loads(example.output)
+        assert body["batch_id"] == handle.id
+        sent = await _cli(["batch", "event", handle.id, "-"], env, stdin=json.dumps(body))
+        assert sent.exit_code == 0 and "accepted" in sent.output, sent.output
+    rec = await harness.until_waiting(handle, "decision at release")
+    assert [c.identity_verified and c.label_verified for c in rec.custody] == [True]
+    assert rec.custody[0].temperature is not None
+    assert {n: r.in_specification for n, r in rec.results.items()} == {
+        "viability_pct": True,
+        "sterility": True,
+    }
+    assert not rec.deviations
     await handle.cancel()
     await harness.finish(handle)
 

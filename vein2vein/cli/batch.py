@@ -280,6 +280,7 @@ def batch_event(
     if not isinstance(data, dict):
         raise CliError("the event must be a JSON object")
     data.setdefault("batch_id", batch_id)
+    data.setdefault("reporter", _operator())  # as the API defaults it to the caller
     event = ExternalEvent.model_validate(data)
 
     async def go() -> str:
