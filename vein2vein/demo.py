@@ -17,6 +17,7 @@ from definitions import (
     IN_VIVO_LOT,
     IN_VIVO_PATIENT,
 )
+from vein2vein.demo_time import at_speed
 from vein2vein.service.orders import OrderStore, start_order
 from vein2vein.settings import Settings
 from vein2vein.watch import Row, board, read_rows, sign_hints
@@ -60,7 +61,8 @@ async def start_demo(
                 "courier": "COURIER-CRYO",
             },
         )
-        await start_order(client, store, definition, order, by="demo", batch_id=batch_id)
+        demo = at_speed(definition, settings.sim_speed)
+        await start_order(client, store, demo, order, by="demo", batch_id=batch_id)
         started.append((batch_id, scenario))
     return started
 
@@ -92,7 +94,8 @@ async def start_follow_on(
         weight_kg=72.0,
     )
     store = OrderStore(settings.ledger)
-    await start_order(client, store, definition, order, by="demo", batch_id=batch_id)
+    demo = at_speed(definition, settings.sim_speed)
+    await start_order(client, store, demo, order, by="demo", batch_id=batch_id)
     return batch_id, scenario
 
 

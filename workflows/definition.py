@@ -9,6 +9,7 @@ batch's start input so the batch stays pinned to the definition it started with.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -198,6 +199,17 @@ def process(
         content_hash="",
     )
     violations = validate(draft, known_activities=known_activities)
+    if violations:
+        raise DefinitionError(violations)
+    compiled = CompiledDefinition.model_validate(draft.model_dump())
+    return compiled.model_copy(update={"content_hash": _hash(compiled)})
+
+
+def recompiled(defn: CompiledDefinition, **changes: Any) -> CompiledDefinition:
+    """`defn` with `changes` (fields of the definition), validated and hashed afresh like
+    `process` does; raises `DefinitionError` when the result breaks a rule."""
+    draft = CompiledDefinition.model_construct(**{**dict(defn), **changes, "content_hash": ""})
+    violations = validate(draft)
     if violations:
         raise DefinitionError(violations)
     compiled = CompiledDefinition.model_validate(draft.model_dump())
