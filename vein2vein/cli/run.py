@@ -35,7 +35,11 @@ def dev(
     settings = load_settings()
     from vein2vein.observability import configure_logging
 
-    configure_logging("WARNING")
+    # The terminal shows the board and the signing hints; the JSON log goes to a file.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log_file = settings.data_dir / "dev.log"
+    configure_logging(settings.log_level, stream=log_file.open("a", encoding="utf-8"))
+    out.print(f"log (JSON lines)   {log_file.resolve()}")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_dev(settings, demo=demo, console=out, http_port=port))
     logging.shutdown()
