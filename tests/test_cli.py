@@ -9,6 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from activities import Fault
 from definitions import AUTOLOGOUS_CD19_CAR_T as CAR_T
 from records.reservations import Reservations
 from tests.harness import Harness
@@ -195,6 +196,22 @@ async def test_example_events_are_what_a_batch_accepts(harness: Harness, tmp_pat
         "sterility": True,
     }
     assert not rec.deviations
+    await handle.cancel()
+    await harness.finish(handle)
+
+
+async def test_batch_show_prints_each_signature_once(harness: Harness, tmp_path: Path) -> None:
+    handle = await harness.start(
+        FLAKY_BOOKING, faults=[Fault(kind="temperature_excursion", step="receipt")]
+    )
+    await harness.until_waiting(handle, "disposition of DEV-1")
+    await harness.decide(handle, "DEV-1", DecisionAction.CONTINUE, reason="stability data")
+    await harness.until_waiting(handle, "decision at approve")
+    shown = await _cli(["batch", "show", handle.id], _env(harness, tmp_path))
+    assert shown.exit_code == 0, shown.output
+    deviations = shown.output[shown.output.index("deviations") : shown.output.index("signatures")]
+    assert "continue" in deviations and "Ada Quality" not in deviations
+    assert shown.output.count("Ada Quality") == 1 and "stability data" in shown.output
     await handle.cancel()
     await harness.finish(handle)
 
