@@ -124,3 +124,5 @@ async def test_board_uses_search_attributes(
             headers={"Idempotency-Key": key()},
         )
         assert r.status_code == 200, r.text
+        # Where the batch stands once it acted on the approval, not the status at acceptance.
+        assert r.json()["status"] == "completed", r.text

@@ -23,7 +23,7 @@ from vein2vein.service.security import SecurityEvent
 from vein2vein.service.users import AuthError
 from vein2vein.signing import sign_decision
 from workflows.authority import Authority, role_refusal, target_authority
-from workflows.client import decide
+from workflows.client import decide, settled_record
 from workflows.model import BatchRecord, DecisionAction, DecisionReceipt, Role
 
 
@@ -120,4 +120,6 @@ async def sign_and_submit(
         target=req.target,
         detail=f"{req.action.value} as {req.role.value}; {signed.body.signature_id}",
     )
-    return receipt
+    # The receipt's status is the one at acceptance; answer with where the batch now stands.
+    after = await settled_record(ctx.temporal(), batch_id, receipt.target, timeout=5.0)
+    return receipt.model_copy(update={"status": after.status})
