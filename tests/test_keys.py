@@ -160,7 +160,7 @@ def test_keys_list_rotate_revoke_add(tmp_path: Path) -> None:
 
     revoked = _keys(tmp_path, "revoke", first.key_id, "--at", "2031-02-03T04:05:06+00:00")
     assert revoked.exit_code == 0, revoked.output
-    assert "revoked from 2031-02-03 04:05:06Z" in revoked.output
+    assert "revoked from 2031-02-03T04:05:06Z" in revoked.output
     other = SigningKey.generate("k-replica-2")
     added = _keys(tmp_path, "add", other.key_id, other.public_hex())
     assert added.exit_code == 0, added.output
@@ -169,7 +169,7 @@ def test_keys_list_rotate_revoke_add(tmp_path: Path) -> None:
     listed = _keys(tmp_path, "list").output
     rows = {line.split()[1]: line for line in listed.splitlines() if " k-" in line}
     assert set(rows) == {first.key_id, new.key_id, other.key_id}
-    assert "2031-02-03 04:05:06Z" in rows[first.key_id]
+    assert "2031-02-03T04:05:06Z" in rows[first.key_id]
     assert "trusted until revocation" in rows[first.key_id]
     assert "trusted" in rows[new.key_id] and "yes" in rows[new.key_id]
     assert "revoked" in rows[other.key_id] and "yes" not in rows[other.key_id]
