@@ -15,12 +15,14 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from definitions import CATALOG
 from tests.harness import Harness
-from tests.history_scenarios import SCENARIOS
+from tests.history_scenarios import SCENARIOS as PATHS
+from tests.history_versions import VERSION_SCENARIOS
 from tests.products import TEST_PRODUCTS
 from vein2vein.worker import PASSTHROUGH
 from workflows.registry import workflow_type
 
 HISTORIES = Path(__file__).parent / "histories"
+SCENARIOS = {**PATHS, **VERSION_SCENARIOS}
 
 
 def _replayer() -> Replayer:

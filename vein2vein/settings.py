@@ -48,6 +48,10 @@ class Settings(BaseModel):
     trusted_keys_path: Path | None = Field(
         default=None, description="The key registry file (default: trusted_keys.json in data_dir)"
     )
+    definition_lock_path: Path | None = Field(
+        default=None,
+        description="The definition lock (default: the one shipped with the built-in products)",
+    )
     time_zone: str = Field(
         default="UTC",
         description="IANA time zone the console and CLI print times in (exports stay UTC)",
@@ -88,6 +92,7 @@ class Settings(BaseModel):
             trusted_keys_path=path("VEIN2VEIN_TRUSTED_KEYS"),
             workflow_cache=int(e.get("VEIN2VEIN_WORKFLOW_CACHE", str(DEFAULT_WORKFLOW_CACHE))),
             time_zone=e.get("VEIN2VEIN_TIME_ZONE") or "UTC",
+            definition_lock_path=path("VEIN2VEIN_DEFINITION_LOCK"),
         )
 
     @field_validator("time_zone")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from rich.table import Table
 from rich.tree import Tree
 
 from activities import KNOWN_ACTIVITIES
-from vein2vein.cli.common import CliError, catalog, command, definition, out
+from definitions.lock import BUILT_IN_LOCK, DefinitionLock, lock_problems
+from vein2vein.cli.common import CliError, catalog, command, definition, load_settings, out
 from workflows.definition import validate
 from workflows.diagram import to_mermaid
 from workflows.language import Branch, Step, children
@@ -89,10 +91,38 @@ def definitions_validate(
             raise CliError(f"cannot load {ref}: {e}") from e
         targets = list(value.values()) if isinstance(value, dict) else [value]
     problems = [str(v) for d in targets for v in validate(d, known_activities=KNOWN_ACTIVITIES)]
+    if ref is None:  # the deployment's catalog is also held to its lock (change control)
+        problems += lock_problems(targets, DefinitionLock.load(_lock_file()))
     if problems:
         raise CliError("; ".join(problems))
     for d in targets:
         out.print(f"[green]valid[/green] {d.product} {d.version} {d.content_hash[:12]}")
+
+
+def _lock_file() -> Path:
+    return load_settings().definition_lock_path or BUILT_IN_LOCK
+
+
+@definitions_app.command("lock")
+@command
+def definitions_lock() -> None:
+    """Add every new product version of the catalog to the definition lock (after review);
+    refuses, naming it, a locked version whose content changed: that needs a new version."""
+    path = _lock_file()
+    before = DefinitionLock.load(path)
+    after = before.with_versions(catalog().values())
+    added = [
+        f"{p} {v} {h[:12]}"
+        for p, versions in after.products.items()
+        for v, h in versions.items()
+        if before.locked(p, v) is None
+    ]
+    if not added:
+        out.print(f"the lock already holds every version ({path})")
+        return
+    after.save(path)
+    for line in added:
+        out.print(f"locked {line}", markup=False)
 
 
 @definitions_app.command("diagram")
