@@ -52,6 +52,17 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
 
 
 @pytest.fixture(scope="session")
+def approved(ledger: Ledger, signing_key: SigningKey) -> None:
+    """Every catalog and test product version approved for use in the session ledger (what
+    the API and the CLI require before they start a batch)."""
+    from definitions import CATALOG
+    from tests.approving import approve_all
+    from tests.products import TEST_PRODUCTS
+
+    approve_all(ledger, signing_key, [*CATALOG.values(), *TEST_PRODUCTS.values()])
+
+
+@pytest.fixture(scope="session")
 def world() -> SimulatedWorld:
     """The simulated outside world; tests inject faults for their own batch only."""
     return SimulatedWorld(seed=11)

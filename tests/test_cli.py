@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from activities import Fault
@@ -19,6 +20,11 @@ from workflows.client import pinned_definition
 from workflows.model import BatchStart, DecisionAction
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _approved(approved: None) -> None:
+    """The products these tests start from the command line are approved for use."""
 
 
 def _env(harness: Harness, tmp: Path) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.live import Live
@@ -17,13 +18,17 @@ from definitions import (
     IN_VIVO_LOT,
     IN_VIVO_PATIENT,
 )
+from records import Ledger
+from records.approvals import Approvals
+from vein2vein.approvals import approval_signature
 from vein2vein.demo_time import at_speed
+from vein2vein.keys import deployment_signing_key
 from vein2vein.service.orders import OrderStore, start_order
 from vein2vein.settings import Settings
 from vein2vein.watch import Row, board, read_rows, sign_hints
 from workflows.client import connect, new_batch_id
 from workflows.definition import CompiledDefinition
-from workflows.model import BatchRecord, Order
+from workflows.model import BatchRecord, DecisionAction, Order, Role
 
 #: The demonstration: one clean CAR T batch, one for each kind of trouble QA has to decide,
 #: and a lot of each off-the-shelf modality (release them, then start patient orders).
@@ -61,8 +66,10 @@ async def start_demo(
                 "courier": "COURIER-CRYO",
             },
         )
-        demo = at_speed(definition, settings.sim_speed)
-        await start_order(client, store, demo, order, by="demo", batch_id=batch_id)
+        demo = demo_definition(settings, definition)
+        await start_order(
+            client, store, demo, order, by="demo", batch_id=batch_id, approvals=_approvals(settings)
+        )
         started.append((batch_id, scenario))
     return started
 
@@ -94,9 +101,42 @@ async def start_follow_on(
         weight_kg=72.0,
     )
     store = OrderStore(settings.ledger)
-    demo = at_speed(definition, settings.sim_speed)
-    await start_order(client, store, demo, order, by="demo", batch_id=batch_id)
+    demo = demo_definition(settings, definition)
+    await start_order(
+        client, store, demo, order, by="demo", batch_id=batch_id, approvals=_approvals(settings)
+    )
     return batch_id, scenario
+
+
+def _approvals(settings: Settings) -> Approvals | None:
+    return Approvals(Ledger.from_url(settings.ledger)) if settings.require_approval else None
+
+
+def demo_definition(settings: Settings, definition: CompiledDefinition) -> CompiledDefinition:
+    """The definition a demonstration batch runs: `definition` at the demonstration's speed
+    (`vein2vein.demo_time`), approved for use by the dev run itself when approval is
+    required, with a signature that says so (never how a production version is approved)."""
+    demo = at_speed(definition, settings.sim_speed)
+    if not settings.require_approval:
+        return demo
+    approvals = Approvals(Ledger.from_url(settings.ledger))
+    if approvals.refusal(demo, datetime.now(UTC)) is None:
+        return demo
+    now = datetime.now(UTC)
+    signature = approval_signature(
+        deployment_signing_key(settings),
+        product=demo.product,
+        version=demo.version,
+        content_hash=demo.content_hash,
+        action=DecisionAction.APPROVE,
+        signer_id="dev-demo",
+        printed_name="vein2vein dev (demonstration only)",
+        role=Role.QA,
+        reason="demonstration run: approved by `vein2vein dev --demo` itself",
+        signed_at=now,
+    )
+    approvals.approve(demo, signature, now)
+    return demo
 
 
 async def run_dev(

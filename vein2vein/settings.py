@@ -48,6 +48,10 @@ class Settings(BaseModel):
     trusted_keys_path: Path | None = Field(
         default=None, description="The key registry file (default: trusted_keys.json in data_dir)"
     )
+    require_approval: bool = Field(
+        default=True,
+        description="Start batches only on definition versions QA approved (off: development)",
+    )
     definition_lock_path: Path | None = Field(
         default=None,
         description="The definition lock (default: the one shipped with the built-in products)",
@@ -93,6 +97,8 @@ class Settings(BaseModel):
             workflow_cache=int(e.get("VEIN2VEIN_WORKFLOW_CACHE", str(DEFAULT_WORKFLOW_CACHE))),
             time_zone=e.get("VEIN2VEIN_TIME_ZONE") or "UTC",
             definition_lock_path=path("VEIN2VEIN_DEFINITION_LOCK"),
+            require_approval=e.get("VEIN2VEIN_REQUIRE_APPROVAL", "1").lower()
+            not in ("0", "false", "no", "off"),
         )
 
     @field_validator("time_zone")

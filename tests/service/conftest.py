@@ -27,7 +27,9 @@ from vein2vein.settings import Settings
 
 
 @pytest.fixture(scope="session")
-def service_settings(tmp_path_factory: pytest.TempPathFactory, ledger: Ledger) -> Settings:
+def service_settings(
+    tmp_path_factory: pytest.TempPathFactory, ledger: Ledger, approved: None
+) -> Settings:
     """Settings whose data directory is private to the session and whose database is the
     session ledger's (the service keeps its tables beside the ledger)."""
     data_dir = tmp_path_factory.mktemp("service")

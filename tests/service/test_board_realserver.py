@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from activities import SimulatedWorld
 from records import Ledger
+from tests.approving import approve_all
 from tests.products import FLAKY_BOOKING, TEST_PRODUCTS
 from tests.service.support import BASE, FAST_HASHER, free_port, key, order_json
 from vein2vein.embedded import start_dev_server
@@ -51,7 +52,10 @@ def service_settings(dev: tuple[Client, Path]) -> Iterator[Settings]:
     """The service's settings. Its first run makes and registers its signing key; the
     in-process worker trusts that registry, as a worker started on the same file would."""
     settings = Settings(data_dir=dev[1] / "service")
-    deployment_signing_key(settings)
+    key = deployment_signing_key(settings)
+    with Ledger.from_url(settings.ledger) as records:
+        records.create_schema()
+        approve_all(records, key, TEST_PRODUCTS.values())
     previous = keyring.installed()
     keyring.install(load_registry(settings.trusted_keys_file))
     yield settings

@@ -20,6 +20,7 @@ import traceback
 import typer
 from typer.exceptions import TyperException
 
+from vein2vein.cli import approvals as _approvals  # noqa: F401  (registers its commands)
 from vein2vein.cli import run
 from vein2vein.cli.batch import batch_app
 from vein2vein.cli.capacity import capacity

@@ -20,6 +20,7 @@ from vein2vein.cli.common import (
     command,
     definition,
     load_settings,
+    open_ledger,
     out,
     run,
     sites,
@@ -73,7 +74,8 @@ def batch_start(
     ),
 ) -> None:
     """Start the one batch of an order for PRODUCT; prints the batch id."""
-    from vein2vein.service.orders import OrderStore, OrderTaken, start_order
+    from records.approvals import Approvals
+    from vein2vein.service.orders import NotApproved, OrderStore, OrderTaken, start_order
 
     d = definition(product)
     classic = {"treatment_centre": centre, "manufacturing_site": site, "courier": courier}
@@ -90,12 +92,15 @@ def batch_start(
     problems = sites().order_problems(d, order)
     if problems:
         raise CliError("; ".join(problems))
-    store = OrderStore(load_settings().ledger)
+    settings = load_settings()
+    store = OrderStore(settings.ledger)
+    approvals = Approvals(open_ledger()) if settings.require_approval else None
 
     async def go() -> str:
+        client = await temporal_client()
         try:
-            handle = await start_order(await temporal_client(), store, d, order, by=_operator())
-        except OrderTaken as e:
+            handle = await start_order(client, store, d, order, by=_operator(), approvals=approvals)
+        except (OrderTaken, NotApproved) as e:
             raise CliError(str(e)) from e
         return handle.id
 

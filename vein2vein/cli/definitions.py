@@ -92,14 +92,15 @@ def definitions_validate(
         targets = list(value.values()) if isinstance(value, dict) else [value]
     problems = [str(v) for d in targets for v in validate(d, known_activities=KNOWN_ACTIVITIES)]
     if ref is None:  # the deployment's catalog is also held to its lock (change control)
-        problems += lock_problems(targets, DefinitionLock.load(_lock_file()))
+        problems += lock_problems(targets, DefinitionLock.load(lock_file()))
     if problems:
         raise CliError("; ".join(problems))
     for d in targets:
         out.print(f"[green]valid[/green] {d.product} {d.version} {d.content_hash[:12]}")
 
 
-def _lock_file() -> Path:
+def lock_file() -> Path:
+    """The definition lock this deployment is held to."""
     return load_settings().definition_lock_path or BUILT_IN_LOCK
 
 
@@ -108,7 +109,7 @@ def _lock_file() -> Path:
 def definitions_lock() -> None:
     """Add every new product version of the catalog to the definition lock (after review);
     refuses, naming it, a locked version whose content changed: that needs a new version."""
-    path = _lock_file()
+    path = lock_file()
     before = DefinitionLock.load(path)
     after = before.with_versions(catalog().values())
     added = [

@@ -18,13 +18,14 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from definitions import CATALOG
+from records.approvals import Approvals
 from records.temperature import SeriesReadings
 from vein2vein.examples import examples_by_type
 from vein2vein.service.api_common import NOT_FOUND, BatchId, IdempotencyKey, In, once
 from vein2vein.service.auth import READERS, Ctx, Principal, allowed, principal
 from vein2vein.service.batches import BatchSummary, fetch_record, records
 from vein2vein.service.idempotency import Answer
-from vein2vein.service.orders import OrderTaken, start_order
+from vein2vein.service.orders import NotApproved, OrderTaken, start_order
 from vein2vein.service.temperature import attach_series
 from vein2vein.service.tokens import scopes_for_event
 from workflows.client import report_event
@@ -152,7 +153,12 @@ async def batch_record(ctx: Ctx, _: Reader, batch_id: BatchId) -> BatchRecord:
     "/batches",
     status_code=201,
     response_model=BatchStarted,
-    responses={409: {"description": "The order already started a batch"}},
+    responses={
+        409: {
+            "description": "The order already started a batch, or the product's version is"
+            " not approved for use"
+        }
+    },
 )
 async def start(
     request: Request,
@@ -173,8 +179,11 @@ async def start(
         if problems:
             raise HTTPException(422, "; ".join(problems))
         try:
-            handle = await start_order(ctx.temporal(), ctx.orders, defn, o, by=who.id)
-        except OrderTaken as e:
+            approvals = Approvals(ctx.ledger) if ctx.settings.require_approval else None
+            handle = await start_order(
+                ctx.temporal(), ctx.orders, defn, o, by=who.id, approvals=approvals
+            )
+        except (OrderTaken, NotApproved) as e:
             raise HTTPException(409, str(e)) from e
         started = BatchStarted(
             batch_id=handle.id,

@@ -13,10 +13,16 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client, WorkflowHandle
 
+from records.approvals import Approvals
 from vein2vein.service.db import open_database, orders
 from workflows.client import new_batch_id, start_batch
 from workflows.definition import CompiledDefinition
 from workflows.model import Order
+
+
+class NotApproved(Exception):
+    """The definition version may not start batches (not approved, not yet effective,
+    retired, or different from what was approved); the message says which."""
 
 
 class OrderTaken(Exception):
@@ -77,11 +83,17 @@ async def start_order(
     order: Order,
     *,
     by: str,
+    approvals: Approvals | None,
     batch_id: str | None = None,
 ) -> WorkflowHandle[Any, Any]:
-    """Start the one batch of `order`: claim the order id, then start the workflow; a start
-    that fails gives the claim back. Raises `OrderTaken` (starting nothing) when the order
-    already started a batch. Every way in (API, CLI, demo) starts batches through here."""
+    """Start the one batch of `order`: check the definition version is approved and in use
+    (unless `approvals` is None: approval not required here), claim the order id, then start
+    the workflow; a start that fails gives the claim back. Raises `NotApproved` or
+    `OrderTaken`, starting nothing. Every way in (API, CLI, demo) starts batches here."""
+    if approvals is not None:
+        refused = approvals.refusal(definition, datetime.now(UTC))
+        if refused is not None:
+            raise NotApproved(refused)
     batch_id = batch_id or new_batch_id()
     taken = store.claim(order.order_id, batch_id, definition.product, by)
     if taken is not None:
