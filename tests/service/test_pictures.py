@@ -37,6 +37,16 @@ async def test_every_product_is_listed_with_version_hash_and_link(
         assert row, defn.product
         assert f'href="/console/definitions/{defn.product}"' in row.group(1)
         assert defn.version in row.group(1) and defn.content_hash[:12] in row.group(1)
+        assert "approved, in use" in row.group(1)  # the session approved every product
+
+
+async def test_a_product_page_shows_its_approvals(client: Client, people: People) -> None:
+    http = await client(user=people.make(Role.QA))
+    page = await http.get(f"/console/definitions/{IN_VIVO_PATIENT.product}")
+    state = re.search(r'<p id="approval-state" class="ok">(.*?)</p>', page.text, re.S)
+    assert state and "approved and in use" in state.group(1)
+    row = re.search(rf'<tr data-version="{IN_VIVO_PATIENT.version}">(.*?)</tr>', page.text, re.S)
+    assert row and "Quality Approver" in row.group(1) and "in use" in row.group(1)
 
 
 async def test_a_product_page_carries_its_diagram_and_loads_mermaid_from_this_service(

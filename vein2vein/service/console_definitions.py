@@ -9,13 +9,16 @@ script. The diagram text is autoescaped into the page and Mermaid runs with
 
 from __future__ import annotations
 
+import asyncio
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, DictLoader
 
+from records.approvals import Approvals
 from vein2vein.service.assets import STATIC_URL
 from vein2vein.service.auth import Ctx, Principal, console_user, csrf_token
 from vein2vein.service.templates import ENV, render_page
@@ -32,12 +35,13 @@ _LIST = """<h1>Processes</h1>
 <p>Every product this deployment runs. A batch is pinned to the content hash of the
 definition it started with.</p>
 <table id="definitions"><thead><tr><th>Product</th><th>Title</th><th>Version</th>
-<th>Content hash</th><th>Stages</th></tr></thead><tbody>
+<th>Content hash</th><th>For use</th><th>Stages</th></tr></thead><tbody>
 {% for d in definitions %}<tr data-product="{{ d.product }}">
 <td><a href="/console/definitions/{{ d.product }}">{{ d.product }}</a></td><td>{{ d.title }}</td>
 <td>{{ d.version }}</td><td><code title="{{ d.content_hash }}">{{ d.content_hash[:12] }}</code>
-</td><td>{{ d.stages|map(attribute='name')|join(' → ') }}</td></tr>
-{% else %}<tr><td colspan="5">No products.</td></tr>{% endfor %}</tbody></table>"""
+</td><td class="{{ 'ok' if not refusals[d.product] else 'bad' }}">{{ refusals[d.product] or
+'approved, in use' }}</td><td>{{ d.stages|map(attribute='name')|join(' → ') }}</td></tr>
+{% else %}<tr><td colspan="6">No products.</td></tr>{% endfor %}</tbody></table>"""
 
 _ONE = """<h1>{{ d.title }}</h1>
 <p><a href="/console/definitions">Processes</a> · {{ d.product }} version {{ d.version }} ·
@@ -50,6 +54,22 @@ a hexagon a branch, a stadium a wait for an outside report, a parallelogram a cu
 dotted edges are hold times and repeats.</small></p>
 <details><summary>Mermaid source (<code>vein2vein definitions diagram {{ d.product }}</code>)
 </summary><pre id="diagram-source">{{ diagram }}</pre></details>
+<h2>Approval for use</h2>
+<p id="approval-state" class="{{ 'ok' if not refusal else 'bad' }}">{{ refusal or
+'This version is approved and in use.' }}</p>
+<table id="approvals"><thead><tr><th>Version</th><th>Content hash</th><th>Effective from</th>
+<th>Approved by</th><th>Reason</th><th>State</th><th>Changes</th></tr></thead><tbody>
+{% for a in approvals %}<tr data-version="{{ a.version }}"><td>{{ a.version }}</td>
+<td><code title="{{ a.content_hash }}">{{ a.content_hash[:12] }}</code></td>
+<td>{{ a.effective_from|moment }}</td><td>{{ a.approved_by }}, {{ a.approved_at|moment }}</td>
+<td>{{ a.reason }}</td><td>{% if a.retired_at %}retired by {{ a.retired_by }},
+{{ a.retired_at|moment }}: {{ a.retired_reason }}{% else %}in use{% endif %}</td>
+<td>{% if a.diff %}<details><summary>diff</summary><pre>{{ a.diff }}</pre></details>
+{% else %}first approved version{% endif %}</td></tr>
+{% else %}<tr><td colspan="7">No version of this product was ever approved.</td></tr>
+{% endfor %}</tbody></table>
+<p><small>QA approves with <code>vein2vein definitions approve {{ d.product }} --signer ID
+--reason TEXT [--effective DATE]</code> (the password is asked again).</small></p>
 <script src="{{ static }}/mermaid/mermaid.min.js"></script>
 <script src="{{ static }}/diagram.js"></script>"""
 
@@ -90,13 +110,23 @@ def _definition(ctx: Ctx, product: str) -> CompiledDefinition:
 async def definitions(request: Request, ctx: Ctx, who: Who) -> HTMLResponse:
     """Every product with its version, title, content hash and stages."""
     found = [ctx.catalog[name] for name in sorted(ctx.catalog)]
-    return _page(request, ctx, who, "definitions", "Processes", definitions=found)
+    approvals = Approvals(ctx.ledger)
+    now = datetime.now(UTC)
+    refusals = await asyncio.to_thread(
+        lambda: {d.product: approvals.refusal(d, now) for d in found}
+    )
+    return _page(
+        request, ctx, who, "definitions", "Processes", definitions=found, refusals=refusals
+    )
 
 
 @router.get("/console/definitions/{product}")
 async def definition(request: Request, ctx: Ctx, who: Who, product: Product) -> HTMLResponse:
     """One product's process drawn as a diagram (Mermaid, bundled), with its source text."""
     defn = _definition(ctx, product)
+    approvals = Approvals(ctx.ledger)
+    history = await asyncio.to_thread(approvals.of, defn.product)
+    refusal = approvals.refusal(defn, datetime.now(UTC))
     return _page(
         request,
         ctx,
@@ -106,4 +136,6 @@ async def definition(request: Request, ctx: Ctx, who: Who, product: Product) -> 
         d=defn,
         diagram=to_mermaid(defn),
         static=STATIC_URL,
+        approvals=sorted(history.values(), key=lambda a: a.approved_at, reverse=True),
+        refusal=refusal,
     )
