@@ -41,8 +41,10 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy $(PACKAGES)
 
+# Writes the traceability matrix (requirement -> tests -> result) to test-artifacts/ and fails
+# when a catalogued requirement (requirements.toml) has no passing test.
 unit: setup system-deps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --traceability test-artifacts
 
 test: lint typecheck unit
 

@@ -8,6 +8,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from records import Ledger
@@ -30,6 +31,7 @@ async def _cli(args: list[str], env: dict[str, str], stdin: str | None = None): 
     return await asyncio.to_thread(runner.invoke, app, args, env=env, input=stdin)
 
 
+@pytest.mark.requirement("P11-10k", "PROD-APPROVAL", "P11-50")
 async def test_a_batch_starts_only_on_an_approved_version_in_use(
     harness: Harness, tmp_path: Path
 ) -> None:
@@ -116,6 +118,7 @@ async def test_a_batch_starts_only_on_an_approved_version_in_use(
     await harness.finish(handle)
 
 
+@pytest.mark.requirement("P11-10k", "PROD-APPROVAL")
 def test_an_approval_keeps_the_definition_and_its_diff(
     ledger: Ledger, signing_key: SigningKey
 ) -> None:

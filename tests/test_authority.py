@@ -337,6 +337,7 @@ def test_target_authority_names_roles_actions_and_meaning() -> None:
         ("B-1", Role.ADMIN, "role admin may not withdraw a batch"),
     ],
 )
+@pytest.mark.requirement("P11-10g")
 def test_role_refusal(target: str, role: Role, expected: str | None) -> None:
     rec = _record(FLAKY_BOOKING)
     rec.deviations.append(_deviation())

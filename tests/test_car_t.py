@@ -14,6 +14,7 @@ from workflows.coi import is_valid_coi
 from workflows.model import BatchStatus, DecisionAction, Deviation, DeviationKind, StepState
 
 
+@pytest.mark.requirement("P11-50", "A11-15", "C1271-290")
 async def test_happy_path_runs_three_weeks_and_completes(harness: Harness) -> None:
     handle = await harness.start(CAR_T)
     started = await harness.env.get_current_time()
@@ -54,6 +55,7 @@ async def _dispose(harness: Harness, handle, kind: str, action: DecisionAction, 
     return dev
 
 
+@pytest.mark.requirement("P11-10h", "C1271-290")
 async def test_label_mismatch_quarantines_then_abandon_compensates_in_reverse(
     harness: Harness,
 ) -> None:
@@ -94,6 +96,7 @@ async def test_label_mismatch_rescanned_after_retry_completes(harness: Harness) 
     ]
 
 
+@pytest.mark.requirement("A11-9", "C1271-265", "PROD-DEVIATION")
 async def test_temperature_excursion_continued_by_qa(harness: Harness) -> None:
     handle = await harness.start(
         CAR_T, faults=[Fault(kind="temperature_excursion", step="receipt_at_site")]
@@ -115,6 +118,7 @@ async def test_temperature_excursion_continued_by_qa(harness: Harness) -> None:
     assert disposed.reason == "stability data covers 80 min at 15 C"
 
 
+@pytest.mark.requirement("PROD-RELEASE", "A11-15")
 async def test_oos_exceptional_release_is_recorded_as_such(harness: Harness) -> None:
     handle = await harness.start(CAR_T, faults=[Fault(kind="oos", result="viability_pct")])
     dev = await _dispose(
@@ -132,6 +136,7 @@ async def test_oos_exceptional_release_is_recorded_as_such(harness: Harness) -> 
     assert rec.results["viability_pct"].in_specification is False
 
 
+@pytest.mark.requirement("PROD-DEVIATION")
 async def test_oos_abandoned_by_qa(harness: Harness) -> None:
     handle = await harness.start(CAR_T, faults=[Fault(kind="oos", result="sterility")])
     await _dispose(
@@ -146,6 +151,7 @@ async def test_oos_abandoned_by_qa(harness: Harness) -> None:
     assert rec.compensations[0] == "allocate_lots: return_lots"
 
 
+@pytest.mark.requirement("PROD-HOLD", "PROD-DEVIATION")
 async def test_breached_hold_opens_deviation_without_any_report(harness: Harness) -> None:
     handle = await harness.start(
         CAR_T,

@@ -46,6 +46,7 @@ async def _deviation(harness: Harness, handle: WorkflowHandle[Any, Any]) -> Devi
     return rec.deviations[0]
 
 
+@pytest.mark.requirement("C1271-265", "PROD-DEVIATION")
 async def test_missing_temperature_summary_opens_a_deviation(harness: Harness) -> None:
     handle = await harness.start(
         FLAKY_BOOKING, faults=[Fault(kind="no_temperature_summary", step="receipt")]
@@ -60,6 +61,7 @@ async def test_missing_temperature_summary_opens_a_deviation(harness: Harness) -
     assert rec.status == BatchStatus.ABANDONED
 
 
+@pytest.mark.requirement("C1271-265")
 async def test_a_leg_never_in_range_is_an_excursion_whatever_its_minutes(
     harness: Harness,
 ) -> None:
@@ -71,6 +73,7 @@ async def test_a_leg_never_in_range_is_an_excursion_whatever_its_minutes(
     assert "never within 2..8 C" in dev.description
 
 
+@pytest.mark.requirement("P11-10f", "P11-10h")
 async def test_incomplete_evidence_is_refused_and_changes_nothing(harness: Harness) -> None:
     handle = await harness.start(FLAKY_BOOKING, faults=[Fault(kind="silent", step="receipt")])
     rec = await harness.until_waiting(handle, "event custody at receipt")

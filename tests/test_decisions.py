@@ -33,6 +33,7 @@ async def at_gate(harness: Harness) -> WorkflowHandle[Any, Any]:
     return handle
 
 
+@pytest.mark.requirement("P11-10f")
 async def test_decision_before_its_gate_is_refused(harness: Harness) -> None:
     handle = await harness.start(FLAKY_BOOKING)
     await harness.advance_until(handle, lambda r: r.coi is not None)
@@ -40,11 +41,13 @@ async def test_decision_before_its_gate_is_refused(harness: Harness) -> None:
     assert "nothing awaits a decision at 'approve'" in await _refused(harness, handle, d)
 
 
+@pytest.mark.requirement("P11-10g")
 async def test_role_the_gate_does_not_name_is_refused(harness: Harness, at_gate: Any) -> None:
     d = await harness.sign(at_gate, "approve", DecisionAction.APPROVE, role=Role.OPERATOR)
     assert "role operator may not decide approve" in await _refused(harness, at_gate, d)
 
 
+@pytest.mark.requirement("P11-10g")
 async def test_performer_may_not_approve_own_step(harness: Harness, at_gate: Any) -> None:
     rec = await harness.record(at_gate)
     performer = next(s.performed_by for s in rec.steps if s.step == "expansion")
@@ -53,6 +56,7 @@ async def test_performer_may_not_approve_own_step(harness: Harness, at_gate: Any
     assert "may not approve it" in await _refused(harness, at_gate, d)
 
 
+@pytest.mark.requirement("P11-70", "A11-14")
 async def test_tampered_payload_is_refused(harness: Harness, at_gate: Any) -> None:
     d = await harness.sign(at_gate, "approve", DecisionAction.REJECT, reason="contaminated")
     forged = SignedDecision(
@@ -61,6 +65,7 @@ async def test_tampered_payload_is_refused(harness: Harness, at_gate: Any) -> No
     assert "does not match" in await _refused(harness, at_gate, forged)
 
 
+@pytest.mark.requirement("P11-70")
 async def test_signature_for_another_batch_is_refused(harness: Harness, at_gate: Any) -> None:
     other = await harness.start(FLAKY_BOOKING)
     d = await harness.sign(at_gate, "approve", DecisionAction.APPROVE, batch_id=other.id)
@@ -73,6 +78,7 @@ async def test_expired_signature_is_refused(harness: Harness, at_gate: Any) -> N
     assert "signature expired" in await _refused(harness, at_gate, d)
 
 
+@pytest.mark.requirement("P11-70", "A11-14")
 async def test_signature_over_another_record_version_is_refused(
     harness: Harness, at_gate: Any
 ) -> None:
@@ -80,6 +86,7 @@ async def test_signature_over_another_record_version_is_refused(
     assert "another version of the record" in await _refused(harness, at_gate, d)
 
 
+@pytest.mark.requirement("P11-100", "A11-14")
 async def test_decision_not_signed_by_the_service_is_refused(
     harness: Harness, at_gate: Any
 ) -> None:
@@ -88,6 +95,7 @@ async def test_decision_not_signed_by_the_service_is_refused(
     assert "not trusted" in await _refused(harness, at_gate, d)
 
 
+@pytest.mark.requirement("P11-100", "P11-70")
 async def test_signature_cannot_be_reused(harness: Harness, at_gate: Any) -> None:
     d = await harness.sign(at_gate, "approve", DecisionAction.APPROVE)
     receipt = await submit(harness.client, at_gate.id, d)
@@ -97,6 +105,7 @@ async def test_signature_cannot_be_reused(harness: Harness, at_gate: Any) -> Non
     assert [s.signature_id for s in rec.signatures] == [d.body.signature_id]
 
 
+@pytest.mark.requirement("A11-9")
 async def test_rejection_needs_reason_and_abandons(harness: Harness, at_gate: Any) -> None:
     d = await harness.sign(at_gate, "approve", DecisionAction.REJECT, reason=" ")
     assert "written justification" in await _refused(harness, at_gate, d)

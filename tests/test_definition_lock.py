@@ -27,10 +27,12 @@ def _changed(defn: CompiledDefinition, version: str | None = None) -> CompiledDe
     return recompiled(faster, version=version or defn.version)
 
 
+@pytest.mark.requirement("P11-10k", "A11-4")
 def test_the_catalog_matches_the_committed_lock() -> None:
     assert lock_problems(CATALOG.values(), DefinitionLock.load(BUILT_IN_LOCK)) == []
 
 
+@pytest.mark.requirement("P11-10k", "A11-4")
 def test_a_changed_definition_needs_a_new_version() -> None:
     lock = DefinitionLock.load(BUILT_IN_LOCK)
     car_t = CATALOG["autologous-cd19-car-t"]
@@ -78,6 +80,7 @@ def _pinned(path: Path) -> tuple[str, str]:
     return definition["product"], definition["content_hash"]
 
 
+@pytest.mark.requirement("A11-4")
 def test_every_locked_version_has_a_committed_history() -> None:
     recorded = {_pinned(p) for p in HISTORIES.glob("*.json")}
     lock = DefinitionLock.load(BUILT_IN_LOCK)

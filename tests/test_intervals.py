@@ -12,6 +12,7 @@ from workflows import DefinitionError, Role, days, gate, hold, process, stage
 from workflows.model import ClockKind, DecisionAction
 
 
+@pytest.mark.requirement("PROD-HOLD", "P11-10f")
 async def test_infusion_waits_until_the_minimum_interval_has_passed(harness: Harness) -> None:
     handle = await harness.start(WINDOWED_INFUSION)
     rec = await harness.advance_until(

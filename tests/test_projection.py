@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
@@ -102,6 +103,7 @@ def _assert_ledger_holds_the_record(harness: Harness, rec: BatchRecord) -> None:
     ]
 
 
+@pytest.mark.requirement("P11-10e", "ALCOA-A")
 async def test_calls_carry_the_audit_trail_and_only_the_close_projects_alone(
     harness: Harness,
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from definitions import AUTOLOGOUS_CD19_CAR_T as CAR_T
 from tests.harness import Harness
 from workflows.client import recall_lot
@@ -10,6 +12,7 @@ from workflows.model import BatchStatus, DecisionAction, DeviationKind, LotRecal
 VECTOR = "LV-CD19-2611-014"
 
 
+@pytest.mark.requirement("C1271-290")
 async def test_recall_holds_batches_not_yet_infused(harness: Harness) -> None:
     infused = await harness.start(CAR_T)
     await harness.release(infused)

@@ -110,6 +110,7 @@ async def test_oos_dose_the_gate_does_not_name_needs_exceptional_release(
     assert rec.results["dose_vg"].in_specification is False
 
 
+@pytest.mark.requirement("PROD-RELEASE", "A11-15")
 async def test_release_refused_while_a_specified_result_is_missing(harness: Harness) -> None:
     # The LIMS never takes the request: retries run out and QA lets the step go on without it.
     handle = await harness.start(
@@ -127,6 +128,7 @@ async def test_release_refused_while_a_specified_result_is_missing(harness: Harn
     assert rec.status == BatchStatus.ABANDONED and not rec.released
 
 
+@pytest.mark.requirement("PROD-RELEASE")
 async def test_oos_assay_the_gate_does_not_name_blocks_release(harness: Harness) -> None:
     handle = await harness.start(
         RELEASE_JUDGED, weight_kg=70, faults=[Fault(kind="oos", result="sterility")]

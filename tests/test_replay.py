@@ -38,6 +38,7 @@ def _replayer() -> Replayer:
     )
 
 
+@pytest.mark.requirement("P11-10a", "A11-4")
 async def test_committed_histories_replay_without_nondeterminism() -> None:
     files = sorted(HISTORIES.glob("*.json"))
     assert len(files) >= len(SCENARIOS), "committed histories are missing"

@@ -120,6 +120,7 @@ async def test_rotation_keeps_the_old_key_trusted(
     assert receipt.action == DecisionAction.APPROVE
 
 
+@pytest.mark.requirement("P11-100")
 async def test_the_signature_records_the_key_that_verified_it(harness: Harness) -> None:
     handle = await harness.start(FLAKY_BOOKING)
     await harness.until_waiting(handle, "decision at approve")

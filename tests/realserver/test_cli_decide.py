@@ -20,6 +20,7 @@ from workflows.client import start_batch
 pytestmark = pytest.mark.realserver
 
 
+@pytest.mark.requirement("P11-200", "P11-300", "A11-14")
 async def test_cli_decide_reauthenticates_and_signs(cluster: Cluster) -> None:
     deployment_signing_key(Settings(data_dir=cluster.root))  # made and registered, as on first run
     cluster.start_worker()

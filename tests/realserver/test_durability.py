@@ -99,6 +99,7 @@ def _assert_ledger_complete(cluster: Cluster, records: list[BatchRecord]) -> Non
             assert entries == rec.audit
 
 
+@pytest.mark.requirement("A11-16")
 async def test_worker_killed_mid_activity_and_mid_wait(cluster: Cluster) -> None:
     """(a) SIGKILL the worker while some batches are inside an activity whose side effect has
     happened and others wait for reports; a new worker finishes them all, each effect once."""
@@ -162,6 +163,7 @@ async def test_worker_killed_mid_activity_and_mid_wait(cluster: Cluster) -> None
     _assert_ledger_complete(cluster, records)
 
 
+@pytest.mark.requirement("A11-16", "PROD-HOLD")
 async def test_server_killed_timers_fire_after_restart(cluster: Cluster) -> None:
     """(b) SIGKILL the server while batches wait; a hold and a deadline expire while it is
     down; after the restart on the same SQLite file the timers fire, the waiting batches go

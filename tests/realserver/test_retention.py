@@ -17,6 +17,7 @@ from workflows.model import BatchStatus, DecisionAction
 pytestmark = pytest.mark.realserver
 
 
+@pytest.mark.requirement("P11-10c")
 async def test_record_exports_from_ledger_after_history_is_deleted(cluster: Cluster) -> None:
     cluster.start_worker()
     await cluster.worker_ready()

@@ -104,6 +104,7 @@ def test_the_checkpoint_table_is_append_only(ledger: Ledger, checkpointer: Check
     assert len(_checkpoints(ledger)) == 1
 
 
+@pytest.mark.requirement("P11-10a")
 def test_a_rewritten_and_rehashed_chain_fails_verify_naming_batch_and_checkpoint(
     ledger: Ledger, checkpointer: Checkpointer, key: SigningKey
 ) -> None:

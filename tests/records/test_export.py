@@ -88,6 +88,7 @@ def test_a_record_of_another_batch_is_refused(ledger: Ledger) -> None:
         load_record(ledger, BATCH)
 
 
+@pytest.mark.requirement("P11-10b")
 def test_html_opens_with_review_by_exception_and_shows_the_whole_record(ledger: Ledger) -> None:
     ledger.append(ledger_history(exceptional_record(BATCH)))
     record = load_record(ledger, BATCH)
@@ -182,6 +183,7 @@ def test_abandonment_and_open_deviations_lead_the_review() -> None:
     assert [i.reference for i in items if i.open] == ["DEV-2"]
 
 
+@pytest.mark.requirement("P11-10b")
 def test_json_opens_with_review_by_exception(ledger: Ledger) -> None:
     ledger.append(ledger_history(exceptional_record(BATCH)))
     record = load_record(ledger, BATCH)

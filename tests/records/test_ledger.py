@@ -44,6 +44,7 @@ def test_entries_are_rebuilt_field_for_field(ledger: Ledger) -> None:
     assert ledger.entries("B-NOSUCHBATCH") == []
 
 
+@pytest.mark.requirement("ALCOA-C")
 def test_same_key_with_different_content_is_refused(ledger: Ledger) -> None:
     ledger.append(events(BATCH, 2))
     with pytest.raises(LedgerConflictError, match=f"{BATCH}:2"):
@@ -85,6 +86,7 @@ def test_events_of_one_call_are_written_in_seq_order(ledger: Ledger) -> None:
         "DELETE FROM lot_usage",
     ],
 )
+@pytest.mark.requirement("P11-10e", "ALCOA-C")
 def test_the_database_itself_refuses_changes(ledger: Ledger, statement: str) -> None:
     ledger.append([*events(BATCH, 2), lot_consumed(BATCH, 3, "LOT-1", "COI-1", "transduce")])
     with pytest.raises(DBAPIError, match="append-only"), ledger.engine.begin() as conn:

@@ -136,6 +136,7 @@ def _signing_as(http: httpx.AsyncClient, role: Role) -> Callable[..., Awaitable[
 
 
 @pytest.mark.parametrize("action", list(ACTIONS))
+@pytest.mark.requirement("P11-10d", "A11-12")
 async def test_role_matrix(action: str, scene: Scene, client: Client, people: People) -> None:
     call, allowed, status = ACTIONS[action]
     got, want = {}, {}
@@ -202,6 +203,7 @@ async def test_scope_matrix(
     assert got == want
 
 
+@pytest.mark.requirement("P11-10d", "A11-12")
 async def test_nobody_unauthenticated(scene: Scene, client: Client) -> None:
     anonymous = await client()
     bogus = await client(token="v2v_000000000000_" + "x" * 43)
