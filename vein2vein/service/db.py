@@ -153,11 +153,12 @@ _SQLITE_GUARDS = (
 #: The log's name before it moved to `security_events`; its rows are copied over once.
 _OLD_LOG = "service_security_log"
 _LOG_COLUMNS = "at, event, user_id, actor, batch_id, target, detail"
+# Without a percent sign anywhere: the driver would read one as a parameter placeholder.
 _PG_GUARD = """
 CREATE OR REPLACE FUNCTION vein2vein_security_log_refuse() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'the security log is append-only (% refused)', TG_OP;
+    RAISE EXCEPTION USING MESSAGE = 'the security log is append-only (' || TG_OP || ' refused)';
 END
 $$;
 DO $$
