@@ -232,3 +232,23 @@ async def test_two_replicas_share_people_sessions_tokens_and_idempotency(
     for _ in range(3):
         await login(one, "qa-both", "wrong-password")
     assert (await login(two, "qa-both", "qa-password")).status_code == 429
+
+
+async def test_security_headers_forbid_inline_script_framing_and_caching(client: Client) -> None:
+    http = await client()
+    login_page = await http.get("/login")
+    csp = login_page.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp
+    assert "'unsafe-inline'" not in csp and "frame-ancestors 'none'" in csp
+    assert "<script>" not in login_page.text and "<style>" not in login_page.text
+    assert login_page.headers["X-Frame-Options"] == "DENY"
+    assert login_page.headers["X-Content-Type-Options"] == "nosniff"
+    assert login_page.headers["Referrer-Policy"] == "no-referrer"
+    assert login_page.headers["Cache-Control"] == "no-store"
+    assert "Strict-Transport-Security" in login_page.headers  # service.test is not loopback
+    api = await http.get("/api/health")
+    assert api.headers["Cache-Control"] == "no-store" and "Content-Security-Policy" in api.headers
+    docs = await http.get("/docs")
+    assert docs.status_code == 200 and "<script>" not in docs.text
+    assert (await http.get("/console.css")).headers["content-type"].startswith("text/css")
+    assert "Cache-Control" not in (await http.get("/static/live.js")).headers

@@ -31,6 +31,7 @@ from vein2vein.service import (
     assets,
     console,
     console_definitions,
+    headers,
 )
 from vein2vein.service.auth import SESSION_COOKIE, LoginRequired, csrf_token, read_session
 from vein2vein.service.context import Clock, ServiceContext, wall_clock
@@ -118,6 +119,7 @@ def create_app(
     app.include_router(console.router)
     app.include_router(console_definitions.router)
     assets.install(app)
+    headers.install(app)
     _install_handlers(app)
     return app
 

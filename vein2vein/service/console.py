@@ -31,6 +31,7 @@ from vein2vein.service.batches import (
 from vein2vein.service.board import await_cells, clock_cells, next_cell
 from vein2vein.service.decisions import DecisionRequest, authority, sign_and_submit
 from vein2vein.service.temperature import legs_for
+from vein2vein.service.templates import CONSOLE_CSS
 from vein2vein.service.timeline import timeline_svg
 from vein2vein.service.views import decision_links, hold_clocks, spec_rows
 from workflows.model import BATCH_ID_PATTERN, BatchRecord, DecisionAction, Role
@@ -50,13 +51,19 @@ def _batch_id(batch_id: str) -> str:
     return batch_id
 
 
-# -- signing in ---------------------------------------------------------------------------
+# -- the root and the style sheet ----------------------------------------------------------
 
 
 @router.get("/")
 async def root() -> RedirectResponse:
     """The console's board."""
     return RedirectResponse("/console", status_code=303)
+
+
+@router.get("/console.css")
+async def style_sheet() -> Response:
+    """The console's style sheet (a file, so the pages need no inline style)."""
+    return Response(CONSOLE_CSS, media_type="text/css")
 
 
 # -- board, inbox, batch ------------------------------------------------------------------

@@ -40,7 +40,8 @@ button.primary{background:#1f3b57;color:#fff;border:0;padding:.45rem 1rem;cursor
 _LAYOUT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }} · vein2vein</title><style>{{ css }}</style></head>
+<title>{{ title }} · vein2vein</title><link rel="stylesheet" href="/console.css">
+<script src="/static/live.js" defer></script></head>
 <body>
 <header><a href="/console">vein2vein</a>
 {% if who %}<a href="/console">Board</a><a href="/console/inbox" id="nav-inbox">Inbox</a>
@@ -53,7 +54,6 @@ _LAYOUT = """<!doctype html>
 <button>Sign out</button></form>{% endif %}
 </header>
 <main id="main"{% if refresh %} data-refresh="{{ refresh }}"{% endif %}>{{ content|safe }}</main>
-<script>{{ js|safe }}</script>
 </body></html>"""
 
 _LOGIN = """<h1>Sign in</h1>
@@ -275,6 +275,8 @@ def render_page(
         csrf=csrf,
         refresh=refresh,
         content=content,
-        css=_CSS + board_templates.CSS,
-        js=board_templates.LIVE_JS,
     )
+
+
+#: The console's style sheet, served at /console.css (no inline style: see `headers`).
+CONSOLE_CSS = _CSS + board_templates.CSS
