@@ -280,29 +280,68 @@ async def test_ledger_verify_and_record_export(harness: Harness, tmp_path: Path)
 
 async def test_users_and_tokens_commands(tmp_path: Path) -> None:
     env = {"VEIN2VEIN_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
-    added = await _cli(
+    not_admin = await _cli(
         ["users", "add", "qa-ada", "--name", "Ada Quality", "--role", "qa"],
         env,
         stdin="s3cret-pass\ns3cret-pass\n",
     )
+    assert not_admin.exit_code == 1 and "first user must be an administrator" in not_admin.output
+    first = await _cli(
+        ["users", "add", "boss", "--name", "Bo Boss", "--role", "admin"],
+        env,
+        stdin="boss-password\nboss-password\n",
+    )
+    assert first.exit_code == 0 and "added boss (admin)" in first.output
+    as_boss = {**env, "VEIN2VEIN_ADMIN": "boss"}
+    added = await _cli(
+        ["users", "add", "qa-ada", "--name", "Ada Quality", "--role", "qa"],
+        env,
+        stdin="boss\nboss-password\ns3cret-pass\ns3cret-pass\n",  # admin id asked
+    )
     assert added.exit_code == 0 and "added qa-ada (qa)" in added.output
+    forged = await _cli(
+        ["users", "add", "qa-eve", "--name", "Eve", "--role", "admin", "--admin", "qa-ada"],
+        env,
+        stdin="s3cret-pass\n",
+    )
+    assert forged.exit_code == 1 and "qa-ada is not an administrator" in forged.output
+    wrong = await _cli(["users", "disable", "qa-ada"], as_boss, stdin="not-the-password\n")
+    assert wrong.exit_code == 1 and "unknown user or wrong password" in wrong.output
     mismatch = await _cli(
-        ["users", "add", "qa-bob", "--name", "Bob", "--role", "qa"], env, stdin="a\nb\n"
+        ["users", "add", "qa-bob", "--name", "Bob", "--role", "qa"],
+        as_boss,
+        stdin="boss-password\na\nb\n",
     )
     assert mismatch.exit_code == 1 and "the passwords differ" in mismatch.output
     listed = await _cli(["users", "list"], env)
     assert "Ada Quality" in listed.output and "qa-bob" not in listed.output
+    for args, said in [
+        (["users", "roles", "qa-ada", "--role", "qa", "--role", "operator"], "qa, operator"),
+        (["users", "disable", "qa-ada"], "qa-ada disabled"),
+        (["users", "enable", "qa-ada"], "qa-ada enabled"),
+        (["users", "unlock", "qa-ada"], "was not throttled"),
+        (["users", "logout", "qa-ada"], "ended 0 session(s)"),
+        (["users", "remove", "qa-ada"], "qa-ada removed"),
+    ]:
+        done = await _cli(args, as_boss, stdin="boss-password\n")
+        assert done.exit_code == 0 and said in done.output, (args, done.output)
+    assert "qa-ada" not in (await _cli(["users", "list"], env)).output
 
-    created = await _cli(["tokens", "create", "courier-x", "--scope", "custody"], env)
+    created = await _cli(
+        ["tokens", "create", "courier-x", "--scope", "custody", "--site", "COURIER-1"],
+        as_boss,
+        stdin="boss-password\n",
+    )
     assert created.exit_code == 0
-    secret = created.output.strip()
+    secret = created.output.strip().splitlines()[-1]
     assert secret.startswith("v2v_")
     tokens = await _cli(["tokens", "list"], env)
     assert "courier-x" in tokens.output and "custody" in tokens.output and "active" in tokens.output
+    assert "COURIER-1" in tokens.output
     assert secret not in tokens.output and "sha256" not in tokens.output
-    revoked = await _cli(["tokens", "revoke", "courier-x"], env)
+    revoked = await _cli(["tokens", "revoke", "courier-x"], as_boss, stdin="boss-password\n")
     assert revoked.exit_code == 0 and "revoked 1 token(s)" in revoked.output
-    again = await _cli(["tokens", "revoke", "nobody"], env)
+    again = await _cli(["tokens", "revoke", "nobody"], as_boss, stdin="boss-password\n")
     assert again.exit_code == 1 and "no token matches nobody" in again.output
 
 

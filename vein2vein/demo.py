@@ -146,6 +146,7 @@ async def run_dev(
     from vein2vein import worker
     from vein2vein.service import serve as serve_http
     from vein2vein.service.admin import ensure_demo_users
+    from vein2vein.service.identity import Identity
 
     stop = asyncio.Event()
     world = SimulatedWorld(
@@ -163,7 +164,7 @@ async def run_dev(
     if client is None:
         raise RuntimeError(f"Temporal did not come up at {settings.address}")
     http = asyncio.create_task(serve_http(settings, stop, "127.0.0.1", http_port))
-    created = ensure_demo_users(settings.data_dir)
+    created = ensure_demo_users(Identity.open(settings.ledger, settings.data_dir))
     console.print(f"console and API    http://127.0.0.1:{http_port}  (OpenAPI: /docs)")
     for user_id, password in created:
         console.print(f"  demo user {user_id:<9} password {password}")

@@ -26,16 +26,16 @@ class SignerRefused(Exception):
 def authenticate_signer(settings: Settings, signer_id: str, role: Role) -> str:
     """Prompt for `signer_id`'s password, check it and the role; return the printed name.
 
-    Failed attempts count towards the same lockout as the console's.
+    Failed attempts count towards the same throttling as the console's.
     """
-    from vein2vein.service.users import UserStore  # the service owns the user store
+    from vein2vein.service.identity import Identity  # the service owns the user store
 
-    store = UserStore(settings.data_dir, settings.ledger)
+    identity = Identity.open(settings.ledger, settings.data_dir)
     password = getpass.getpass(f"password for {signer_id} (signing as {role.value}): ")
-    problem = store.check_signer(signer_id, password, role)
+    problem = identity.auth.check_signer(signer_id, password, role)
     if problem is not None:
         raise SignerRefused(problem)
-    user = store.get(signer_id)
+    user = identity.users.get(signer_id)
     if user is None:
         raise SignerRefused(f"unknown user {signer_id}")
     return user.printed_name

@@ -21,7 +21,7 @@ from definitions import CATALOG
 from records import Ledger
 from tests.harness import Harness
 from tests.products import TEST_PRODUCTS
-from tests.service.support import BASE, Client, People, free_port
+from tests.service.support import BASE, Client, People, free_port, login
 from vein2vein.service.app import QuietServer, create_app
 from vein2vein.settings import Settings
 
@@ -40,7 +40,7 @@ def service_settings(
 @pytest.fixture(scope="session")
 def people(service_settings: Settings) -> People:
     """Factory of users with fresh ids."""
-    return People(service_settings.data_dir)
+    return People(service_settings)
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +69,7 @@ async def client(app: FastAPI) -> AsyncIterator[Client]:
         )
         made.append(http)
         if user is not None:
-            r = await http.post("/login", data={"user_id": user[0], "password": user[1]})
+            r = await login(http, *user)
             assert r.status_code == 303, r.text
         return http
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import re
 import socket
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,9 @@ from argon2 import PasswordHasher
 from tests.harness import order
 from tests.products import FLAKY_BOOKING
 from vein2vein.service import admin
+from vein2vein.service.identity import Identity
+from vein2vein.service.users import User
+from vein2vein.settings import Settings
 from workflows.model import Role
 
 #: Cheap argon2 parameters: the tests check hundreds of passwords.
@@ -25,11 +29,36 @@ _n = itertools.count(1)
 Client = Callable[..., Awaitable[httpx.AsyncClient]]
 
 
-class People:
-    """Makes users of the service's data directory, each with a fresh id (no shared lock state)."""
+#: The administrator the test helpers act as (added directly, as a deployment's first admin).
+ROOT = "test-root"
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
+
+def identity_of(settings: Settings) -> Identity:
+    """The identity stores of `settings`' database, with the helpers' administrator in them."""
+    identity = Identity.open(settings.ledger, settings.data_dir)
+    if identity.users.get(ROOT) is None:
+        root = User(
+            user_id=ROOT,
+            printed_name="Test Root",
+            roles=(Role.ADMIN,),
+            password_hash=FAST_HASHER.hash("test-root-password"),
+        )
+        with contextlib.suppress(ValueError):  # added meanwhile
+            identity.users.insert(root)
+    return identity
+
+
+def make_token(settings: Settings, client: str, scopes: list[str], **kw: Any) -> str:
+    """A token issued by the helpers' administrator."""
+    return admin.create_token(identity_of(settings), client, scopes, by=ROOT, **kw)
+
+
+class People:
+    """Makes users of the service's database, each with a fresh id (no shared throttling)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.identity = identity_of(settings)
 
     def make(self, *roles: Role, name: str | None = None) -> tuple[str, str]:
         """A new user holding `roles`; returns (user id, password)."""
@@ -37,14 +66,26 @@ class People:
         user_id = f"{label}-{next(_n)}"
         password = f"pw-{user_id}-secret"
         admin.add_user(
-            self.data_dir,
+            self.identity,
             user_id,
             name or f"Test {user_id.title()}",
             roles,
             password,
+            by=ROOT,
             hasher=FAST_HASHER,
         )
         return user_id, password
+
+
+async def login(
+    http: httpx.AsyncClient, user_id: str, password: str, **form: str
+) -> httpx.Response:
+    """Sign in through the login form (its anti-forgery token included)."""
+    page = await http.get("/login")
+    found = re.search(r'name="login_csrf" value="([^"]+)"', page.text)
+    assert found, page.text
+    data = {"user_id": user_id, "password": password, "login_csrf": found.group(1), **form}
+    return await http.post("/login", data=data)
 
 
 def key() -> str:

@@ -9,14 +9,13 @@ from temporalio.client import WorkflowHandle
 
 from tests.harness import Harness
 from tests.products import FLAKY_BOOKING
-from tests.service.support import Client, People, key, order_json, start_via_api
-from vein2vein.service import admin
+from tests.service.support import Client, People, key, make_token, order_json, start_via_api
 from vein2vein.settings import Settings
 from workflows.model import Role
 
 
 def _token(settings: Settings, client: str, *scopes: str) -> str:
-    return admin.create_token(settings.data_dir, client, scopes)
+    return make_token(settings, client, scopes)
 
 
 async def test_start_batch_is_idempotent_and_one_per_order(

@@ -16,7 +16,16 @@ from activities import SimulatedWorld
 from records import Ledger
 from tests.approving import approve_all
 from tests.products import FLAKY_BOOKING, TEST_PRODUCTS
-from tests.service.support import BASE, FAST_HASHER, free_port, key, order_json
+from tests.service.support import (
+    BASE,
+    FAST_HASHER,
+    ROOT,
+    free_port,
+    identity_of,
+    key,
+    login,
+    order_json,
+)
 from vein2vein.embedded import start_dev_server
 from vein2vein.keys import deployment_signing_key, load_registry
 from vein2vein.service import admin
@@ -69,17 +78,16 @@ async def test_board_uses_search_attributes(
     app = create_app(settings, client, catalog=TEST_PRODUCTS)
     for user_id, role in (("op", "operator"), ("qa", "qa")):
         admin.add_user(
-            settings.data_dir,
+            identity_of(settings),
             user_id,
             user_id.title(),
             [role],
             f"{user_id}-password",
+            by=ROOT,
             hasher=FAST_HASHER,
         )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
-        assert (
-            await http.post("/login", data={"user_id": "op", "password": "op-password"})
-        ).is_redirect
+        assert (await login(http, "op", "op-password")).is_redirect
         started = []
         for _ in range(2):
             r = await http.post(
@@ -106,9 +114,7 @@ async def test_board_uses_search_attributes(
         assert page.text.index(f'data-batch="{first}"') < page.text.index(f'data-batch="{second}"')
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as qa:
-        assert (
-            await qa.post("/login", data={"user_id": "qa", "password": "qa-password"})
-        ).is_redirect
+        assert (await login(qa, "qa", "qa-password")).is_redirect
         for _ in range(300):
             items = (await qa.get("/api/inbox")).json()
             if any(i["batch_id"] == started[0] for i in items):

@@ -12,7 +12,7 @@ from activities import Fault
 from definitions import AUTOLOGOUS_CD19_CAR_T
 from tests.harness import Harness
 from tests.products import FLAKY_BOOKING
-from tests.service.support import Client, People
+from tests.service.support import Client, People, login
 from vein2vein.service.auth import SESSION_COOKIE
 from workflows.model import Role
 
@@ -30,17 +30,13 @@ async def test_pages_need_a_session_and_login_sets_a_strict_cookie(
     r = await http.get("/console/inbox")
     assert r.status_code == 303 and r.headers["location"] == "/login?next=/console/inbox"
     user_id, password = people.make(Role.QA)
-    r = await http.post("/login", data={"user_id": user_id, "password": "wrong-one"})
+    r = await login(http, user_id, "wrong-one")
     assert r.status_code == 401 and "wrong password" in r.text
-    r = await http.post(
-        "/login", data={"user_id": user_id, "password": password, "next": "//evil.example"}
-    )
+    r = await login(http, user_id, password, next="//evil.example")
     assert r.status_code == 303 and r.headers["location"] == "/console"
     cookie = r.headers["set-cookie"]
     for evil in ("/\\evil.example", "https://evil.example/", "/ok\nLocation: x"):
-        again = await http.post(
-            "/login", data={"user_id": user_id, "password": password, "next": evil}
-        )
+        again = await login(http, user_id, password, next=evil)
         assert again.headers["location"] == "/console"
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
     assert (await http.get("/console/inbox")).status_code == 200
@@ -57,6 +53,35 @@ async def test_forms_refuse_a_missing_or_foreign_csrf_token(client: Client, peop
     page = (await http.get("/console")).text
     r = await http.post("/logout", data={"csrf": _field(page, "csrf")})
     assert r.status_code == 303 and r.headers["location"] == "/login"
+
+
+async def test_the_login_form_refuses_a_missing_or_foreign_token(
+    client: Client, people: People
+) -> None:
+    user_id, password = people.make(Role.QA)
+    http = await client()
+    r = await http.post("/login", data={"user_id": user_id, "password": password})
+    assert r.status_code == 403 and SESSION_COOKIE not in r.cookies
+    await http.get("/login")  # the browser holds a login cookie now; the form token is foreign
+    forged = {"user_id": user_id, "password": password, "login_csrf": "0" * 32}
+    r = await http.post("/login", data=forged)
+    assert r.status_code == 403 and SESSION_COOKIE not in r.cookies
+    other = await client()
+    page = (await other.get("/login")).text  # a token made for another browser's cookie
+    r = await http.post("/login", data={**forged, "login_csrf": _field(page, "login_csrf")})
+    assert r.status_code == 403
+    assert (await login(http, user_id, password)).status_code == 303
+
+
+async def test_a_session_cookie_is_worthless_after_logout(client: Client, people: People) -> None:
+    http = await client(user=people.make(Role.QA))
+    stolen = http.cookies[SESSION_COOKIE]
+    page = (await http.get("/console")).text
+    assert (await http.post("/logout", data={"csrf": _field(page, "csrf")})).status_code == 303
+    replay = await client()
+    replay.cookies.set(SESSION_COOKIE, stolen, domain="service.test")
+    assert (await replay.get("/console/inbox")).status_code == 303
+    assert (await replay.get("/api/inbox")).status_code == 401
 
 
 async def test_board_filters_and_batch_page_show_the_record(
@@ -162,17 +187,17 @@ async def test_qa_signs_the_release_from_the_inbox(
     assert rec.signatures[-1].printed_name == "Quinn Console"
 
 
-async def test_admin_sees_locked_users_and_unlocks_them(client: Client, people: People) -> None:
+async def test_admin_sees_throttled_users_and_unlocks_them(client: Client, people: People) -> None:
     locked_id, _ = people.make(Role.QA)
     anonymous = await client()
     for _ in range(3):
-        await anonymous.post("/login", data={"user_id": locked_id, "password": "wrong-pass"})
+        await login(anonymous, locked_id, "wrong-pass")
     http = await client(user=people.make(Role.ADMIN))
     page = (await http.get("/console/admin")).text
     row = page[page.index(f"<td>{locked_id}</td>") :].split("</tr>")[0]
-    assert "locked" in row and f'action="/console/admin/unlock/{locked_id}"' in row
+    assert "throttled" in row and f'action="/console/admin/unlock/{locked_id}"' in row
     r = await http.post(f"/console/admin/unlock/{locked_id}", data={"csrf": _field(page, "csrf")})
     assert r.status_code == 303
     page = (await http.get("/console/admin")).text
     row = page[page.index(f"<td>{locked_id}</td>") :].split("</tr>")[0]
-    assert "locked" not in row and "user.unlocked" in page
+    assert "throttled" not in row and "user.unlocked" in page

@@ -10,8 +10,7 @@ import pytest
 
 from tests.harness import Harness
 from tests.products import FLAKY_BOOKING
-from tests.service.support import Client, key, order_json
-from vein2vein.service import admin
+from tests.service.support import Client, key, make_token, order_json
 from vein2vein.settings import Settings
 
 
@@ -22,7 +21,7 @@ async def test_pseudonym_stays_out_of_temporal_tables_and_logs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     pseudonym = "PSN-PRIVACY-7F3K9Q"
-    http = await client(token=admin.create_token(service_settings.data_dir, "his-p", ["orders"]))
+    http = await client(token=make_token(service_settings, "his-p", ["orders"]))
     caplog.set_level(logging.DEBUG)
     body = {"product": FLAKY_BOOKING.product, "order": order_json(patient_pseudonym=pseudonym)}
     r = await http.post("/api/batches", json=body, headers={"Idempotency-Key": key()})
@@ -45,7 +44,7 @@ async def test_pseudonym_stays_out_of_temporal_tables_and_logs(
 async def test_validation_errors_do_not_echo_passwords_or_pseudonyms(
     client: Client, service_settings: Settings
 ) -> None:
-    http = await client(token=admin.create_token(service_settings.data_dir, "his-q", ["orders"]))
+    http = await client(token=make_token(service_settings, "his-q", ["orders"]))
     order = order_json(patient_pseudonym="PSN-ECHO-ME-123")
     del order["order_id"]
     r = await http.post(

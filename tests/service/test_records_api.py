@@ -6,8 +6,7 @@ from records import validate_structure
 from records.reservations import Reservations
 from tests.harness import Harness
 from tests.products import FLAKY_BOOKING
-from tests.service.support import Client
-from vein2vein.service import admin
+from tests.service.support import Client, make_token
 from vein2vein.settings import Settings
 from workflows.model import DecisionAction
 
@@ -19,7 +18,7 @@ async def test_where_used_ebr_and_fhir(
     await harness.until_waiting(handle, "decision at approve")
     await harness.decide(handle, "approve", DecisionAction.APPROVE)
     rec = await harness.finish(handle)
-    http = await client(token=admin.create_token(service_settings.data_dir, "auditor", ["read"]))
+    http = await client(token=make_token(service_settings, "auditor", ["read"]))
 
     ebr = await http.get(f"/api/batches/{handle.id}/ebr")
     assert ebr.status_code == 200 and "Review by exception" in ebr.text and rec.coi in ebr.text
@@ -49,7 +48,7 @@ async def test_a_running_batch_exports_its_record_marked_in_progress(
 ) -> None:
     handle = await harness.start(FLAKY_BOOKING)
     await harness.until_waiting(handle, "decision at approve")
-    http = await client(token=admin.create_token(service_settings.data_dir, "auditor", ["read"]))
+    http = await client(token=make_token(service_settings, "auditor", ["read"]))
 
     running = await http.get(f"/api/batches/{handle.id}/ebr")
     assert running.status_code == 200
@@ -75,7 +74,7 @@ async def test_capacity_view_shows_the_lane_a_batch_booked(
     await harness.until_waiting(handle, "decision at approve")
     booked = Reservations(harness.ledger.engine).calendar("MFG-EAST", 4)
     slot_day = booked.bookings[f"{handle.id}:slot"].start.date().isoformat()
-    http = await client(token=admin.create_token(service_settings.data_dir, "planner", ["read"]))
+    http = await client(token=make_token(service_settings, "planner", ["read"]))
     days = await http.get("/api/capacity/MFG-EAST", params={"start": slot_day, "days": 2})
     assert days.status_code == 200
     first = days.json()[0]

@@ -18,8 +18,7 @@ from activities import Fault
 from definitions import AUTOLOGOUS_CD19_CAR_T
 from tests.harness import Harness
 from tests.products import FLAKY_BOOKING
-from tests.service.support import Client, People, key, order_json
-from vein2vein.service import admin
+from tests.service.support import Client, People, key, make_token, order_json
 from vein2vein.service.tokens import SCOPES
 from vein2vein.settings import Settings
 from workflows.model import Role
@@ -196,7 +195,7 @@ async def test_scope_matrix(
     call, allowed, status = TOKEN_ACTIONS[action]
     got, want = {}, {}
     for scope in SCOPES:
-        token = admin.create_token(service_settings.data_dir, f"client-{scope}", [scope])
+        token = make_token(service_settings, f"client-{scope}", [scope])
         http = await client(token=token)
         got[scope] = (await call(http, scene, "")).status_code
         want[scope] = status if scope in allowed else 403

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.service.support import People
-from vein2vein.service import admin
+from tests.service.support import People, login, make_token
 from vein2vein.service.auth import SESSION_COOKIE
 from vein2vein.service.tokens import SCOPES
 from vein2vein.settings import Settings
@@ -76,10 +75,10 @@ async def _run(url: str, header: str, select: list[str], report: Path) -> tuple[
 async def test_no_input_makes_the_service_fail(
     live_url: str, service_settings: Settings, people: People, tmp_path: Path
 ) -> None:
-    token = admin.create_token(service_settings.data_dir, "fuzzer", list(SCOPES))
+    token = make_token(service_settings, "fuzzer", list(SCOPES))
     user_id, password = people.make(*Role, name="Fuzz Everyrole")
     async with httpx.AsyncClient(base_url=live_url) as http:
-        r = await http.post("/login", data={"user_id": user_id, "password": password})
+        r = await login(http, user_id, password)
         session = r.cookies[SESSION_COOKIE]
     passes = {
         "token": (f"Authorization: Bearer {token}", ["--exclude-path-regex", PERSON_ONLY]),

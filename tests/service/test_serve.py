@@ -8,15 +8,15 @@ import asyncio
 import httpx
 
 from tests.harness import Harness
-from tests.service.support import free_port
-from vein2vein.service import admin, serve
+from tests.service.support import free_port, make_token
+from vein2vein.service import serve
 from vein2vein.settings import Settings
 
 
 async def test_serve_connects_and_stops(harness: Harness, service_settings: Settings) -> None:
     address = harness.client.service_client.config.target_host
     settings = service_settings.model_copy(update={"temporal_address": address})
-    token = admin.create_token(settings.data_dir, "serve-check", ["read"])
+    token = make_token(settings, "serve-check", ["read"])
     port, stop = free_port(), asyncio.Event()
     running = asyncio.create_task(serve(settings, stop, "127.0.0.1", port))
     url = f"http://127.0.0.1:{port}"

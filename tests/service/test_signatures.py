@@ -12,7 +12,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from definitions import CATALOG
 from tests.harness import Harness
 from tests.products import FLAKY_BOOKING, TEST_PRODUCTS
-from tests.service.support import BASE, Client, People, key
+from tests.service.support import BASE, Client, People, key, login
 from vein2vein.service import decisions
 from vein2vein.service.app import create_app
 from vein2vein.service.security import SecurityLog
@@ -75,21 +75,22 @@ async def test_signing_reauthenticates_and_records_the_manifestation(
     assert _log(service_settings, qa[0])[-2:] == ["password.ok", "decision.accepted"]
 
 
-async def test_three_wrong_passwords_lock_the_signer_until_an_admin_unlocks(
+async def test_three_wrong_passwords_throttle_the_signer_until_an_admin_unlocks(
     client: Client, people: People, harness: Harness, at_gate: Any, service_settings: Settings
 ) -> None:
     qa = people.make(R.QA)
     http = await client(user=qa)
-    answers = [await _sign(http, at_gate.id, _decision("wrong-password")) for _ in range(3)]
-    assert [a.status_code for a in answers] == [401, 401, 423]
-    assert "2 attempt(s) left" in answers[0].json()["detail"]
-    assert "now locked" in answers[2].json()["detail"]
+    answers = [await _sign(http, at_gate.id, _decision("wrong-password")) for _ in range(4)]
+    assert [a.status_code for a in answers] == [401, 401, 401, 429]
+    assert answers[0].json()["detail"] == "unknown user or wrong password"
+    assert "try again in" in answers[3].json()["detail"]
     right = await _sign(http, at_gate.id, _decision(qa[1]))
-    assert right.status_code == 401, "locking ends the signer's open session"
+    assert right.status_code == 429, "no password is checked while throttled"
     assert not (await harness.record(at_gate)).signatures
+    assert (await http.get("/api/inbox")).status_code == 200, "the session is not locked"
     fresh = await client()
-    login = await fresh.post("/login", data={"user_id": qa[0], "password": qa[1]})
-    assert login.status_code == 423, "the right password does not open a locked account"
+    login_page = await login(fresh, qa[0], qa[1])
+    assert login_page.status_code == 429, "the throttle holds for sign-in too"
 
     other = await client(user=people.make(R.QA))
     r = await other.post(f"/api/users/{qa[0]}/unlock", headers={"Idempotency-Key": key()})
@@ -98,20 +99,20 @@ async def test_three_wrong_passwords_lock_the_signer_until_an_admin_unlocks(
     r = await admin_http.post(f"/api/users/{qa[0]}/unlock", headers={"Idempotency-Key": key()})
     assert r.status_code == 200 and r.json() == {"user_id": qa[0], "unlocked": True}
 
-    http = await client(user=qa)
     assert (await _sign(http, at_gate.id, _decision(qa[1]))).status_code == 200
     assert _log(service_settings, qa[0]) == [
+        "user.added",
         "password.ok",  # login
+        "session.opened",
         *["password.failed"] * 3,
-        "user.locked",
-        "password.refused_locked",  # login with the right password
+        "password.throttled",
+        "password.throttled",  # the right password, not checked
+        "password.throttled",  # login
         "user.unlocked",
-        "password.ok",  # login
         "password.ok",  # signature
         "decision.accepted",
     ]
     log = (await admin_http.get("/api/security-log", params={"user_id": qa[0]})).json()
-    assert {"user.unlocked"} <= {e["event"] for e in log}
     unlocked = next(e for e in log if e["event"] == "user.unlocked")
     assert unlocked["actor"].startswith("admin-")
 
@@ -212,7 +213,7 @@ async def test_an_expired_signature_is_refused(
     )
     qa = people.make(R.QA)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=late_app), base_url=BASE) as h:
-        assert (await h.post("/login", data={"user_id": qa[0], "password": qa[1]})).is_redirect
+        assert (await login(h, *qa)).is_redirect
         r = await _sign(h, at_gate.id, _decision(qa[1]))
     assert r.status_code == 409 and "signature expired" in r.json()["detail"]
     assert not (await harness.record(at_gate)).signatures

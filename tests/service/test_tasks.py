@@ -15,8 +15,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from activities import Activities, SimulatedWorld
 from records.external_tasks import register_external_task
 from tests.harness import Harness
-from tests.service.support import Client, key
-from vein2vein.service import admin
+from tests.service.support import Client, key, make_token
 from vein2vein.settings import Settings
 from workflows.model import StepCall, StepOutput
 
@@ -96,7 +95,7 @@ async def test_complete_by_opaque_task_id_once(
 ) -> None:
     handle, task_id = await _handed(harness, "B-TASKDONE01")
     assert task_id.startswith("T-") and len(task_id) < 60
-    http = await client(token=admin.create_token(service_settings.data_dir, "courier-t", ["tasks"]))
+    http = await client(token=make_token(service_settings, "courier-t", ["tasks"]))
     body = {"results": {"pickup_eta_h": {"value": 4, "unit": "h"}}, "data": {"awb": "123"}}
     k = key()
     r = await http.post(f"/api/tasks/{task_id}/complete", json=body, headers={"Idempotency-Key": k})
@@ -116,7 +115,7 @@ async def test_fail_as_business_refusal(
     worker: None, harness: Harness, client: Client, service_settings: Settings
 ) -> None:
     handle, task_id = await _handed(harness, "B-TASKFAIL01")
-    http = await client(token=admin.create_token(service_settings.data_dir, "courier-f", ["tasks"]))
+    http = await client(token=make_token(service_settings, "courier-f", ["tasks"]))
     r = await http.post(
         f"/api/tasks/{task_id}/fail",
         json={"message": "no driver available", "business": True},
@@ -131,7 +130,7 @@ async def test_fail_as_business_refusal(
 
 
 async def test_unknown_and_malformed_task_ids(client: Client, service_settings: Settings) -> None:
-    http = await client(token=admin.create_token(service_settings.data_dir, "courier-u", ["tasks"]))
+    http = await client(token=make_token(service_settings, "courier-u", ["tasks"]))
     r = await http.post(
         "/api/tasks/T-nosuchtask0000000000/complete", json={}, headers={"Idempotency-Key": key()}
     )

@@ -13,8 +13,7 @@ from temporalio.client import WorkflowHandle
 from records.temperature import TemperatureSeries
 from records.temperature_store import TemperatureStore
 from tests.harness import Harness
-from tests.service.support import Client, People, key, start_via_api
-from vein2vein.service import admin
+from tests.service.support import Client, People, key, make_token, start_via_api
 from vein2vein.settings import Settings
 from workflows.model import Role
 
@@ -47,11 +46,9 @@ def _report(rec: Any, series: dict[str, Any], **custody: Any) -> dict[str, Any]:
 async def test_a_series_is_stored_and_only_its_summary_reaches_the_workflow(
     client: Client, service_settings: Settings, harness: Harness, app: FastAPI, people: People
 ) -> None:
-    orders = await client(token=admin.create_token(service_settings.data_dir, "his-t", ["orders"]))
+    orders = await client(token=make_token(service_settings, "his-t", ["orders"]))
     batch_id = await start_via_api(orders)
-    courier = await client(
-        token=admin.create_token(service_settings.data_dir, "courier-t", ["custody"])
-    )
+    courier = await client(token=make_token(service_settings, "courier-t", ["custody"]))
     handle: WorkflowHandle[Any, Any] = harness.client.get_workflow_handle(batch_id)
     rec = await harness.until_waiting(handle, "custody at receipt", step=timedelta(minutes=30))
     store: TemperatureStore = app.state.ctx.temperature

@@ -169,6 +169,11 @@ async def start(
 ) -> JSONResponse:
     """Start a batch from a treatment order (the patient's pseudonym never enters Temporal)."""
 
+    if who.site is not None and who.site not in body.order.sites.values():
+        raise HTTPException(
+            403, f"this token reports for site {who.site}, which the order names not"
+        )
+
     async def act() -> Answer:
         defn = ctx.catalog.get(body.product)
         if defn is None:
@@ -215,6 +220,8 @@ async def post_event(
         raise HTTPException(403, f"may not report '{body.type}' events: needs {needs}")
     if body.reporter not in (None, who.id):
         raise HTTPException(403, f"reporter must be the authenticated caller '{who.id}'")
+    if who.site is not None:
+        await _check_site(ctx, who.site, body.batch_id)
 
     async def act() -> Answer:
         custody = body.custody
@@ -234,6 +241,21 @@ async def post_event(
         return 200, ack
 
     return await once(request, ctx, who, key, body, act)
+
+
+async def _check_site(ctx: Ctx, site: str, batch_id: str) -> None:
+    """403 unless the batch's order names `site` (for any party): a token scoped to one site
+    reports only for batches that site takes part in."""
+    try:
+        rec = await fetch_record(ctx, batch_id)
+    except HTTPException as err:
+        if err.status_code != 404:
+            raise
+        rec = None  # 403 as for another site's batch: the answer does not tell it exists
+    if rec is None or site not in rec.sites.values():
+        raise HTTPException(
+            403, f"this token is for site {site}; batch {batch_id} does not name it"
+        )
 
 
 async def closed_or_missing(ctx: Ctx, err: RPCError, batch_id: str) -> HTTPException:

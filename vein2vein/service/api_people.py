@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from vein2vein.service import admin
 from vein2vein.service.api_common import NOT_FOUND, BatchId, IdempotencyKey, UserId, once
 from vein2vein.service.auth import Ctx, Principal, allowed, person
 from vein2vein.service.batches import InboxItem, inbox_items, records
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/api", tags=["people"])
 
 
 class Unlocked(BaseModel):
-    """The outcome of an unlock."""
+    """The outcome of an unlock: whether sign-in throttling was cleared."""
 
     user_id: str
     unlocked: bool
@@ -40,7 +41,8 @@ async def security_log(
     user_id: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[SecurityEntry]:
-    """Failed and successful password checks, lockouts, unlocks and decisions; newest first."""
+    """Password checks, throttling, administration, sessions, tokens and decisions; newest
+    first."""
     return ctx.security.entries(user_id=user_id, limit=limit)
 
 
@@ -50,7 +52,7 @@ async def security_log(
     responses={
         **NOT_FOUND,
         409: {"description": "The workflow refused the decision; reason given"},
-        423: {"description": "The signer is locked after repeated failed attempts"},
+        429: {"description": "Too many failed password attempts: retry after Retry-After s"},
     },
 )
 async def post_decision(
@@ -77,11 +79,13 @@ async def unlock(
     key: IdempotencyKey,
     who: Annotated[Principal, Depends(allowed(roles={Role.ADMIN}))],
 ) -> JSONResponse:
-    """Unlock a user locked after failed password attempts (admin only; recorded)."""
+    """Clear a user's sign-in throttling after failed attempts (admin only; recorded)."""
 
     async def act() -> Answer:
         try:
-            done = ctx.users.unlock(user_id, by=who.id)
+            done = admin.unlock_user(ctx.identity, user_id, by=who.id)
+        except admin.NotAdmin as err:
+            raise HTTPException(403, str(err)) from err
         except KeyError as err:
             raise HTTPException(404, f"no user {user_id}") from err
         return 200, Unlocked(user_id=user_id, unlocked=done)

@@ -31,16 +31,15 @@ from vein2vein.service import (
     assets,
     console,
     console_definitions,
+    headers,
 )
 from vein2vein.service.auth import SESSION_COOKIE, LoginRequired, csrf_token, read_session
 from vein2vein.service.context import Clock, ServiceContext, wall_clock
 from vein2vein.service.files import service_secret
 from vein2vein.service.idempotency import IdempotencyStore
+from vein2vein.service.identity import Identity
 from vein2vein.service.orders import OrderStore
-from vein2vein.service.security import SecurityLog
 from vein2vein.service.templates import render_page
-from vein2vein.service.tokens import TokenStore
-from vein2vein.service.users import UserStore
 from vein2vein.settings import Settings
 from workflows.client import connect
 from workflows.definition import CompiledDefinition
@@ -70,7 +69,6 @@ def create_app(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db_url = settings.ledger
     secret = service_secret(settings.data_dir)
-    security = SecurityLog(db_url)
     ledger = Ledger.from_url(db_url)
     ledger.create_schema()
     temperature = TemperatureStore(ledger.engine)
@@ -83,9 +81,7 @@ def create_app(
         key=key or deployment_signing_key(settings),
         clock=clock or wall_clock,
         secret=secret,
-        security=security,
-        users=UserStore(settings.data_dir, db_url, security=security),
-        tokens=TokenStore(settings.data_dir),
+        identity=Identity.open(db_url, settings.data_dir),
         idempotency=IdempotencyStore(db_url, secret),
         tasks=TaskStore(db_url),
         orders=OrderStore(db_url),
@@ -123,6 +119,7 @@ def create_app(
     app.include_router(console.router)
     app.include_router(console_definitions.router)
     assets.install(app)
+    headers.install(app)
     _install_handlers(app)
     return app
 

@@ -1,7 +1,8 @@
-"""Who is calling: integration clients by scoped bearer token, people by signed session cookie.
+"""Who is calling: integration clients by scoped bearer token, people by console session.
 
 Anything unauthenticated gets 401; authenticated but not allowed gets 403. Console pages
-redirect to the login page instead of answering 401.
+redirect to the login page instead of answering 401. Sessions live in the database
+(`vein2vein.service.sessions`); the cookie holds only their opaque id.
 """
 
 from __future__ import annotations
@@ -12,17 +13,16 @@ import secrets
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel, ConfigDict
 
 from vein2vein.service.context import ServiceContext, get_context
-from vein2vein.service.users import User
 from workflows.model import Role
 
 SESSION_COOKIE = "v2v_session"
-SESSION_MAX_AGE = 8 * 3600
+#: The pre-session cookie of the login form's anti-forgery token (double submit).
+LOGIN_COOKIE = "v2v_login"
 
 _bearer = HTTPBearer(auto_error=False, description="Integration client token (`v2v_...`)")
 _cookie = APIKeyCookie(
@@ -40,7 +40,12 @@ class Principal(BaseModel):
     name: str
     roles: tuple[Role, ...] = ()
     scopes: tuple[str, ...] = ()
-    session_nonce: str = ""
+    #: The SHA-256 of a person's session id (keys the anti-forgery token).
+    session_hash: str = ""
+    #: How a person's session was authenticated ("password", later single sign-on).
+    method: str = ""
+    #: A client token's one site; None: any site.
+    site: str | None = None
 
     @property
     def caller(self) -> str:
@@ -62,44 +67,45 @@ class LoginRequired(Exception):
         self.next_url = next_url
 
 
-def _serializer(ctx: ServiceContext) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(ctx.secret, salt="vein2vein-session")
-
-
-def make_session(ctx: ServiceContext, user: User) -> str:
-    """A signed session cookie value for `user`; a password change invalidates it."""
-    return _serializer(ctx).dumps(
-        {"u": user.user_id, "g": user.generation, "n": secrets.token_hex(8)}
-    )
-
-
 def read_session(ctx: ServiceContext, value: str | None) -> Principal | None:
-    """The person a session cookie names, if it is valid, unexpired and still current."""
-    if not value:
+    """The person a session cookie names, if the session is live and the user active."""
+    session = ctx.sessions.read(value)
+    if session is None:
         return None
-    try:
-        data = _serializer(ctx).loads(value, max_age=SESSION_MAX_AGE)
-    except BadSignature:
-        return None
-    if not isinstance(data, dict):
-        return None
-    user = ctx.users.get(str(data.get("u", "")))
-    if user is None or user.disabled or data.get("g") != user.generation:
-        return None
-    if ctx.users.is_locked(user.user_id):
+    user = ctx.users.get(session.user_id)
+    if user is None or not user.active:
         return None
     return Principal(
         kind="user",
         id=user.user_id,
         name=user.printed_name,
         roles=user.roles,
-        session_nonce=str(data.get("n", "")),
+        session_hash=session.id_sha256,
+        method=session.method,
     )
+
+
+def set_session_cookie(request: Request, response: Response, session_id: str) -> None:
+    """Put the session id in its cookie: HTTP only, same site, secure over https."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        max_age=int(_absolute(request)),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def _absolute(request: Request) -> float:
+    """The longest a session lives, in seconds (the cookie's max-age)."""
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx.sessions.absolute.total_seconds()
 
 
 def csrf_token(ctx: ServiceContext, principal: Principal) -> str:
     """The anti-forgery token console forms carry, bound to the session."""
-    mac = hmac.new(ctx.secret, f"csrf:{principal.session_nonce}".encode(), hashlib.sha256)
+    mac = hmac.new(ctx.secret, f"csrf:{principal.session_hash}".encode(), hashlib.sha256)
     return mac.hexdigest()[:32]
 
 
@@ -107,6 +113,31 @@ def check_csrf(ctx: ServiceContext, principal: Principal, token: str) -> None:
     """403 unless `token` is this session's anti-forgery token."""
     if not hmac.compare_digest(csrf_token(ctx, principal), token):
         raise HTTPException(403, "the form has expired or was not made by this console; reload")
+
+
+def login_csrf(ctx: ServiceContext, request: Request) -> tuple[str, str | None]:
+    """The login form's token and, when the browser has no login cookie yet, the cookie to set.
+
+    Signed double submit: the cookie holds a random value, the form its HMAC; a forged form
+    cannot know the victim's cookie, and another site cannot set it.
+    """
+    cookie = request.cookies.get(LOGIN_COOKIE)
+    fresh = None
+    if not cookie or len(cookie) > 100:
+        cookie = fresh = secrets.token_urlsafe(24)
+    return _login_mac(ctx, cookie), fresh
+
+
+def check_login_csrf(ctx: ServiceContext, request: Request, token: str) -> bool:
+    """True when `token` matches the browser's login cookie."""
+    cookie = request.cookies.get(LOGIN_COOKIE)
+    if not cookie or len(cookie) > 100:
+        return False
+    return hmac.compare_digest(_login_mac(ctx, cookie), token)
+
+
+def _login_mac(ctx: ServiceContext, cookie: str) -> str:
+    return hmac.new(ctx.secret, f"login:{cookie}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 Ctx = Annotated[ServiceContext, Depends(get_context)]
@@ -122,9 +153,11 @@ async def optional_principal(
         token = ctx.tokens.verify(bearer.credentials)
         if token is None:
             raise HTTPException(
-                401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"}
+                401, "invalid, expired or revoked token", headers={"WWW-Authenticate": "Bearer"}
             )
-        return Principal(kind="client", id=token.client, name=token.client, scopes=token.scopes)
+        return Principal(
+            kind="client", id=token.client, name=token.client, scopes=token.scopes, site=token.site
+        )
     return read_session(ctx, session)
 
 

@@ -6,7 +6,6 @@ to the session, and the decision form a one-time id so a double submit signs onl
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 from typing import Annotated
@@ -19,16 +18,8 @@ from pydantic import ValidationError
 
 from records import review_by_exception
 from records.ebr_temperature import legs_html
-from vein2vein.service import board_routes
-from vein2vein.service.auth import (
-    SESSION_COOKIE,
-    SESSION_MAX_AGE,
-    Ctx,
-    Principal,
-    check_csrf,
-    console_user,
-    make_session,
-)
+from vein2vein.service import board_routes, console_admin, console_login
+from vein2vein.service.auth import Ctx, Principal, check_csrf, console_user
 from vein2vein.service.batches import (
     about,
     definition_of,
@@ -40,22 +31,18 @@ from vein2vein.service.batches import (
 from vein2vein.service.board import await_cells, clock_cells, next_cell
 from vein2vein.service.decisions import DecisionRequest, authority, sign_and_submit
 from vein2vein.service.temperature import legs_for
+from vein2vein.service.templates import CONSOLE_CSS
 from vein2vein.service.timeline import timeline_svg
-from vein2vein.service.users import AuthError
 from vein2vein.service.views import decision_links, hold_clocks, spec_rows
 from workflows.model import BATCH_ID_PATTERN, BatchRecord, DecisionAction, Role
 
 router = APIRouter(include_in_schema=False)
 router.include_router(board_routes.router)
+router.include_router(console_login.router)
+router.include_router(console_admin.router)
 Who = Annotated[Principal, Depends(console_user)]
 _page = board_routes.page
 REFRESH_SECONDS = board_routes.REFRESH_SECONDS
-
-
-def _safe_next(target: str) -> str:
-    """A local path to go to after signing in; anything else (another site) goes to the board."""
-    local = target.startswith("/") and not target.startswith("//") and "\\" not in target
-    return target if local and target.isprintable() else "/console"
 
 
 def _batch_id(batch_id: str) -> str:
@@ -64,7 +51,7 @@ def _batch_id(batch_id: str) -> str:
     return batch_id
 
 
-# -- signing in ---------------------------------------------------------------------------
+# -- the root and the style sheet ----------------------------------------------------------
 
 
 @router.get("/")
@@ -73,55 +60,10 @@ async def root() -> RedirectResponse:
     return RedirectResponse("/console", status_code=303)
 
 
-@router.get("/login")
-async def login_form(request: Request, ctx: Ctx, next: str = "/console") -> HTMLResponse:
-    """The sign-in form."""
-    return _page(request, ctx, "login", "Sign in", None, error="", next=_safe_next(next))
-
-
-@router.post("/login")
-async def login(
-    request: Request,
-    ctx: Ctx,
-    user_id: Annotated[str, Form(max_length=80)],
-    password: Annotated[str, Form(max_length=200)],
-    next: Annotated[str, Form(max_length=500)] = "/console",
-) -> Response:
-    """Check the password (recorded; repeated failures lock) and open a session."""
-    try:
-        user = await asyncio.to_thread(
-            ctx.users.authenticate, user_id.strip(), password, purpose="login"
-        )
-    except AuthError as err:
-        return _page(
-            request,
-            ctx,
-            "login",
-            "Sign in",
-            None,
-            error=err.message,
-            next=_safe_next(next),
-            status_code=err.status,
-        )
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        make_session(ctx, user),
-        max_age=SESSION_MAX_AGE,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
-    return response
-
-
-@router.post("/logout")
-async def logout(ctx: Ctx, who: Who, csrf: Annotated[str, Form(max_length=100)]) -> Response:
-    """End the session."""
-    check_csrf(ctx, who, csrf)
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
-    return response
+@router.get("/console.css")
+async def style_sheet() -> Response:
+    """The console's style sheet (a file, so the pages need no inline style)."""
+    return Response(CONSOLE_CSS, media_type="text/css")
 
 
 # -- board, inbox, batch ------------------------------------------------------------------
@@ -269,43 +211,3 @@ async def decide(
     return await _decide_page(
         request, ctx, who, rec, target, error=str(detail), status_code=status, typed=typed
     )
-
-
-# -- administration -----------------------------------------------------------------------
-
-
-def _admin(who: Principal) -> None:
-    if Role.ADMIN not in who.roles:
-        raise HTTPException(403, "administrators only")
-
-
-@router.get("/console/admin")
-async def admin_page(request: Request, ctx: Ctx, who: Who) -> HTMLResponse:
-    """Users with their lock state, and the security log."""
-    _admin(who)
-    users = [
-        {
-            "user_id": u.user_id,
-            "printed_name": u.printed_name,
-            "roles": [r.value for r in u.roles],
-            "failed": ctx.security.failed_attempts(u.user_id),
-            "locked": ctx.security.is_locked(u.user_id),
-        }
-        for u in sorted(ctx.users.users().values(), key=lambda u: u.user_id)
-    ]
-    log = ctx.security.entries(limit=100)
-    return _page(request, ctx, "admin", "Administration", who, users=users, log=log)
-
-
-@router.post("/console/admin/unlock/{user_id}")
-async def admin_unlock(
-    ctx: Ctx, who: Who, user_id: str, csrf: Annotated[str, Form(max_length=100)]
-) -> Response:
-    """Unlock a user (recorded with the administrator's id)."""
-    _admin(who)
-    check_csrf(ctx, who, csrf)
-    try:
-        ctx.users.unlock(user_id, by=who.id)
-    except KeyError as err:
-        raise HTTPException(404, f"no user {user_id}") from err
-    return RedirectResponse("/console/admin", status_code=303)

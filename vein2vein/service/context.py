@@ -14,8 +14,10 @@ from records import Ledger
 from records.external_tasks import TaskStore
 from records.temperature_store import TemperatureStore
 from vein2vein.service.idempotency import IdempotencyStore
+from vein2vein.service.identity import Identity
 from vein2vein.service.orders import OrderStore
 from vein2vein.service.security import SecurityLog
+from vein2vein.service.sessions import SessionStore
 from vein2vein.service.tokens import TokenStore
 from vein2vein.service.users import UserStore
 from vein2vein.settings import Settings
@@ -41,9 +43,8 @@ class ServiceContext:
     key: SigningKey
     clock: Clock
     secret: bytes
-    security: SecurityLog
-    users: UserStore
-    tokens: TokenStore
+    #: People, sessions, sign-in throttling, tokens and the security log, in the database.
+    identity: Identity
     idempotency: IdempotencyStore
     tasks: TaskStore
     orders: OrderStore
@@ -59,6 +60,26 @@ class ServiceContext:
     can_list: bool = True
     #: The board's recently read records: batch id -> (monotonic time read, record).
     board_cache: dict[str, tuple[float, BatchRecord]] = field(default_factory=dict)
+
+    @property
+    def users(self) -> UserStore:
+        """The people."""
+        return self.identity.users
+
+    @property
+    def tokens(self) -> TokenStore:
+        """The integration tokens."""
+        return self.identity.tokens
+
+    @property
+    def sessions(self) -> SessionStore:
+        """The console sessions."""
+        return self.identity.sessions
+
+    @property
+    def security(self) -> SecurityLog:
+        """The security log."""
+        return self.identity.security
 
     def temporal(self) -> Client:
         """The Temporal client, or 503 while the service is still connecting."""

@@ -1,8 +1,15 @@
 """The service's own tables, kept in the ledger's database beside (never inside) the ledger.
 
-- `service_security_log`: failed and successful password checks, lockouts, unlocks, refused and
-  accepted decisions (21 CFR 11.300(d): attempts at unauthorised use are recorded). Append-only:
-  the database refuses UPDATE and DELETE, as it does for the ledger.
+Every replica of the service shares them, so nothing about people, sessions or tokens lives in
+a replica's files.
+
+- `security_events`: password checks, throttling, administration (users, roles, tokens,
+  sessions) and refused and accepted decisions (21 CFR 11.300(d): attempts at unauthorised use
+  are recorded). Append-only: the database refuses UPDATE and DELETE, as it does for the ledger.
+- `service_users`: people; `service_user_identities` maps an external identity (OIDC issuer and
+  subject) to one of them; `service_sessions`: console sessions by the SHA-256 of their opaque
+  id; `service_login_throttle`: failed sign-ins per account and per client address;
+  `service_api_tokens`: integration tokens by the SHA-256 of their secret.
 - `service_idempotency`: Idempotency-Key -> the first answer, per caller.
 - `service_orders`: which batch each treatment order started (never the patient's pseudonym).
 
@@ -16,14 +23,18 @@ import functools
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Connection,
     Engine,
+    ForeignKey,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
     Table,
     Text,
+    inspect,
+    select,
     text,
 )
 
@@ -33,7 +44,7 @@ metadata = MetaData()
 _ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 security_log = Table(
-    "service_security_log",
+    "security_events",
     metadata,
     Column("id", _ROW_ID, primary_key=True, autoincrement=True),
     Column("at", Text, nullable=False),
@@ -57,6 +68,72 @@ idempotency = Table(
     PrimaryKeyConstraint("caller", "key", name="pk_service_idempotency"),
 )
 
+users = Table(
+    "service_users",
+    metadata,
+    Column("user_id", Text, primary_key=True),
+    Column("printed_name", Text, nullable=False),
+    Column("roles", Text, nullable=False),  # role values, comma-separated
+    # NULL: no password (removed, or signs in only through an external identity).
+    Column("password_hash", Text, nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Text, nullable=False),
+    Column("changed_at", Text, nullable=True),
+    # A removed user keeps its row so that the id is never given to somebody else (11.300(a)).
+    Column("removed_at", Text, nullable=True),
+)
+
+user_identities = Table(
+    "service_user_identities",
+    metadata,
+    Column("issuer", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("user_id", Text, ForeignKey("service_users.user_id"), nullable=False, index=True),
+    Column("linked_at", Text, nullable=False),
+    Column("linked_by", Text, nullable=False),
+    PrimaryKeyConstraint("issuer", "subject", name="pk_service_user_identities"),
+)
+
+sessions = Table(
+    "service_sessions",
+    metadata,
+    Column("id_sha256", Text, primary_key=True),
+    Column("user_id", Text, nullable=False, index=True),
+    # How the person proved who they are: "password", later "oidc:<issuer>".
+    Column("method", Text, nullable=False),
+    Column("address", Text, nullable=False, default=""),
+    Column("created_at", Text, nullable=False),
+    Column("last_seen_at", Text, nullable=False),
+    Column("expires_at", Text, nullable=False),
+    Column("revoked_at", Text, nullable=True),
+    Column("revoked_by", Text, nullable=True),
+)
+
+login_throttle = Table(
+    "service_login_throttle",
+    metadata,
+    # "account:<sha256 of the name typed>" or "address:<client address>".
+    Column("key", Text, primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", Text, nullable=False),
+    Column("blocked_until", Text, nullable=True),
+)
+
+api_tokens = Table(
+    "service_api_tokens",
+    metadata,
+    Column("token_id", Text, primary_key=True),
+    Column("client", Text, nullable=False, index=True),
+    Column("scopes", Text, nullable=False),  # comma-separated
+    Column("secret_sha256", Text, nullable=False),
+    Column("site", Text, nullable=True),  # NULL: any site
+    Column("created_at", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("expires_at", Text, nullable=False),
+    Column("revoked_at", Text, nullable=True),
+    Column("revoked_by", Text, nullable=True),
+)
+
 orders = Table(
     "service_orders",
     metadata,
@@ -68,25 +145,29 @@ orders = Table(
 )
 
 _SQLITE_GUARDS = (
-    "CREATE TRIGGER IF NOT EXISTS service_security_log_no_update BEFORE UPDATE ON "
-    "service_security_log BEGIN SELECT RAISE(ABORT, 'the security log is append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS service_security_log_no_delete BEFORE DELETE ON "
-    "service_security_log BEGIN SELECT RAISE(ABORT, 'the security log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS security_events_no_update BEFORE UPDATE ON "
+    "security_events BEGIN SELECT RAISE(ABORT, 'the security log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS security_events_no_delete BEFORE DELETE ON "
+    "security_events BEGIN SELECT RAISE(ABORT, 'the security log is append-only'); END",
 )
+#: The log's name before it moved to `security_events`; its rows are copied over once.
+_OLD_LOG = "service_security_log"
+_LOG_COLUMNS = "at, event, user_id, actor, batch_id, target, detail"
+# Without a percent sign anywhere: the driver would read one as a parameter placeholder.
 _PG_GUARD = """
 CREATE OR REPLACE FUNCTION vein2vein_security_log_refuse() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'the security log is append-only (% refused)', TG_OP;
+    RAISE EXCEPTION USING MESSAGE = 'the security log is append-only (' || TG_OP || ' refused)';
 END
 $$;
 DO $$
 BEGIN
     IF NOT EXISTS (
-        SELECT 1 FROM pg_trigger WHERE tgname = 'service_security_log_append_only'
+        SELECT 1 FROM pg_trigger WHERE tgname = 'security_events_append_only'
     ) THEN
-        CREATE TRIGGER service_security_log_append_only BEFORE UPDATE OR DELETE
-        ON service_security_log FOR EACH ROW EXECUTE FUNCTION vein2vein_security_log_refuse();
+        CREATE TRIGGER security_events_append_only BEFORE UPDATE OR DELETE
+        ON security_events FOR EACH ROW EXECUTE FUNCTION vein2vein_security_log_refuse();
     END IF;
 END
 $$;
@@ -99,6 +180,7 @@ def _created(url: str) -> bool:
     with engine.begin() as conn:
         metadata.create_all(conn, checkfirst=True)
         _install_guards(conn)
+        _carry_over_old_log(conn)
     return True
 
 
@@ -114,3 +196,17 @@ def _install_guards(conn: Connection) -> None:
             conn.execute(text(ddl))
     elif conn.dialect.name == "postgresql":
         conn.exec_driver_sql(_PG_GUARD)
+
+
+def _carry_over_old_log(conn: Connection) -> None:
+    """Copy the log kept under its old name into `security_events`, once (while it is empty)."""
+    if not inspect(conn).has_table(_OLD_LOG):
+        return
+    if conn.execute(select(security_log.c.id).limit(1)).first() is not None:
+        return
+    conn.execute(
+        text(
+            f"INSERT INTO security_events ({_LOG_COLUMNS}) "
+            f"SELECT {_LOG_COLUMNS} FROM {_OLD_LOG} ORDER BY id"
+        )
+    )

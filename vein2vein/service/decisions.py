@@ -17,10 +17,10 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from vein2vein.service.auth import Principal
+from vein2vein.service.authn import AuthError
 from vein2vein.service.batches import definition_of, fetch_record
 from vein2vein.service.context import ServiceContext
 from vein2vein.service.security import SecurityEvent
-from vein2vein.service.users import AuthError
 from vein2vein.signing import sign_decision
 from workflows.authority import Authority, role_refusal, target_authority
 from workflows.client import decide, settled_record
@@ -85,10 +85,11 @@ async def sign_and_submit(
         raise refuse(403, role_refused)
     try:
         user = await asyncio.to_thread(
-            ctx.users.authenticate, who.id, req.password, purpose=f"signature {batch_id}"
+            ctx.identity.auth.authenticate, who.id, req.password, purpose=f"signature {batch_id}"
         )
     except AuthError as err:
-        raise HTTPException(err.status, err.message) from err
+        headers = {"Retry-After": str(err.retry_after)} if err.retry_after else None
+        raise HTTPException(err.status, err.message, headers=headers) from err
     signed = sign_decision(
         ctx.key,
         batch_id=batch_id,

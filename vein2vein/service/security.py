@@ -1,7 +1,8 @@
-"""The security log: every password check, lockout, unlock and signed decision, append-only.
+"""The security log: password checks, throttling, administration and signed decisions.
 
-Lockout is derived from the log, never stored as a flag: a user is locked when the latest
-`MAX_FAILED_ATTEMPTS` password checks since their last success or unlock all failed.
+Every entry goes to the append-only `security_events` table (shared by every replica) and to
+the structlog logger `vein2vein.security`. Entries say who (an authenticated person, a client,
+or `system`), what and when; never a password, a token or a patient's pseudonym.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
+import structlog
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, desc, select
 
 from vein2vein.service.db import open_database, security_log
 
-#: Consecutive failed password checks (login or signature) that lock a user (11.300(d)).
-MAX_FAILED_ATTEMPTS = 3
+_log = structlog.get_logger("vein2vein.security")
 
 
 class SecurityEvent(StrEnum):
@@ -24,14 +25,24 @@ class SecurityEvent(StrEnum):
     PASSWORD_OK = "password.ok"
     PASSWORD_FAILED = "password.failed"
     UNKNOWN_USER = "login.unknown_user"
-    LOCKED = "user.locked"
-    REFUSED_LOCKED = "password.refused_locked"
+    THROTTLED = "password.throttled"
     UNLOCKED = "user.unlocked"
     DECISION_ACCEPTED = "decision.accepted"
     DECISION_REFUSED = "decision.refused"
-
-
-_RESETS = (SecurityEvent.PASSWORD_OK, SecurityEvent.UNLOCKED)
+    USER_ADDED = "user.added"
+    PASSWORD_CHANGED = "user.password_changed"
+    ROLES_CHANGED = "user.roles_changed"
+    USER_DISABLED = "user.disabled"
+    USER_ENABLED = "user.enabled"
+    USER_REMOVED = "user.removed"
+    IDENTITY_LINKED = "user.identity_linked"
+    USERS_IMPORTED = "users.imported"
+    SESSION_OPENED = "session.opened"
+    SESSION_ENDED = "session.ended"
+    SESSIONS_REVOKED = "session.revoked"
+    TOKEN_CREATED = "token.created"
+    TOKEN_REVOKED = "token.revoked"
+    TOKENS_IMPORTED = "tokens.imported"
 
 
 class SecurityEntry(BaseModel):
@@ -65,11 +76,12 @@ class SecurityLog:
         target: str | None = None,
         detail: str = "",
     ) -> None:
-        """Append one entry (never a password, never a patient's pseudonym)."""
+        """Append one entry (never a password, never a token, never a patient's pseudonym)."""
+        at = datetime.now(UTC)
         with self._engine.begin() as conn:
             conn.execute(
                 security_log.insert().values(
-                    at=datetime.now(UTC).isoformat(),
+                    at=at.isoformat(),
                     event=event.value,
                     user_id=user_id,
                     actor=actor,
@@ -78,32 +90,14 @@ class SecurityLog:
                     detail=detail[:2000],
                 )
             )
-
-    def failed_attempts(self, user_id: str) -> int:
-        """Failed password checks of `user_id` since their last success or unlock."""
-        stmt = (
-            select(security_log.c.event)
-            .where(
-                security_log.c.user_id == user_id,
-                security_log.c.event.in_(
-                    [SecurityEvent.PASSWORD_FAILED.value, *(e.value for e in _RESETS)]
-                ),
-            )
-            .order_by(desc(security_log.c.id))
-            .limit(MAX_FAILED_ATTEMPTS)
+        _log.info(
+            event.value,
+            actor=actor,
+            user_id=user_id,
+            batch_id=batch_id,
+            target=target,
+            detail=detail[:200],
         )
-        with self._engine.connect() as conn:
-            events = list(conn.scalars(stmt))
-        failed = 0
-        for ev in events:
-            if ev != SecurityEvent.PASSWORD_FAILED.value:
-                break
-            failed += 1
-        return failed
-
-    def is_locked(self, user_id: str) -> bool:
-        """True when `user_id` has failed `MAX_FAILED_ATTEMPTS` times in a row."""
-        return self.failed_attempts(user_id) >= MAX_FAILED_ATTEMPTS
 
     def entries(self, *, user_id: str | None = None, limit: int = 200) -> list[SecurityEntry]:
         """The newest entries first, optionally of one user."""

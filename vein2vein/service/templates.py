@@ -31,7 +31,7 @@ th{background:#eef1f4;font-weight:600}
 .notice{background:#e4f3e6;border:1px solid #9ccfa5;padding:.6rem}
 .error{background:#fde8e8;border:1px solid #e5a0a0;padding:.6rem}
 form.filters{display:flex;gap:.6rem;align-items:end;flex-wrap:wrap}
-label{display:block;font-size:.9rem;margin:.5rem 0 .15rem}
+label{display:block;font-size:.9rem;margin:.5rem 0 .15rem}label.inline{display:inline}
 input,select,textarea{font:inherit;padding:.25rem}textarea{width:100%;max-width:40rem}
 button.primary{background:#1f3b57;color:#fff;border:0;padding:.45rem 1rem;cursor:pointer}
 .manifest{border:1px dashed #1f3b57;padding:.6rem;background:#fff;max-width:40rem}
@@ -40,7 +40,8 @@ button.primary{background:#1f3b57;color:#fff;border:0;padding:.45rem 1rem;cursor
 _LAYOUT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }} · vein2vein</title><style>{{ css }}</style></head>
+<title>{{ title }} · vein2vein</title><link rel="stylesheet" href="/console.css">
+<script src="/static/live.js" defer></script></head>
 <body>
 <header><a href="/console">vein2vein</a>
 {% if who %}<a href="/console">Board</a><a href="/console/inbox" id="nav-inbox">Inbox</a>
@@ -53,13 +54,13 @@ _LAYOUT = """<!doctype html>
 <button>Sign out</button></form>{% endif %}
 </header>
 <main id="main"{% if refresh %} data-refresh="{{ refresh }}"{% endif %}>{{ content|safe }}</main>
-<script>{{ js|safe }}</script>
 </body></html>"""
 
 _LOGIN = """<h1>Sign in</h1>
 {% if error %}<p class="error" id="error">{{ error }}</p>{% endif %}
 <form method="post" action="/login">
 <input type="hidden" name="next" value="{{ next }}">
+<input type="hidden" name="login_csrf" value="{{ login_csrf }}">
 <label for="user_id">User</label>
 <input id="user_id" name="user_id" autocomplete="username" required>
 <label for="password">Password</label>
@@ -199,11 +200,30 @@ Type your password again to sign.</p>
 
 _ADMIN = """<h1>Administration</h1>
 <h2>Users</h2><table id="users"><tr><th>User</th><th>Printed name</th><th>Roles</th>
-<th>Failed attempts</th><th>State</th><th></th></tr>{% for u in users %}<tr>
-<td>{{ u.user_id }}</td><td>{{ u.printed_name }}</td><td>{{ u.roles|join(', ') }}</td>
-<td>{{ u.failed }}</td><td>{% if u.locked %}<span class="bad">locked</span>{% else %}active
-{% endif %}</td><td>{% if u.locked %}<form method="post" action="/console/admin/unlock/{{
-u.user_id }}"><input type="hidden" name="csrf" value="{{ csrf }}"><button>Unlock</button></form>
+<th>Failed sign-ins</th><th>State</th><th>Sessions</th><th></th></tr>{% for u in users %}
+<tr data-user="{{ u.user_id }}"><td>{{ u.user_id }}</td><td>{{ u.printed_name }}</td><td>
+<form method="post" action="/console/admin/roles/{{ u.user_id }}" class="roles">
+<input type="hidden" name="csrf" value="{{ csrf }}">{% for r in all_roles %}<label class="inline">
+<input type="checkbox" name="roles" value="{{ r }}"{% if r in u.roles %} checked{% endif %}>
+{{ r }}</label> {% endfor %}<button>Set roles</button></form></td>
+<td>{{ u.failed }}</td><td>{% if u.disabled %}<span class="bad">disabled</span>{% elif u.locked
+%}<span class="bad">throttled</span>{% else %}active{% endif %}</td><td>{{ u.sessions }}</td><td>
+{% if u.failed %}<form method="post" action="/console/admin/unlock/{{ u.user_id }}">
+<input type="hidden" name="csrf" value="{{ csrf }}"><button>Unlock</button></form>{% endif %}
+{% if u.sessions %}<form method="post" action="/console/admin/sessions/{{ u.user_id }}/revoke">
+<input type="hidden" name="csrf" value="{{ csrf }}"><button>End sessions</button></form>
+{% endif %}<form method="post" action="/console/admin/{{ 'enable' if u.disabled else 'disable'
+}}/{{ u.user_id }}"><input type="hidden" name="csrf" value="{{ csrf }}"><button>
+{{ 'Enable' if u.disabled else 'Disable' }}</button></form>
+<form method="post" action="/console/admin/remove/{{ u.user_id }}">
+<input type="hidden" name="csrf" value="{{ csrf }}"><button>Remove</button></form></td></tr>
+{% endfor %}</table>
+<h2>Integration tokens</h2><table id="tokens"><tr><th>Token</th><th>Client</th><th>Scopes</th>
+<th>Site</th><th>Expires</th><th>State</th><th></th></tr>{% for t in tokens %}<tr>
+<td>{{ t.token_id }}</td><td>{{ t.client }}</td><td>{{ t.scopes|join(', ') }}</td>
+<td>{{ t.site or 'any' }}</td><td>{{ t.expires_at|when }}</td><td>{{ t.state }}</td><td>
+{% if t.state == 'active' %}<form method="post" action="/console/admin/tokens/{{ t.token_id
+}}/revoke"><input type="hidden" name="csrf" value="{{ csrf }}"><button>Revoke</button></form>
 {% endif %}</td></tr>{% endfor %}</table>
 <h2>Security log</h2><table id="security-log"><tr><th>At</th><th>Event</th><th>User</th>
 <th>Actor</th><th>Batch</th><th>Target</th><th>Detail</th></tr>{% for e in log %}<tr>
@@ -255,6 +275,8 @@ def render_page(
         csrf=csrf,
         refresh=refresh,
         content=content,
-        css=_CSS + board_templates.CSS,
-        js=board_templates.LIVE_JS,
     )
+
+
+#: The console's style sheet, served at /console.css (no inline style: see `headers`).
+CONSOLE_CSS = _CSS + board_templates.CSS

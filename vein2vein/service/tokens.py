@@ -1,8 +1,10 @@
 """Scoped API tokens for integration clients (couriers, hospitals, MES, LIMS).
 
-A token is shown once, when created: `v2v_<token id>_<secret>`. The tokens file keeps only a
-SHA-256 of the secret (a 256-bit random secret needs no slow hash), the client's name and its
-scopes. Each scope allows one kind of traffic; see `SCOPES` and `EVENT_SCOPES`.
+A token is shown once, when created: `v2v_<token id>_<secret>`. The `service_api_tokens` table
+(shared by every replica) keeps only a SHA-256 of the secret (a 256-bit random secret needs no
+slow hash), the client's name, its scopes, its expiry and optionally the one site it speaks for.
+Each scope allows one kind of traffic; see `SCOPES` and `EVENT_SCOPES`. Administration (who may
+create and revoke, and the security log) is `vein2vein.service.admin`.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine, select, update
 
-from vein2vein.service.files import TOKENS_FILE, read_json, write_json
+from vein2vein.service.db import api_tokens, open_database
+from vein2vein.service.users import now_iso
 
 #: Every scope a token may carry, and what it allows.
 SCOPES: dict[str, str] = {
@@ -41,6 +45,9 @@ EVENT_SCOPES: dict[str, frozenset[str]] = {
 }
 
 CLIENT_PATTERN = r"^[a-z][a-z0-9._-]{1,39}$"
+SITE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
+DEFAULT_EXPIRY_DAYS = 90
+MAX_EXPIRY_DAYS = 730
 _TOKEN_RE = re.compile(r"^v2v_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
 
 
@@ -55,7 +62,7 @@ def scopes_for_event(event_type: str) -> frozenset[str]:
 
 
 class ApiToken(BaseModel):
-    """What the tokens file knows of one token."""
+    """What the service knows of one token (never its secret)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -63,83 +70,126 @@ class ApiToken(BaseModel):
     client: str = Field(pattern=CLIENT_PATTERN)
     scopes: tuple[str, ...]
     secret_sha256: str
+    #: The one site this client speaks for; None: any site.
+    site: str | None = None
     created_at: datetime
+    created_by: str = ""
+    expires_at: datetime
     revoked_at: datetime | None = None
+    revoked_by: str | None = None
 
     @property
     def active(self) -> bool:
-        """False once revoked."""
-        return self.revoked_at is None
+        """False once revoked or expired."""
+        return self.revoked_at is None and datetime.now(UTC) < self.expires_at
+
+    @property
+    def state(self) -> str:
+        """active, revoked or expired."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if self.active else "expired"
+
+
+def _row_to_token(row: Any) -> ApiToken:
+    m = dict(row._mapping)
+    return ApiToken.model_validate({**m, "scopes": tuple(m["scopes"].split(","))})
+
+
+def check_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The scopes sorted without repeats; ValueError if unknown or none."""
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise ValueError(
+            f"unknown scope(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(SCOPES)}"
+        )
+    return tuple(sorted(set(scopes)))
 
 
 class TokenStore:
-    """The tokens file: `<data_dir>/tokens.json`."""
+    """The `service_api_tokens` table."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / TOKENS_FILE
-        self._cache: tuple[float, dict[str, ApiToken]] | None = None
+    def __init__(self, db_url: str) -> None:
+        self._engine: Engine = open_database(db_url)
 
     def tokens(self) -> dict[str, ApiToken]:
-        """Every token (active or revoked) by id."""
-        try:
-            mtime = self.path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return {}
-        if self._cache is None or self._cache[0] != mtime:
-            raw = read_json(self.path, {"tokens": {}}).get("tokens", {})
-            found = {tid: ApiToken.model_validate({"token_id": tid, **b}) for tid, b in raw.items()}
-            self._cache = (mtime, found)
-        return self._cache[1]
+        """Every token (active, expired or revoked) by id, oldest first."""
+        stmt = select(api_tokens).order_by(api_tokens.c.created_at)
+        with self._engine.connect() as conn:
+            return {t.token_id: t for t in map(_row_to_token, conn.execute(stmt))}
 
-    def create(self, client: str, scopes: list[str] | tuple[str, ...]) -> str:
-        """A new token for `client` with `scopes`; returns the plaintext, shown only now."""
+    def create(
+        self,
+        client: str,
+        scopes: list[str] | tuple[str, ...],
+        *,
+        by: str,
+        expires_days: int = DEFAULT_EXPIRY_DAYS,
+        site: str | None = None,
+    ) -> tuple[str, ApiToken]:
+        """A new token for `client`; returns the plaintext (shown only now) and the token."""
         if not re.fullmatch(CLIENT_PATTERN, client):
             raise ValueError(f"invalid client name {client!r}: lowercase letters, digits, . _ -")
-        unknown = sorted(set(scopes) - set(SCOPES))
-        if unknown or not scopes:
-            raise ValueError(
-                f"unknown scope(s) {', '.join(unknown) or '(none given)'}; "
-                f"known: {', '.join(SCOPES)}"
-            )
+        if not 1 <= expires_days <= MAX_EXPIRY_DAYS:
+            raise ValueError(f"a token expires after 1 to {MAX_EXPIRY_DAYS} days")
+        if site is not None and not re.fullmatch(SITE_PATTERN, site):
+            raise ValueError(f"invalid site {site!r}")
+        now = datetime.now(UTC)
         token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         token = ApiToken(
             token_id=token_id,
             client=client,
-            scopes=tuple(sorted(set(scopes))),
+            scopes=check_scopes(scopes),
             secret_sha256=_digest(secret),
-            created_at=datetime.now(UTC),
+            site=site,
+            created_at=now,
+            created_by=by,
+            expires_at=now + timedelta(days=expires_days),
         )
-        self._save(token)
-        return f"v2v_{token_id}_{secret}"
+        self.insert(token)
+        return f"v2v_{token_id}_{secret}", token
 
-    def revoke(self, name_or_id: str) -> int:
-        """Revoke the token with this id, or every token of this client; returns how many."""
-        revoked = 0
-        for token in self.tokens().values():
-            if token.active and name_or_id in (token.token_id, token.client):
-                self._save(token.model_copy(update={"revoked_at": datetime.now(UTC)}))
-                revoked += 1
-        return revoked
+    def insert(self, token: ApiToken) -> None:
+        """Store `token` as it is (creation and the one-time import)."""
+        values = token.model_dump(mode="json")
+        values["scopes"] = ",".join(token.scopes)
+        for name in ("created_at", "expires_at", "revoked_at"):
+            moment = getattr(token, name)
+            values[name] = moment.isoformat() if moment is not None else None
+        with self._engine.begin() as conn:
+            conn.execute(api_tokens.insert().values(**values))
+
+    def revoke(self, name_or_id: str, *, by: str) -> list[ApiToken]:
+        """Revoke the token with this id, or every token of this client; returns those revoked."""
+        matching = [
+            t
+            for t in self.tokens().values()
+            if t.revoked_at is None and name_or_id in (t.token_id, t.client)
+        ]
+        with self._engine.begin() as conn:
+            for token in matching:
+                conn.execute(
+                    update(api_tokens)
+                    .where(api_tokens.c.token_id == token.token_id)
+                    .values(revoked_at=now_iso(), revoked_by=by)
+                )
+        return matching
 
     def verify(self, presented: str) -> ApiToken | None:
-        """The active token `presented` is, or None."""
+        """The active (unrevoked, unexpired) token `presented` is, or None."""
         match = _TOKEN_RE.fullmatch(presented)
         if match is None:
             return None
-        token = self.tokens().get(match.group(1))
-        if token is None or not token.active:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(api_tokens).where(api_tokens.c.token_id == match.group(1))
+            ).first()
+        if row is None:
             return None
+        token = _row_to_token(row)
         if not hmac.compare_digest(token.secret_sha256, _digest(match.group(2))):
             return None
-        return token
-
-    def _save(self, token: ApiToken) -> None:
-        raw = read_json(self.path, {"tokens": {}})
-        raw.setdefault("tokens", {})[token.token_id] = token.model_dump(
-            mode="json", exclude={"token_id"}
-        )
-        write_json(self.path, raw)
-        self._cache = None
+        return token if token.active else None
 
 
 def _digest(secret: str) -> str:

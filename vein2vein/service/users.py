@@ -1,24 +1,24 @@
-"""People who use vein2vein: roles, argon2 password hashes, and re-authentication with lockout.
+"""People who use vein2vein: roles, argon2 password hashes, external identities.
 
-Users live in `<data_dir>/users.json` (hashes only). Every password check, at login or at
-signing, is written to the security log; `MAX_FAILED_ATTEMPTS` failures in a row lock the user
-until an admin unlocks them (`UserStore.unlock`).
+Users live in the service's database (`service_users`), so every replica sees the same people.
+This module reads and writes rows; it checks nothing about who asks. Administration (who may
+change what, and the security log) is `vein2vein.service.admin`; passwords are checked by
+`vein2vein.service.authn`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-from datetime import datetime
-from pathlib import Path
+from datetime import UTC, datetime
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
 
-from vein2vein.service.files import USERS_FILE, read_json, write_json
-from vein2vein.service.security import MAX_FAILED_ATTEMPTS, SecurityEvent, SecurityLog
+from vein2vein.service.db import open_database, user_identities, users
 from workflows.model import Role
 
 USER_ID_PATTERN = r"^[a-z][a-z0-9._-]{1,39}$"
@@ -34,34 +34,26 @@ class User(BaseModel):
     user_id: str = Field(pattern=USER_ID_PATTERN)
     printed_name: str = Field(min_length=1, max_length=120)
     roles: tuple[Role, ...]
-    password_hash: str
+    #: None: no password sign-in (an external identity only, or removed).
+    password_hash: str | None = None
     disabled: bool = False
+    created_at: datetime | None = None
     changed_at: datetime | None = None
-
-    @property
-    def generation(self) -> str:
-        """Changes whenever the password changes: sessions made before it become invalid."""
-        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+    removed_at: datetime | None = None
 
     def holds(self, role: Role) -> bool:
         """True when the user holds `role`."""
         return role in self.roles
 
-
-class AuthError(Exception):
-    """A password check failed; `status` is the HTTP status that says so."""
-
-    def __init__(self, message: str, status: int = 401) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+    @property
+    def active(self) -> bool:
+        """True when the user may sign in: neither disabled nor removed."""
+        return not self.disabled and self.removed_at is None
 
 
-def default_db_url(data_dir: Path) -> str:
-    """The database the security log lives in: the ledger's (same rule as `Settings.ledger`)."""
-    return (
-        os.environ.get("VEIN2VEIN_LEDGER_URL") or f"sqlite:///{(data_dir / 'ledger.db').resolve()}"
-    )
+def now_iso() -> str:
+    """The current UTC time as the service's tables store it."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def hash_password(password: str, hasher: PasswordHasher | None = None) -> str:
@@ -71,6 +63,14 @@ def hash_password(password: str, hasher: PasswordHasher | None = None) -> str:
     return (hasher or _HASHER).hash(password)
 
 
+def verify_password(password_hash: str, password: str) -> bool:
+    """True when `password` matches `password_hash` (argon2 compares in constant time)."""
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def validate_user_id(user_id: str) -> str:
     """`user_id` if it is a valid user id, else ValueError."""
     if not re.fullmatch(USER_ID_PATTERN, user_id):
@@ -78,134 +78,95 @@ def validate_user_id(user_id: str) -> str:
     return user_id
 
 
+def parse_roles(roles: Any) -> tuple[Role, ...]:
+    """Roles from values or names, without repeats; ValueError if unknown or none."""
+    try:
+        parsed = tuple(dict.fromkeys(Role(r) for r in roles))
+    except ValueError as err:
+        raise ValueError(f"{err}; roles: {', '.join(r.value for r in Role)}") from None
+    if not parsed:
+        raise ValueError("a user needs at least one role")
+    return parsed
+
+
+def _row_to_user(row: Any) -> User:
+    m = dict(row._mapping)
+    roles = tuple(Role(r) for r in m.pop("roles").split(",") if r)
+    return User.model_validate({**m, "roles": roles, "disabled": bool(m["disabled"])})
+
+
 class UserStore:
-    """The users file plus the security log that decides lockout.
+    """The `service_users` table (and external identities) of one database."""
 
-    `db_url` names the database of the security log (default: the ledger's, see
-    `default_db_url`).
-    """
-
-    def __init__(
-        self, data_dir: Path, db_url: str | None = None, *, security: SecurityLog | None = None
-    ) -> None:
-        self.path = data_dir / USERS_FILE
-        self._data_dir = data_dir
-        self._db_url = db_url
-        self._security = security
-        self._cache: tuple[float, dict[str, User]] | None = None
-
-    @property
-    def security(self) -> SecurityLog:
-        """The security log (opened on first use)."""
-        if self._security is None:
-            self._security = SecurityLog(self._db_url or default_db_url(self._data_dir))
-        return self._security
-
-    # -- reading -------------------------------------------------------------------------
-
-    def users(self) -> dict[str, User]:
-        """Every user by id (re-read when the file changes)."""
-        try:
-            mtime = self.path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return {}
-        if self._cache is None or self._cache[0] != mtime:
-            raw = read_json(self.path, {"users": {}}).get("users", {})
-            users = {
-                uid: User.model_validate({"user_id": uid, **body}) for uid, body in raw.items()
-            }
-            self._cache = (mtime, users)
-        return self._cache[1]
+    def __init__(self, db_url: str) -> None:
+        self._engine: Engine = open_database(db_url)
 
     def get(self, user_id: str) -> User | None:
-        """The user `user_id`, or None."""
-        return self.users().get(user_id)
+        """The user `user_id` (removed ones too), or None."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(users).where(users.c.user_id == user_id)).first()
+        return None if row is None else _row_to_user(row)
 
-    def exists(self) -> bool:
-        """True when a users file exists."""
-        return self.path.exists()
+    def users(self) -> dict[str, User]:
+        """Every user not removed, by id."""
+        stmt = select(users).where(users.c.removed_at.is_(None)).order_by(users.c.user_id)
+        with self._engine.connect() as conn:
+            return {u.user_id: u for u in map(_row_to_user, conn.execute(stmt))}
 
-    # -- writing (administration) ---------------------------------------------------------
+    def count(self) -> int:
+        """How many rows the table holds (removed users too): 0 means nobody was ever added."""
+        with self._engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(users)) or 0)
 
-    def save(self, user: User) -> None:
-        """Add or replace one user."""
-        raw = read_json(self.path, {"users": {}})
-        body = user.model_dump(mode="json", exclude={"user_id"})
-        raw.setdefault("users", {})[user.user_id] = body
-        write_json(self.path, raw)
-        self._cache = None
-
-    # -- authentication -------------------------------------------------------------------
-
-    def authenticate(self, user_id: str, password: str, *, purpose: str) -> User:
-        """The user, if `password` is theirs and they are not locked; else `AuthError`.
-
-        Every outcome is recorded; the failure that reaches the limit locks the user.
-        """
-        user = self.get(user_id)
-        if user is None or user.disabled:
-            self.security.record(
-                SecurityEvent.UNKNOWN_USER, actor=user_id[:80], detail=f"{purpose}: no such user"
-            )
-            raise AuthError("unknown user or wrong password")
-        if self.security.is_locked(user_id):
-            self.security.record(
-                SecurityEvent.REFUSED_LOCKED, actor=user_id, user_id=user_id, detail=purpose
-            )
-            raise AuthError(
-                f"{user_id} is locked after {MAX_FAILED_ATTEMPTS} failed attempts; "
-                "an administrator must unlock the account",
-                status=423,
-            )
-        if not _verify(user.password_hash, password):
-            self.security.record(
-                SecurityEvent.PASSWORD_FAILED, actor=user_id, user_id=user_id, detail=purpose
-            )
-            failed = self.security.failed_attempts(user_id)
-            if failed >= MAX_FAILED_ATTEMPTS:
-                self.security.record(
-                    SecurityEvent.LOCKED,
-                    actor="system",
-                    user_id=user_id,
-                    detail=f"{failed} failed attempts in a row",
-                )
-                raise AuthError(
-                    f"wrong password; {user_id} is now locked after {failed} failed attempts",
-                    status=423,
-                )
-            left = MAX_FAILED_ATTEMPTS - failed
-            raise AuthError(f"wrong password; {left} attempt(s) left before the account locks")
-        self.security.record(
-            SecurityEvent.PASSWORD_OK, actor=user_id, user_id=user_id, detail=purpose
-        )
-        return user
-
-    def check_signer(self, signer_id: str, password: str, role: Role) -> str | None:
-        """Why `signer_id` may not sign as `role` with `password`, or None if they may."""
+    def insert(self, user: User) -> None:
+        """Add `user`; ValueError if the id was ever taken (ids are never reused)."""
         try:
-            user = self.authenticate(signer_id, password, purpose="signature")
-        except AuthError as err:
-            return err.message
-        if not user.holds(role):
-            return f"{signer_id} does not hold the role {role.value}"
-        return None
+            with self._engine.begin() as conn:
+                conn.execute(
+                    users.insert().values(
+                        user_id=user.user_id,
+                        printed_name=user.printed_name,
+                        roles=",".join(r.value for r in user.roles),
+                        password_hash=user.password_hash,
+                        disabled=user.disabled,
+                        created_at=(user.created_at or datetime.now(UTC)).isoformat(),
+                        changed_at=user.changed_at.isoformat() if user.changed_at else None,
+                    )
+                )
+        except IntegrityError:
+            raise ValueError(f"user {user.user_id} already exists") from None
 
-    def is_locked(self, user_id: str) -> bool:
-        """True when `user_id` is locked out."""
-        return self.security.is_locked(user_id)
-
-    def unlock(self, user_id: str, *, by: str) -> bool:
-        """Unlock `user_id` (recorded with who did it); False if they were not locked."""
-        if self.get(user_id) is None:
+    def change(self, user_id: str, **values: Any) -> None:
+        """Set columns of one user (roles as a tuple); KeyError if there is no such user."""
+        if "roles" in values:
+            values["roles"] = ",".join(Role(r).value for r in values["roles"])
+        with self._engine.begin() as conn:
+            done = conn.execute(
+                update(users)
+                .where(users.c.user_id == user_id)
+                .values(**values, changed_at=now_iso())
+            )
+        if not done.rowcount:
             raise KeyError(user_id)
-        if not self.is_locked(user_id):
-            return False
-        self.security.record(SecurityEvent.UNLOCKED, actor=by, user_id=user_id, detail="unlocked")
-        return True
 
+    def link_identity(self, issuer: str, subject: str, user_id: str, *, by: str) -> None:
+        """Map the external identity (issuer, subject) to `user_id` (for single sign-on)."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                user_identities.insert().values(
+                    issuer=issuer,
+                    subject=subject,
+                    user_id=user_id,
+                    linked_at=now_iso(),
+                    linked_by=by,
+                )
+            )
 
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return _HASHER.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    def by_identity(self, issuer: str, subject: str) -> User | None:
+        """The user an external identity is mapped to, or None."""
+        stmt = select(user_identities.c.user_id).where(
+            user_identities.c.issuer == issuer, user_identities.c.subject == subject
+        )
+        with self._engine.connect() as conn:
+            user_id = conn.scalar(stmt)
+        return None if user_id is None else self.get(str(user_id))
