@@ -20,6 +20,7 @@ from vein2vein.approvals import approval_signature, approve
 from vein2vein.cli import app
 from vein2vein.demo_time import at_speed
 from vein2vein.service.admin import ensure_demo_users
+from vein2vein.service.identity import Identity
 from workflows.definition import recompiled
 from workflows.model import DecisionAction, Role
 from workflows.signatures import SigningKey
@@ -35,11 +36,12 @@ async def _cli(args: list[str], env: dict[str, str], stdin: str | None = None): 
 async def test_a_batch_starts_only_on_an_approved_version_in_use(
     harness: Harness, tmp_path: Path
 ) -> None:
-    ensure_demo_users(tmp_path)
+    records_url = f"sqlite:///{tmp_path / 'records.db'}"
+    ensure_demo_users(Identity.open(records_url, tmp_path))
     env = {
         "TEMPORAL_ADDRESS": harness.client.service_client.config.target_host,
         "VEIN2VEIN_DATA_DIR": str(tmp_path),
-        "VEIN2VEIN_LEDGER_URL": f"sqlite:///{tmp_path / 'records.db'}",
+        "VEIN2VEIN_LEDGER_URL": records_url,
         "VEIN2VEIN_DEFINITIONS": "tests.products:TEST_PRODUCTS",
         "VEIN2VEIN_DEFINITION_LOCK": str(tmp_path / "lock.json"),
         "COLUMNS": "200",

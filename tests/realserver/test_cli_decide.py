@@ -14,6 +14,7 @@ from tests.realserver.products import RELAY
 from vein2vein.cli import app
 from vein2vein.keys import deployment_signing_key
 from vein2vein.service.admin import ensure_demo_users
+from vein2vein.service.identity import Identity
 from vein2vein.settings import Settings
 from workflows.client import start_batch
 
@@ -25,7 +26,8 @@ async def test_cli_decide_reauthenticates_and_signs(cluster: Cluster) -> None:
     deployment_signing_key(Settings(data_dir=cluster.root))  # made and registered, as on first run
     cluster.start_worker()
     await cluster.worker_ready()
-    ensure_demo_users(cluster.root)
+    settings = Settings(data_dir=cluster.root)
+    ensure_demo_users(Identity.open(settings.ledger, settings.data_dir))
     handle = await start_batch(await cluster.client(), RELAY, order())
     await cluster.until_waiting(handle.id, "decision at approve")
     env = {

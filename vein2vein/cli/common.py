@@ -60,8 +60,10 @@ def command(fn: Callable[..., T]) -> Callable[..., T]:
                 # Temporal's wording differs by server; the batch asked for does not.
                 raise _fail(f"no batch {kwargs['batch_id']}") from e
             raise _fail(f"temporal: {e.message}") from e
-        except (ConnectionError, OSError) as e:
+        except ConnectionError as e:
             raise _fail(f"cannot reach Temporal: {e}") from e
+        except OSError as e:  # a file, a terminal: not Temporal
+            raise _fail(str(e)) from e
         except ValueError as e:  # a rule of the domain refused the input (e.g. OrderRefused)
             raise _fail(str(e)) from e
 

@@ -211,7 +211,9 @@ def tokens_create(
 ) -> None:
     """Create a scoped API token; it is shown once."""
     from vein2vein.service import admin
+    from vein2vein.service.tokens import token_request_problem
 
+    token_request_problem(client_name, scope, expires_days, site)  # before the admin's password
     identity = _identity()
     plaintext = _as_admin(
         identity,

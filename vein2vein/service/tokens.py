@@ -106,6 +106,20 @@ def check_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(set(scopes)))
 
 
+def token_request_problem(
+    client: str, scopes: list[str] | tuple[str, ...], expires_days: int, site: str | None
+) -> None:
+    """Refuse a token request that cannot be granted (`ValueError` saying why), before anyone
+    is asked for a password and before anything is written."""
+    if not re.fullmatch(CLIENT_PATTERN, client):
+        raise ValueError(f"invalid client name {client!r}: lowercase letters, digits, . _ -")
+    if not 1 <= expires_days <= MAX_EXPIRY_DAYS:
+        raise ValueError(f"a token expires after 1 to {MAX_EXPIRY_DAYS} days")
+    if site is not None and not re.fullmatch(SITE_PATTERN, site):
+        raise ValueError(f"invalid site {site!r}")
+    check_scopes(scopes)
+
+
 class TokenStore:
     """The `service_api_tokens` table."""
 
@@ -128,12 +142,7 @@ class TokenStore:
         site: str | None = None,
     ) -> tuple[str, ApiToken]:
         """A new token for `client`; returns the plaintext (shown only now) and the token."""
-        if not re.fullmatch(CLIENT_PATTERN, client):
-            raise ValueError(f"invalid client name {client!r}: lowercase letters, digits, . _ -")
-        if not 1 <= expires_days <= MAX_EXPIRY_DAYS:
-            raise ValueError(f"a token expires after 1 to {MAX_EXPIRY_DAYS} days")
-        if site is not None and not re.fullmatch(SITE_PATTERN, site):
-            raise ValueError(f"invalid site {site!r}")
+        token_request_problem(client, scopes, expires_days, site)
         now = datetime.now(UTC)
         token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         token = ApiToken(
