@@ -36,6 +36,7 @@ from vein2vein.service.auth import SESSION_COOKIE, LoginRequired, csrf_token, re
 from vein2vein.service.context import Clock, ServiceContext, wall_clock
 from vein2vein.service.files import service_secret
 from vein2vein.service.idempotency import IdempotencyStore
+from vein2vein.service.limits import EVENTS_PATH, BodyLimit
 from vein2vein.service.orders import OrderStore
 from vein2vein.service.security import SecurityLog
 from vein2vein.service.templates import render_page
@@ -124,6 +125,12 @@ def create_app(
     app.include_router(console_definitions.router)
     assets.install(app)
     _install_handlers(app)
+    # Added last, so it runs first: nothing reads a body before its size is checked.
+    app.add_middleware(
+        BodyLimit,
+        default=settings.max_body_bytes,
+        by_path={EVENTS_PATH: settings.max_event_body_bytes},
+    )
     return app
 
 
