@@ -68,7 +68,7 @@ def create_app(
 ) -> FastAPI:
     """The service for `settings`. Without `client` it connects to Temporal in the background
     (503 until then). `clock`, `key`, `catalog` and `sites` default to the deployment's."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     db_url = settings.ledger
     secret = service_secret(settings.data_dir)
     security = SecurityLog(db_url)
