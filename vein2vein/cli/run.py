@@ -13,7 +13,8 @@ import sys
 
 import typer
 
-from vein2vein.cli.common import load_settings, out
+from vein2vein.cli.common import err, load_settings, out
+from vein2vein.preflight import is_loopback, off_loopback_problems
 from vein2vein.private import open_private_log, private_dir, restrict_umask
 
 
@@ -53,12 +54,24 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
     port: int = typer.Option(8000, help="HTTP port of the console and API."),
 ) -> None:
-    """Run the console and integration API against TEMPORAL_ADDRESS (or the embedded default)."""
+    """Run the console and integration API against TEMPORAL_ADDRESS (or the embedded default).
+
+    Off loopback it refuses to start while a demo password, a missing signing key or a data
+    directory others can read remains (`vein2vein.preflight`)."""
     from vein2vein.observability import configure_logging
     from vein2vein.service import serve as serve_http
 
     restrict_umask()  # before anything is created (`vein2vein.private`)
     settings = load_settings()
+    if not is_loopback(host):
+        problems = off_loopback_problems(settings)
+        if problems:
+            err.print(
+                f"error: refusing to serve on {host}: {'; '.join(problems)}",
+                markup=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1)
     configure_logging(settings.log_level)
 
     async def go() -> None:
