@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from activities.adapters import AdapterUnavailable, BusinessRefusal
 from activities.sim_report import ScheduledReport
 from activities.sim_tables import DEFAULT_LOTS, DURATIONS_H, NOMINAL
+from records.database import private_file
 from records.temperature import TemperatureSeries, summarise
 from workflows.coi import DefaultCoiIssuer
 from workflows.language import celsius
@@ -99,7 +100,7 @@ class SimulatedWorld:
         self.schedule: Scheduler | None = None
         self._lock = threading.Lock()
         if store is not None:
-            store.parent.mkdir(parents=True, exist_ok=True)
+            private_file(store)
         self._db = sqlite3.connect(str(store) if store else ":memory:", check_same_thread=False)
         self._db.executescript(
             "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, activity TEXT, n INTEGER);"

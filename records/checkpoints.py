@@ -168,7 +168,7 @@ def append_to_journal(path: Path, checkpoints: Sequence[Checkpoint]) -> None:
     if not checkpoints:
         return
     data = "".join(cp.model_dump_json() + "\n" for cp in checkpoints).encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

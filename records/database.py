@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 
 def sqlite_file_engine(url: URL, *, purpose: str, timeout: float, **options: Any) -> Engine:
-    """An engine on a SQLite *file* in WAL mode, its directory created.
+    """An engine on a SQLite *file* in WAL mode, the file created with mode 0600 (and its
+    directory with 0700) before SQLite opens it, so it is never readable by others.
 
     In-memory databases are refused: each pooled connection would see a database of its own.
     `timeout` is how long a writer waits for the lock instead of failing under load.
@@ -21,12 +24,22 @@ def sqlite_file_engine(url: URL, *, purpose: str, timeout: float, **options: Any
     if url.database in (None, "", ":memory:") or "mode=memory" in str(url):
         raise ValueError(f"the {purpose} needs a SQLite file, not an in-memory database")
     if not url.query.get("uri"):
-        Path(url.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(url.database or "").expanduser())
     connect_args = dict(options.pop("connect_args", {}))
     connect_args.setdefault("timeout", timeout)
     engine = create_engine(url, connect_args=connect_args, **options)
     event.listen(engine, "connect", _wal)
     return engine
+
+
+def private_file(path: Path) -> None:
+    """Create `path` empty with mode 0600 (its directory 0700) unless it exists.
+
+    SQLite creates a missing database with 0644 less the umask, and gives its `-wal`, `-shm`
+    and `-journal` files the database's mode; made here first, all of them are 0600."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 @functools.cache

@@ -17,3 +17,15 @@ def test_the_workflow_cache_is_configured_from_the_environment() -> None:
 def test_a_workflow_cache_below_one_is_refused(value: str) -> None:
     with pytest.raises(ValidationError, match="workflow_cache"):
         Settings.from_env({"VEIN2VEIN_WORKFLOW_CACHE": value})
+
+
+def test_body_limits_are_configured_from_the_environment() -> None:
+    default = Settings.from_env({})
+    assert (default.max_body_bytes, default.max_event_body_bytes) == (1 << 20, 8 << 20)
+    env = {"VEIN2VEIN_MAX_BODY_BYTES": "65536", "VEIN2VEIN_MAX_EVENT_BODY_BYTES": "2097152"}
+    assert (Settings.from_env(env).max_body_bytes, Settings.from_env(env).max_event_body_bytes) == (
+        65536,
+        2097152,
+    )
+    with pytest.raises(ValidationError, match="max_body_bytes"):
+        Settings.from_env({"VEIN2VEIN_MAX_BODY_BYTES": "10"})

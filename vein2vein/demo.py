@@ -139,14 +139,34 @@ def demo_definition(settings: Settings, definition: CompiledDefinition) -> Compi
     return demo
 
 
+def user_lines(settings: Settings, *, demo: bool) -> list[str]:
+    """What `dev` says about users. Only `--demo` makes the demonstration users, with their
+    published passwords (`vein2vein serve` refuses to go beyond loopback while one is left);
+    otherwise it says how to add a first user when there is none."""
+    from vein2vein.service.admin import ensure_demo_users, list_users
+    from vein2vein.service.identity import Identity
+
+    identity = Identity.open(settings.ledger, settings.data_dir)
+    if demo:
+        created = ensure_demo_users(identity)
+        if created:
+            return [f"  demo user {u:<9} password {p}" for u, p in created]
+        return ["  users from the data directory (demo credentials: see README)"]
+    if list_users(identity):
+        return ["  users from the data directory"]
+    return [
+        "  no users yet: add one with"
+        ' `vein2vein users add USER --name "Printed Name" --role admin`'
+        " (or run `vein2vein dev --demo` for the demonstration users)"
+    ]
+
+
 async def run_dev(
     settings: Settings, *, demo: bool, console: Console, http_port: int = 8000
 ) -> None:
     """Run the embedded server, worker and console; with `demo`, start batches and watch them."""
     from vein2vein import worker
     from vein2vein.service import serve as serve_http
-    from vein2vein.service.admin import ensure_demo_users
-    from vein2vein.service.identity import Identity
 
     stop = asyncio.Event()
     world = SimulatedWorld(
@@ -164,12 +184,9 @@ async def run_dev(
     if client is None:
         raise RuntimeError(f"Temporal did not come up at {settings.address}")
     http = asyncio.create_task(serve_http(settings, stop, "127.0.0.1", http_port))
-    created = ensure_demo_users(Identity.open(settings.ledger, settings.data_dir))
     console.print(f"console and API    http://127.0.0.1:{http_port}  (OpenAPI: /docs)")
-    for user_id, password in created:
-        console.print(f"  demo user {user_id:<9} password {password}")
-    if not created:
-        console.print("  users from the data directory (demo credentials: see README)")
+    for line in user_lines(settings, demo=demo):
+        console.print(line, markup=False)
     console.print(f"Temporal frontend  {settings.address}")
     if settings.temporal_address is None:
         console.print(f"Temporal Web UI    http://127.0.0.1:{settings.ui_port}")

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from vein2vein.private import PRIVATE_UMASK
 from workflows.engine import SEARCH_ATTRIBUTES
 
 
@@ -91,7 +92,7 @@ def start_dev_server(
     The server dies with the thread that started it (on Linux), so call this from the thread
     that lives as long as the server should: the worker's main thread.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", port)) == 0:
             raise RuntimeError(
@@ -119,9 +120,16 @@ def start_dev_server(
         args.append("--headless")
     for key in SEARCH_ATTRIBUTES:
         args += ["--search-attribute", f"{key.name}=Keyword"]
-    log = open(data_dir / "temporal.log", "ab")  # noqa: SIM115 - owned by the child process
+    # Owned by the child process; private like everything in the data directory.
+    log = os.fdopen(
+        os.open(data_dir / "temporal.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab"
+    )
     proc = subprocess.Popen(
-        args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent()
+        args,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent(),
+        umask=PRIVATE_UMASK,  # the server creates temporal.db itself: 0600, whoever calls
     )
     try:
         wait_for_port("127.0.0.1", port, proc=proc)

@@ -14,6 +14,15 @@ from vein2vein.readable import zone
 #: replayed from its history when it next moves or is read.
 DEFAULT_WORKFLOW_CACHE = 2000
 
+#: Largest request body the service reads (`Settings.max_body_bytes`): orders, decisions,
+#: forms and results are a few KiB.
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+
+#: Largest body of `POST /api/events` (`Settings.max_event_body_bytes`): a custody report may
+#: carry a logger's whole series, up to `records.temperature.MAX_READINGS` readings, which is
+#: about 4.5 MiB even pretty-printed with microsecond times and 17-digit values.
+DEFAULT_MAX_EVENT_BODY_BYTES = 8 << 20
+
 
 class Settings(BaseModel):
     """Where Temporal, the ledger and the keys are; how to observe the worker."""
@@ -65,6 +74,16 @@ class Settings(BaseModel):
         ge=1,
         description="Batches a worker keeps in memory; more are replayed when they next move",
     )
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        description="Largest request body the service accepts (413 above it)",
+    )
+    max_event_body_bytes: int = Field(
+        default=DEFAULT_MAX_EVENT_BODY_BYTES,
+        ge=1024,
+        description="Largest body of POST /api/events, which may carry a temperature series",
+    )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -99,6 +118,10 @@ class Settings(BaseModel):
             definition_lock_path=path("VEIN2VEIN_DEFINITION_LOCK"),
             require_approval=e.get("VEIN2VEIN_REQUIRE_APPROVAL", "1").lower()
             not in ("0", "false", "no", "off"),
+            max_body_bytes=int(e.get("VEIN2VEIN_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES))),
+            max_event_body_bytes=int(
+                e.get("VEIN2VEIN_MAX_EVENT_BODY_BYTES", str(DEFAULT_MAX_EVENT_BODY_BYTES))
+            ),
         )
 
     @field_validator("time_zone")

@@ -36,6 +36,7 @@ from records.temperature_store import TemperatureStore
 from vein2vein import keys
 from vein2vein.embedded import start_dev_server
 from vein2vein.observability import configure_logging, make_client_options
+from vein2vein.private import restrict_umask
 from vein2vein.settings import DEFAULT_WORKFLOW_CACHE, Settings
 from workflows import sandbox
 from workflows.client import TASK_QUEUE, connect
@@ -153,7 +154,7 @@ async def serve(
 
     `world` lets `vein2vein dev` inject demonstration faults into the simulated adapter.
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     keys.bootstrap(settings)
     watcher = keys.RegistryWatcher(settings.trusted_keys_file)
     watcher.load()  # an invalid registry stops the worker here, before anything runs
@@ -238,6 +239,8 @@ def main(argv: list[str] | None = None) -> None:
         "that is unset. Configured by the environment (VEIN2VEIN_*, TEMPORAL_*; see the "
         "README's configuration table). SIGTERM or Ctrl-C stops it gracefully.",
     ).parse_args(argv)
+    # Before anything is created: Temporal's and SQLite's files are the account's alone.
+    restrict_umask()
     asyncio.run(run())
     logging.shutdown()
     os._exit(0)

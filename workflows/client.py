@@ -23,6 +23,7 @@ from temporalio.client import (
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
+from workflows.bounds import check_bounds
 from workflows.definition import CompiledDefinition
 from workflows.model import (
     BatchOrder,
@@ -105,6 +106,7 @@ async def start_batch(
     party without a site, an unknown party or option, a choice not offered. The start input
     names no keys: the keys whose decisions the batch accepts are the worker's (its key
     registry), never the caller's."""
+    check_bounds(order)
     problems = definition.order_problems(order.sites, order.options)
     if problems:
         raise OrderRefused(problems)
@@ -151,12 +153,16 @@ async def send_update(
 
 
 async def report_event(client: Client, event: ExternalEvent) -> EventAck:
-    """Report an outside-world event to its batch; raises if the batch refuses it."""
+    """Report an outside-world event to its batch; raises if the batch refuses it (`TooLarge`
+    before sending, when a field is over its bound in `workflows.bounds`)."""
+    check_bounds(event)
     return await send_update(client, event.batch_id, "report_event", event, EventAck)
 
 
 async def decide(client: Client, batch_id: str, decision: SignedDecision) -> DecisionReceipt:
-    """Submit a signed decision; raises `WorkflowUpdateFailedError` with the refusal reason."""
+    """Submit a signed decision; raises `WorkflowUpdateFailedError` with the refusal reason
+    (`TooLarge` before sending, when a field is over its bound)."""
+    check_bounds(decision)
     return await send_update(client, batch_id, "decide", decision, DecisionReceipt)
 
 
@@ -218,7 +224,9 @@ class RecallOutcome(BaseModel):
 async def recall_lot(
     client: Client, uses: list[tuple[str, str | None]], recall: LotRecall
 ) -> list[RecallOutcome]:
-    """Hold every batch in `uses` (batch id, COI) that is not yet infused; report each."""
+    """Hold every batch in `uses` (batch id, COI) that is not yet infused; report each.
+    Raises `TooLarge` (and sends nothing) when a field is over its bound."""
+    check_bounds(recall)
     outcomes = []
     for batch_id, coi in uses:
         try:

@@ -52,7 +52,7 @@ class SigningKey:
     def create(cls, path: Path, key_id: str | None = None) -> SigningKey:
         """A new key stored at `path`; `FileExistsError` if a key is already there."""
         key = cls.generate(key_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = key._write_temp(path)
         try:
             os.link(tmp, path)  # atomic, complete, and never over another process's key
@@ -70,7 +70,7 @@ class SigningKey:
 
     def save(self, path: Path) -> None:
         """Store this key at `path`, atomically replacing whatever key was there."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self._write_temp(path)
         try:
             tmp.replace(path)

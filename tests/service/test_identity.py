@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from definitions import CATALOG
+from records import Ledger
+from tests.approving import approve_all
 from tests.harness import Harness
 from tests.products import TEST_PRODUCTS
 from tests.records.conftest import ledger_url, postgres_admin  # noqa: F401  (fixtures)
@@ -195,6 +197,8 @@ async def replicas(
             catalog={**CATALOG, **TEST_PRODUCTS},
         )
         made.append(app)
+    with Ledger.from_url(ledger_url) as records:  # the shared database holds the approvals
+        approve_all(records, harness.key, TEST_PRODUCTS.values())
     async with _http(made[0]) as one, _http(made[1]) as two:
         yield one, two, made[0]
 

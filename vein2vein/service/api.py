@@ -28,6 +28,7 @@ from vein2vein.service.idempotency import Answer
 from vein2vein.service.orders import NotApproved, OrderTaken, start_order
 from vein2vein.service.temperature import attach_series
 from vein2vein.service.tokens import scopes_for_event
+from workflows.bounds import BoundedCustody, BoundedOrder, Data, Lots, Results
 from workflows.client import report_event
 from workflows.model import (
     BATCH_ID_PATTERN,
@@ -36,8 +37,6 @@ from workflows.model import (
     CustodyReport,
     EventAck,
     ExternalEvent,
-    Order,
-    ResultValue,
     Role,
 )
 
@@ -48,7 +47,7 @@ class StartBatch(In):
     """Start a batch of `product` for a treatment order."""
 
     product: str = Field(min_length=1, max_length=80)
-    order: Order
+    order: BoundedOrder
 
 
 class BatchStarted(BaseModel):
@@ -69,15 +68,15 @@ class EventReport(In):
     type: str = Field(min_length=1, max_length=80)
     occurred_at: datetime
     outcome: str = Field(default="ok", max_length=80)
-    results: dict[str, ResultValue] = Field(default_factory=dict)
-    custody: CustodyReport | None = None
+    results: Results = Field(default_factory=dict)
+    custody: BoundedCustody | None = None
     temperature_series: SeriesReadings | None = Field(
         default=None,
         description="The logger's readings for a custody report: stored by the service, which"
         " sends the workflow only the summary it computes from them",
     )
-    lots: list[str] = Field(default_factory=list)
-    data: dict[str, str] = Field(default_factory=dict)
+    lots: Lots = Field(default_factory=list)
+    data: Data = Field(default_factory=dict)
     reporter: str | None = Field(default=None, max_length=80)
 
 
@@ -224,7 +223,7 @@ async def post_event(
         await _check_site(ctx, who.site, body.batch_id)
 
     async def act() -> Answer:
-        custody = body.custody
+        custody: CustodyReport | None = body.custody
         if body.temperature_series is not None:
             custody = await attach_series(
                 ctx, body.batch_id, body.step, custody, body.temperature_series

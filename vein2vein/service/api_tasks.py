@@ -17,7 +17,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from vein2vein.service.api_common import NOT_FOUND, IdempotencyKey, In, TaskId, once
 from vein2vein.service.auth import Ctx, Principal, allowed
 from vein2vein.service.idempotency import Answer
-from workflows.model import ResultValue, StepOutput
+from workflows.bounds import Data, Lots, Results
+from workflows.model import StepOutput
 from workflows.vocabulary import BusinessError
 
 router = APIRouter(prefix="/api", tags=["tasks"])
@@ -26,9 +27,9 @@ router = APIRouter(prefix="/api", tags=["tasks"])
 class TaskCompletion(In):
     """What the outside system hands back when it completes a task."""
 
-    results: dict[str, ResultValue] = Field(default_factory=dict)
-    lots: list[str] = Field(default_factory=list)
-    data: dict[str, str] = Field(default_factory=dict)
+    results: Results = Field(default_factory=dict)
+    lots: Lots = Field(default_factory=list)
+    data: Data = Field(default_factory=dict)
 
 
 class TaskFailure(In):

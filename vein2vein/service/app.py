@@ -38,6 +38,7 @@ from vein2vein.service.context import Clock, ServiceContext, wall_clock
 from vein2vein.service.files import service_secret
 from vein2vein.service.idempotency import IdempotencyStore
 from vein2vein.service.identity import Identity
+from vein2vein.service.limits import EVENTS_PATH, BodyLimit
 from vein2vein.service.orders import OrderStore
 from vein2vein.service.templates import render_page
 from vein2vein.settings import Settings
@@ -66,7 +67,7 @@ def create_app(
 ) -> FastAPI:
     """The service for `settings`. Without `client` it connects to Temporal in the background
     (503 until then). `clock`, `key`, `catalog` and `sites` default to the deployment's."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     db_url = settings.ledger
     secret = service_secret(settings.data_dir)
     ledger = Ledger.from_url(db_url)
@@ -121,6 +122,12 @@ def create_app(
     assets.install(app)
     headers.install(app)
     _install_handlers(app)
+    # Added last, so it runs first: nothing reads a body before its size is checked.
+    app.add_middleware(
+        BodyLimit,
+        default=settings.max_body_bytes,
+        by_path={EVENTS_PATH: settings.max_event_body_bytes},
+    )
     return app
 
 

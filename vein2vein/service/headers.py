@@ -13,9 +13,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _STRICT = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -33,23 +34,42 @@ def policy_for(path: str) -> str:
     return _INLINE_STYLE if _NEEDS_INLINE_STYLE.match(path) else _STRICT
 
 
+class SecurityHeaders:
+    """ASGI middleware adding the security headers to every HTTP response start. A plain ASGI
+    wrapper (not `BaseHTTPMiddleware`): it leaves the request body stream alone, so a body
+    limit raised while the route reads still reaches the service's 413 handler."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        host = (Headers(scope=scope).get("host") or "").rsplit(":", 1)[0].strip("[]")
+        secure = scope.get("scheme") == "https" or host not in _LOOPBACK
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in (
+                    ("Content-Security-Policy", policy_for(path)),
+                    ("X-Frame-Options", "DENY"),
+                    ("X-Content-Type-Options", "nosniff"),
+                    ("Referrer-Policy", "no-referrer"),
+                ):
+                    if name not in headers:
+                        headers[name] = value
+                if secure and "Strict-Transport-Security" not in headers:
+                    headers["Strict-Transport-Security"] = "max-age=31536000"
+                if not path.startswith("/static/") and path != "/console.css":
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def install(app: FastAPI) -> None:
     """Add the security headers to every response of `app`."""
-
-    @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        path = request.url.path
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", policy_for(path))
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        host = (request.url.hostname or "").strip("[]")
-        if request.url.scheme == "https" or host not in _LOOPBACK:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if not path.startswith("/static/") and path != "/console.css":
-            headers["Cache-Control"] = "no-store"
-        return response
+    app.add_middleware(SecurityHeaders)

@@ -13,6 +13,7 @@ from collections.abc import Awaitable
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from workflows.bounds import check_bounds
 from workflows.definition import CompiledDefinition
 from workflows.engine import calls, compensation, journal, messages, runner
 from workflows.engine.carrying import CARRY_PATCH
@@ -165,6 +166,8 @@ class BatchInterpreter:
 
     @report_event.validator
     def _validate_event(self, event: ExternalEvent) -> None:
+        # Bounds here, not in the model: validators never run on replay (`workflows.bounds`).
+        check_bounds(event)
         messages.validate_event(self._batch(), event)
 
     @workflow.update(name="recall_lot")
@@ -174,6 +177,7 @@ class BatchInterpreter:
 
     @recall_lot.validator
     def _validate_recall(self, recall: LotRecall) -> None:
+        check_bounds(recall)
         messages.validate_recall(self._batch(), recall)
 
     @workflow.update(name="decide")
@@ -183,6 +187,7 @@ class BatchInterpreter:
 
     @decide.validator
     def _validate_decision(self, decision: SignedDecision) -> None:
+        check_bounds(decision)
         reason = messages.refusal(self._batch(), decision)
         if reason is not None:
             raise ValueError(reason)
