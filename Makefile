@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-PACKAGES = workflows activities definitions records vein2vein worker.py
+PACKAGES = workflows activities definitions records simulation vein2vein worker.py
 
 .PHONY: run test setup system-deps lint typecheck unit bench chaos clean
 
