@@ -76,6 +76,8 @@ class SimBatch:
     infused_h: float | None = None
     slot: tuple[str, float, float] | None = None
     slot_wait_h: float = 0.0
+    #: The wait for the slot just booked, which the booking step still has to sit out.
+    slot_pending_h: float = 0.0
     qa_wait_h: float = 0.0
     stock_wait_h: float = 0.0
     closed: bool = False

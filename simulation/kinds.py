@@ -62,13 +62,16 @@ def _absorb(b: SimBatch, step: str, report: Report) -> None:
 def task(b: SimBatch, step: Task, stage: str, iteration: int) -> Proc:
     """Call the activity (instant in simulated time); the results it computes are none."""
     call_step(b, step.call, step.name)
+    if b.slot_pending_h > 0:
+        # The batch's work starts with its slot: a later slot is a wait for a lane.
+        wait, b.slot_pending_h = b.slot_pending_h, 0.0
+        yield b.env.timeout(wait)
     if step.records:
         raise StepFailed(
             DeviationKind.STEP_FAILED,
             f"{step.call.activity} did not compute {', '.join(step.records)}",
             RETRY_OR_ABANDON,
         )
-    yield from ()
 
 
 def wait_for(b: SimBatch, step: WaitFor, stage: str, iteration: int) -> Proc:

@@ -95,7 +95,9 @@ class Network:
         )
         day = cal.book(b.batch_id, legs, earliest, latest)
         b.slot = (site, day * DAY_H, (day + legs[0].days) * DAY_H)
-        b.slot_wait_h += (day - first_midnight_day(earliest)) * DAY_H
+        waited = (day - first_midnight_day(earliest)) * DAY_H
+        b.slot_wait_h += waited
+        b.slot_pending_h = waited
 
     def pool_of(self, b: SimBatch) -> ReviewerPool | None:
         """The QA reviewers of the batch's manufacturing site (or the network's)."""
