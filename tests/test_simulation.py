@@ -70,3 +70,51 @@ def test_a_scenario_that_does_not_fit_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="unknown product"):
         simulate(unknown, CATALOG)
+
+
+def test_simulate_command_prints_the_summary_and_writes_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vein2vein.cli import run_command
+
+    report = tmp_path / "report.html"
+    code = run_command(
+        [
+            "simulate",
+            str(SCENARIOS / "network.toml"),
+            "--compare",
+            str(SCENARIOS / "network-plus-lane.toml"),
+            "--report",
+            str(report),
+            "--seed",
+            "3",
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0
+    for words in ("infused", "vein-to-vein p90", "MFG-EAST lanes", "difference", "seed 3"):
+        assert words in printed
+    html = report.read_text()
+    assert html.count('src="data:image/png;base64,') == 4
+    assert "+1 lane at MFG-EAST" in html and "difference" in html
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (None, "no scenario file"),
+        ("name = [", "not TOML"),
+        ("horizon_days = -1\n[sites]\n", "horizon_days"),
+    ],
+)
+def test_simulate_refuses_bad_input_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, needle: str
+) -> None:
+    from vein2vein.cli import run_command
+
+    path = tmp_path / "scenario.toml"
+    if content is not None:
+        path.write_text(content)
+    assert run_command(["simulate", str(path)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0]
