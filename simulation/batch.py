@@ -1,20 +1,22 @@
 """One simulated batch: its record (the engine's own `BatchRecord`, so the engine's pure
 rules read it unchanged) and the bookkeeping the engine keeps in `BatchState`.
 
-Records are built with `model_construct`: the simulator makes the values itself, so
-validating each of a year's million step runs would only cost time.
+Records are built without validation (the simulator makes the values itself), and step runs
+are kept as plain rows until someone reads the record (`SimBatch.record`): a year of a network
+runs a million steps, and building a pydantic value for each would be most of the time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import simpy
+from pydantic import BaseModel
 
 from workflows.definition import CompiledDefinition
-from workflows.language import Call, Step
+from workflows.language import Call, Limit, Step
 from workflows.model import (
     BatchRecord,
     DecisionAction,
@@ -30,6 +32,30 @@ if TYPE_CHECKING:
 
 #: Simulated time 0 (a Monday, so QA's working week starts with the simulation).
 EPOCH = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _make(cls: type[M], **values: Any) -> M:
+    """A model from values the simulator made itself and passes in full: what
+    `model_construct` does, without its per-field bookkeeping."""
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+_LIMITS: dict[int, str] = {}
+
+
+def _describe(limit: Limit) -> str:
+    found = _LIMITS.get(id(limit))
+    if found is None:
+        found = _LIMITS[id(limit)] = limit.describe()
+    return found
 
 
 def at(hours: float) -> datetime:
@@ -62,6 +88,8 @@ class SimBatch:
     arrived_h: float
     #: Faults fired so far, by index in the world's list (`World.fault`).
     fired: dict[int, int] = field(default_factory=dict)
+    #: Step runs: [step, stage, iteration, state, started (h), ended (h)], in start order.
+    runs: list[list[Any]] = field(default_factory=list)
     done_at: dict[str, float] = field(default_factory=dict)
     not_before: dict[str, tuple[float, str]] = field(default_factory=dict)
     compensations: list[tuple[str, Call]] = field(default_factory=list)
@@ -92,36 +120,35 @@ class SimBatch:
 
     def begin(self, step: Step, stage: str, iteration: int) -> int:
         """Record that `step` starts (the engine's `recording.begin`)."""
-        self.rec.steps.append(
-            StepRun.model_construct(
-                step=step.name,
-                stage=stage,
-                iteration=iteration,
-                state=StepState.ACTIVE,
-                started_at=at(self.env.now),
-                ended_at=None,
-                performed_by=None,
-            )
-        )
+        self.runs.append([step.name, stage, iteration, StepState.ACTIVE, self.env.now, None])
         self.iterations[step.name] = iteration
-        return len(self.rec.steps) - 1
+        return len(self.runs) - 1
 
     def end(self, index: int, outcome: StepState) -> None:
         """Record that run `index` ended with `outcome` (the engine's `recording.end`)."""
-        run = self.rec.steps[index]
-        if run.state != StepState.ACTIVE:
+        run = self.runs[index]
+        if run[3] != StepState.ACTIVE:
             return
-        self.rec.steps[index] = StepRun.model_construct(
-            step=run.step,
-            stage=run.stage,
-            iteration=run.iteration,
-            state=outcome,
-            started_at=run.started_at,
-            ended_at=at(self.env.now),
-            performed_by=None,
-        )
+        run[3], run[5] = outcome, self.env.now
         if outcome == StepState.DONE:
-            self.mark_done(run.step)
+            self.mark_done(run[0])
+
+    def record(self) -> BatchRecord:
+        """The batch record as a reader sees it, its step runs filled in."""
+        self.rec.steps = [
+            _make(
+                StepRun,
+                step=name,
+                stage=stage,
+                iteration=iteration,
+                state=state,
+                started_at=at(started),
+                ended_at=None if ended is None else at(ended),
+                performed_by=None,
+            )
+            for name, stage, iteration, state, started, ended in self.runs
+        ]
+        return self.rec
 
     def mark_done(self, step: str) -> None:
         """`step` counts as done now (wakes a hold waiting for it)."""
@@ -151,7 +178,8 @@ class SimBatch:
         spec = self.defn.specification.get(name)
         if spec is not None:
             self.fresh.setdefault(step, []).append(name)
-        self.rec.results[name] = RecordedResult.model_construct(
+        self.rec.results[name] = _make(
+            RecordedResult,
             name=name,
             value=value,
             unit=unit,
@@ -159,7 +187,7 @@ class SimBatch:
             at=at(self.env.now),
             reporter="simulated",
             in_specification=None if spec is None else spec.accepts(value),
-            limit=None if spec is None else spec.describe(),
+            limit=None if spec is None else _describe(spec),
         )
 
     def open_deviation(
@@ -173,7 +201,8 @@ class SimBatch:
         results: tuple[str, ...] = (),
     ) -> Deviation:
         """Record a deviation (the engine's `failures.open_deviation`)."""
-        dev = Deviation.model_construct(
+        dev = _make(
+            Deviation,
             deviation_id=f"DEV-{len(self.rec.deviations) + 1}",
             kind=kind,
             step=step,
@@ -217,15 +246,34 @@ class SimBatch:
         return self.disposed
 
 
+#: Each field's default, made fresh for each record: `model_construct` would otherwise
+#: inspect every default factory's signature again for every record it builds.
+_FACTORIES = {
+    name: f.default_factory
+    for name, f in BatchRecord.model_fields.items()
+    if f.default_factory is not None
+}
+_DEFAULTS = {
+    name: f.default
+    for name, f in BatchRecord.model_fields.items()
+    if f.default_factory is None and not f.is_required()
+}
+
+
 def new_record(batch_id: str, defn: CompiledDefinition, order: Order) -> BatchRecord:
     """A fresh record for a simulated batch (the engine's `_new_record`)."""
+    fresh = {name: factory() for name, factory in _FACTORIES.items()}  # type: ignore[call-arg]
     return BatchRecord.model_construct(
-        batch_id=batch_id,
-        product=defn.product,
-        definition_version=defn.version,
-        definition_hash=defn.content_hash,
-        order_id=batch_id,
-        sites=dict(order.sites),
-        parties=defn.party_kinds() if defn.parties is not None else {},
-        options=defn.resolved_options(order.options),
+        **{
+            **_DEFAULTS,
+            **fresh,
+            "batch_id": batch_id,
+            "product": defn.product,
+            "definition_version": defn.version,
+            "definition_hash": defn.content_hash,
+            "order_id": batch_id,
+            "sites": dict(order.sites),
+            "parties": defn.party_kinds() if defn.parties is not None else {},
+            "options": defn.resolved_options(order.options),
+        }
     )

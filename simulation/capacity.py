@@ -134,9 +134,11 @@ class SlotCalendar:
             taken = 0
             for d in range(first, first + lg.days):
                 taken |= held.get(d, 0) | mine.get(d, 0)
-            lane = next((n for n in range(1, lg.lanes + 1) if not taken >> n & 1), None)
-            if lane is None:
+            # Lanes are bits 1..lanes; the lowest free one, as records' first free lane.
+            free = ~taken & ((1 << (lg.lanes + 1)) - 2)
+            if not free:
                 return None
+            lane = (free & -free).bit_length() - 1
             for d in range(first, first + lg.days):
                 mine[d] = mine.get(d, 0) | (1 << lane)
             placed.append(Booking(lg.site, lane, first, lg.days))

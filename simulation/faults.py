@@ -95,6 +95,8 @@ class World:
             durations or {}
         )
         self.values = {**NOMINAL, **dict(values or {})}
+        # The faults that may fire on a call, by kind, step, activity and result.
+        self._matching: dict[tuple[str, str, str, str | None], list[tuple[int, Fault]]] = {}
 
     def hours(self, operation: str) -> float:
         """How long `operation` (an MES operation or an activity) takes, in hours."""
@@ -119,11 +121,18 @@ class World:
         result: str | None = None,
     ) -> Fault | None:
         """The fault of `kind` that fires on this call, counted in the batch's `fired`."""
-        for index, f in enumerate(self.faults):
-            if f.kind != kind or f.step not in (None, step) or f.activity not in (None, activity):
-                continue
-            if kind == "oos" and f.result not in (None, result):
-                continue
+        key = (kind, step, activity, result)
+        candidates = self._matching.get(key)
+        if candidates is None:
+            candidates = self._matching[key] = [
+                (i, f)
+                for i, f in enumerate(self.faults)
+                if f.kind == kind
+                and f.step in (None, step)
+                and f.activity in (None, activity)
+                and (kind != "oos" or f.result in (None, result))
+            ]
+        for index, f in candidates:
             if fired.get(index, 0) >= f.times:
                 continue
             if f.probability < 1 and self.rng.random() >= f.probability:

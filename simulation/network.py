@@ -170,7 +170,8 @@ def _manufacturing_site(rec: BatchRecord) -> str | None:
 
 def journey(b: SimBatch, *, ended: bool) -> Journey:
     """The journey of `b` so far."""
-    rec = b.rec
+    # A batch that ended has its status from how it ended; one still running reads its runs.
+    rec = b.rec if ended else b.record()
     rec.status = derive_status(rec)
     return Journey(
         batch_id=b.batch_id,
@@ -216,5 +217,6 @@ def run_one(
         defn, Order(sites=dict(sites or {}), options=dict(options or {}), weight_kg=weight_kg)
     )
     env.run(until=until_days * DAY_H)
-    b.rec.status = derive_status(b.rec)
-    return b.rec
+    rec = b.record()
+    rec.status = derive_status(rec)
+    return rec

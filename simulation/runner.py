@@ -35,7 +35,7 @@ def execute(b: SimBatch, step: Step, stage: str, iteration: int) -> Proc:
     if earliest is not None and b.env.now < earliest[0]:
         yield b.env.timeout(earliest[0] - b.env.now)
     while True:
-        while b.rec.open_deviations(blocking_only=True):
+        while b.rec.deviations and b.rec.open_deviations(blocking_only=True):
             yield b.deviation_changed()
         run_index = b.begin(step, stage, iteration)
         try:
