@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-PACKAGES = workflows activities definitions records vein2vein worker.py
+PACKAGES = workflows activities definitions records simulation vein2vein worker.py
 
 .PHONY: run test setup system-deps lint typecheck unit bench chaos clean
 
@@ -55,7 +55,7 @@ chaos: setup
 # Figures, not pass/fail (see benchmarks/): framework overhead against a raw temporalio
 # workflow, report-to-visible latency, 200 bookings at once, 10,000 open batches on the
 # default workflow cache, recovery after a worker SIGKILL with 200 batches in flight, then
-# replay cost per committed history.
+# replay cost per committed history, then a year of a 10-centre network on the simulator.
 bench: setup
 	$(BIN)/python -m benchmarks.overhead --batches 50
 	$(BIN)/python -m benchmarks.latency --samples 50
@@ -63,6 +63,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.open_batches --batches 10000
 	$(BIN)/python -m benchmarks.recovery --batches 200
 	$(BIN)/python -m benchmarks.replay
+	$(BIN)/python -m benchmarks.simulate
 
 clean:
 	rm -rf $(VENV) .vein2vein .pytest_cache .mypy_cache .ruff_cache

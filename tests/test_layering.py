@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Packages below the service and the CLI.
-LOWER_LAYERS = ("workflows", "activities", "records", "definitions")
+LOWER_LAYERS = ("workflows", "activities", "records", "definitions", "simulation")
 #: What those packages must not import (the modules and everything under them).
 UPPER_LAYERS = ("vein2vein.service", "vein2vein.cli")
 #: Every package of the distribution: none imports the entry-point module `worker`.

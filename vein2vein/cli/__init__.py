@@ -7,6 +7,7 @@ having changed nothing. One module per command group; `common` holds what they s
 - `definitions`, `batch`, `record`, `lots`, `ledger`, `keys`: the groups of the same name
 - `users`: the `users` and `tokens` groups
 - `capacity`: a site's booked and free lanes
+- `simulate`: a scenario of the network on the discrete-event simulator (`simulation`)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from vein2vein.cli.keys import keys_app
 from vein2vein.cli.ledger import ledger_app
 from vein2vein.cli.lots import lots_app
 from vein2vein.cli.record import record_app
+from vein2vein.cli.simulate import simulate_command
 from vein2vein.cli.users import tokens_app, users_app
 
 __all__ = ["app", "main"]
@@ -39,6 +41,7 @@ app.command()(run.worker)
 app.command()(run.dev)
 app.command()(run.serve)
 app.command()(capacity)
+app.command(name="simulate")(simulate_command)
 app.add_typer(definitions_app, name="definitions")
 app.add_typer(batch_app, name="batch")
 app.add_typer(ledger_app, name="ledger")
