@@ -154,3 +154,16 @@ def install_append_only_guards(conn: Connection) -> None:
                 name=name, table=table, events=events, level=level, message=messages[table]
             )
             conn.execute(text(ddl))
+
+
+def missing_guards(conn: Connection) -> list[str]:
+    """The append-only triggers `install_append_only_guards` creates that are not in the
+    database now (empty: every guard is in place). Installation qualification reads this."""
+    if conn.dialect.name == "sqlite":
+        expected = {n for pair in SQLITE_TRIGGERS.values() for n in pair}
+        rows = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+    else:
+        expected = {n for pair in POSTGRES_TRIGGERS.values() for n in pair}
+        rows = conn.execute(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"))
+    present = {str(r[0]) for r in rows}
+    return sorted(expected - present)

@@ -42,7 +42,13 @@ from records._chain import (
     event_content,
     row_content,
 )
-from records._schema import install_append_only_guards, ledger_entries, lot_usage, metadata
+from records._schema import (
+    install_append_only_guards,
+    ledger_entries,
+    lot_usage,
+    metadata,
+    missing_guards,
+)
 from records.database import sqlite_file_engine
 from records.verification import VerifyReport, verify_ledger
 
@@ -159,6 +165,11 @@ class Ledger:
                 )
             metadata.create_all(conn, checkfirst=True)
             install_append_only_guards(conn)
+
+    def missing_guards(self) -> list[str]:
+        """The append-only triggers missing from the database (empty when all are there)."""
+        with self._engine.connect() as conn:
+            return missing_guards(conn)
 
     def append(self, events: Sequence[AuditEvent]) -> int:
         """Write each event exactly once, in one transaction; return how many were new.

@@ -32,6 +32,7 @@ from vein2vein.cli.lots import lots_app
 from vein2vein.cli.record import record_app
 from vein2vein.cli.simulate import simulate_command
 from vein2vein.cli.users import tokens_app, users_app
+from vein2vein.cli.validate import validate
 
 __all__ = ["app", "main"]
 
@@ -41,6 +42,7 @@ app.command()(run.worker)
 app.command()(run.dev)
 app.command()(run.serve)
 app.command()(capacity)
+app.command()(validate)
 app.command(name="simulate")(simulate_command)
 app.add_typer(definitions_app, name="definitions")
 app.add_typer(batch_app, name="batch")
