@@ -203,3 +203,22 @@ async def test_capacity_shows_booked_and_free_lanes_per_site_and_day(
     empty = table[table.index('data-day="2031-05-04"') :].split("</tr>")[0]
     assert '<td class="free">4</td>' in empty
     assert (await http.get("/console/capacity", params={"start": "soon"})).status_code == 422
+
+
+@pytest.mark.usefixtures("berlin")
+async def test_the_batch_page_review_and_temperature_print_in_the_deployment_zone(
+    client: Client, people: People, harness: Harness
+) -> None:
+    handle = await harness.start(
+        FLAKY_BOOKING, faults=[Fault(kind="temperature_excursion", step="receipt")]
+    )
+    await harness.until_waiting(handle, "disposition of DEV-1")
+    http = await client(user=people.make(Role.QA))
+    page = (await http.get(f"/console/batches/{handle.id}")).text
+    review = page[page.index("Review by exception") :]
+    assert re.search(r"receipt: courier -&gt; manufacturing at [0-9-]+ [0-9:]+ CES?T", review)
+    temperature = page[page.index('id="temperature"') :]
+    assert re.search(r"[0-9-]+ [0-9:]+ CES?T", temperature.split("</div>")[0])
+    assert " UTC" not in temperature.split("</div>")[0]
+    await handle.cancel()
+    await harness.finish(handle)

@@ -101,8 +101,9 @@ async def batch_page(
         actions=decision_links(
             defn, rec, awaiting_gates=gates_awaiting(rec), roles=who.roles, user_id=who.id
         ),
-        review=review_by_exception(rec, legs),
-        temperature=Markup(legs_html(legs)),  # escaped value by value in records.ebr_temperature
+        review=review_by_exception(rec, legs, ctx.settings.time_zone),
+        # escaped value by value in records.ebr_temperature
+        temperature=Markup(legs_html(legs, ctx.settings.time_zone)),
         timeline_chart=Markup(timeline_svg(rec, now)),  # escaped value by value in .timeline
         awaiting=awaiting,
         next=next_cell(rec, clock_cells(rec.clocks), awaiting),
@@ -145,7 +146,7 @@ async def _decide_page(
         target=target,
         about=about(auth),
         error=error,
-        review=review_by_exception(rec, await legs_for(ctx, rec)),
+        review=review_by_exception(rec, await legs_for(ctx, rec), ctx.settings.time_zone),
         actions=list(auth.actions),
         roles=roles,
         meaning=kept["meaning"] or auth.meaning,
