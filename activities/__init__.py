@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from activities.catalog import KNOWN_ACTIVITIES, SITE_ACTIVITIES, SYSTEM_ACTIVITIES
     from activities.runtime import Activities, AuditSink
     from activities.sim_report import SimulatedReport
-    from activities.sim_tables import simulate_result
-    from activities.simulated import Fault, SimulatedWorld
+    from activities.sim_tables import Fault, simulate_result
+    from activities.simulated import SimulatedWorld
 
 _HOME = {
     "DEFAULT_SITES": "adapters",
@@ -38,7 +38,7 @@ _HOME = {
     "Activities": "runtime",
     "AuditSink": "runtime",
     "SimulatedReport": "sim_report",
-    "Fault": "simulated",
+    "Fault": "sim_tables",
     "SimulatedWorld": "simulated",
     "simulate_result": "sim_tables",
 }

@@ -1,7 +1,45 @@
 """What the simulated outside world reports and how long it takes: nominal and failing
-values by result, durations by activity or operation, default material lots."""
+values by result, durations by activity or operation, default material lots; and the faults
+it can be told to inject (shared by the durable engine's simulated adapter and the
+discrete-event simulator, so both executors read the same fault list)."""
 
 from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FaultKind = Literal[
+    "failed_collection",
+    "courier_delay",
+    "temperature_excursion",
+    "no_temperature_summary",
+    "never_in_range",
+    "oos",
+    "label_mismatch",
+    "flaky",
+    "no_capacity",
+    "silent",
+]
+
+
+class Fault(BaseModel):
+    """One fault to inject. Narrow it by batch, step, activity or result; it fires at most
+    `times` per batch, each time with `probability` (the simulator samples it; the simulated
+    adapter of the durable engine takes 1.0)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: FaultKind
+    batch_id: str | None = None
+    step: str | None = None
+    activity: str | None = None
+    result: str | None = Field(default=None, description="For 'oos': which result fails")
+    times: int = Field(default=1, ge=1, description="At most this many firings per batch")
+    delay: timedelta = timedelta(hours=36)
+    probability: float = Field(default=1.0, ge=0, le=1)
+
 
 #: Nominal values the simulated labs report, and what an out-of-specification one looks like.
 NOMINAL: dict[str, tuple[float | str, float | str, str]] = {

@@ -19,13 +19,10 @@ import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from activities.adapters import AdapterUnavailable, BusinessRefusal
 from activities.sim_report import ScheduledReport
-from activities.sim_tables import DEFAULT_LOTS, DURATIONS_H, NOMINAL
+from activities.sim_tables import DEFAULT_LOTS, DURATIONS_H, NOMINAL, Fault, FaultKind
 from records.database import private_file
 from records.temperature import TemperatureSeries, summarise
 from workflows.coi import DefaultCoiIssuer
@@ -39,35 +36,6 @@ from workflows.model import (
     TemperatureSummary,
 )
 from workflows.vocabulary import BusinessError
-
-FaultKind = Literal[
-    "failed_collection",
-    "courier_delay",
-    "temperature_excursion",
-    "no_temperature_summary",
-    "never_in_range",
-    "oos",
-    "label_mismatch",
-    "flaky",
-    "no_capacity",
-    "silent",
-]
-
-
-class Fault(BaseModel):
-    """One fault to inject. Narrow it by batch, step or activity; it fires `times` per batch."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: FaultKind
-    batch_id: str | None = None
-    step: str | None = None
-    activity: str | None = None
-    result: str | None = Field(default=None, description="For 'oos': which result fails")
-    times: int = Field(default=1, ge=1)
-    delay: timedelta = timedelta(hours=36)
-    probability: float = Field(default=1.0, ge=0, le=1)
-
 
 Scheduler = Callable[[ScheduledReport], Awaitable[None]]
 #: Where the simulated courier's full reading series go (the records store's `put`).

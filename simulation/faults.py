@@ -11,40 +11,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from activities.sim_tables import DURATIONS_H, NOMINAL
-
-FaultKind = Literal[
-    "failed_collection",
-    "courier_delay",
-    "temperature_excursion",
-    "no_temperature_summary",
-    "never_in_range",
-    "oos",
-    "label_mismatch",
-    "flaky",
-    "no_capacity",
-    "silent",
-]
-
-
-class Fault(BaseModel):
-    """One fault, shaped like the durable engine's `activities.Fault` (same fields, same
-    matching), so a conformance test hands both executors the same list."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: FaultKind
-    step: str | None = None
-    activity: str | None = None
-    result: str | None = Field(default=None, description="For 'oos': which result fails")
-    times: int = Field(default=1, ge=1, description="At most this many firings per batch")
-    delay: timedelta = timedelta(hours=36)
-    probability: float = Field(default=1.0, ge=0, le=1)
+from activities.sim_tables import DURATIONS_H, NOMINAL, Fault, FaultKind
 
 
 class Distribution(BaseModel):

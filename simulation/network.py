@@ -11,10 +11,11 @@ from typing import Any
 
 import simpy
 
+from activities.sim_tables import Fault
 from simulation.batch import Order, SimBatch, at, new_record
 from simulation.capacity import DAY_H, Inventory, SlotCalendar, first_midnight_day
 from simulation.dispositions import Dispositions, ForcedDispositions
-from simulation.faults import Fault, World
+from simulation.faults import World
 from simulation.qa import ReviewerPool
 from workflows.authority import gate_refusal
 from workflows.definition import CompiledDefinition

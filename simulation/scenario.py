@@ -48,7 +48,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from activities.adapters import Site
-from simulation.faults import Distribution, Fault
+from activities.sim_tables import Fault
+from simulation.faults import Distribution
 from workflows.model import DecisionAction
 from workflows.vocabulary import PartyKind
 

@@ -20,7 +20,6 @@ from definitions import (
     IN_VIVO_LOT,
     IN_VIVO_PATIENT,
 )
-from simulation import faults as sim
 from simulation.network import run_one
 from simulation.trace import Trace, trace
 from tests.harness import Harness
@@ -90,7 +89,7 @@ def simulated(
     return trace(
         run_one(
             definition,
-            faults=[sim.Fault(**f.model_dump(exclude={"batch_id"})) for f in faults],
+            faults=list(faults),
             decisions=decisions,
             sites=order.get("sites", CLASSIC),
             options=order.get("options"),
