@@ -33,7 +33,13 @@ from vein2vein.service import (
     console_definitions,
     headers,
 )
-from vein2vein.service.auth import SESSION_COOKIE, LoginRequired, csrf_token, read_session
+from vein2vein.service.auth import (
+    SESSION_COOKIE,
+    LoginRequired,
+    PasswordChangeRequired,
+    csrf_token,
+    read_session,
+)
 from vein2vein.service.context import Clock, ServiceContext, wall_clock
 from vein2vein.service.files import service_secret
 from vein2vein.service.idempotency import IdempotencyStore
@@ -154,7 +160,8 @@ def _is_page(request: Request) -> bool:
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def login_required(_: Request, exc: LoginRequired) -> Response:
-        return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
+        page = "/console/password" if isinstance(exc, PasswordChangeRequired) else "/login"
+        return RedirectResponse(f"{page}?next={quote(exc.next_url)}", status_code=303)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

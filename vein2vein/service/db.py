@@ -37,6 +37,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import OperationalError
 
 from records.database import engine_for
 
@@ -81,6 +82,8 @@ users = Table(
     Column("changed_at", Text, nullable=True),
     # A removed user keeps its row so that the id is never given to somebody else (11.300(a)).
     Column("removed_at", Text, nullable=True),
+    # Set when somebody else chose the password (an admin, the demo): it must be changed first.
+    Column("must_change_password", Boolean, nullable=False, default=False),
 )
 
 user_identities = Table(
@@ -179,6 +182,7 @@ def _created(url: str) -> bool:
     engine = engine_for(url)
     with engine.begin() as conn:
         metadata.create_all(conn, checkfirst=True)
+        _add_new_columns(conn)
         _install_guards(conn)
         _carry_over_old_log(conn)
     return True
@@ -188,6 +192,29 @@ def open_database(url: str) -> Engine:
     """The engine for `url` with the service's tables created (once per process)."""
     _created(url)
     return engine_for(url)
+
+
+#: Columns added to existing tables after their first release: (table, column, SQL type and
+#: default). `create_all` makes new tables whole but never alters an existing one.
+_ADDED_COLUMNS = (("service_users", "must_change_password", "BOOLEAN NOT NULL DEFAULT FALSE"),)
+
+
+def _add_new_columns(conn: Connection) -> None:
+    """Add the `_ADDED_COLUMNS` a database made by an older version lacks."""
+    inspector = inspect(conn)
+    for table, column, ddl in _ADDED_COLUMNS:
+        if column in {c["name"] for c in inspector.get_columns(table)}:
+            continue
+        if conn.dialect.name == "postgresql":
+            # Another replica starting at the same moment may have added it meanwhile.
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {ddl}"))
+        else:
+            try:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+            except OperationalError as err:
+                # Another process on the same file added it between our look and our change.
+                if "duplicate column" not in str(err):
+                    raise
 
 
 def _install_guards(conn: Connection) -> None:
