@@ -31,6 +31,7 @@ from vein2vein.service import (
     assets,
     console,
     console_definitions,
+    console_oidc,
     headers,
 )
 from vein2vein.service.auth import (
@@ -45,6 +46,7 @@ from vein2vein.service.files import service_secret
 from vein2vein.service.idempotency import IdempotencyStore
 from vein2vein.service.identity import Identity
 from vein2vein.service.limits import EVENTS_PATH, BodyLimit
+from vein2vein.service.oidc import OidcProvider
 from vein2vein.service.orders import OrderStore
 from vein2vein.service.templates import render_page
 from vein2vein.settings import Settings
@@ -97,6 +99,7 @@ def create_app(
         catalog=catalog if catalog is not None else load_catalog(settings.extra_definitions),
         sites=sites,
         client=client,
+        oidc=OidcProvider(settings.oidc, db_url) if settings.oidc else None,
     )
 
     @contextlib.asynccontextmanager
@@ -125,6 +128,7 @@ def create_app(
     app.include_router(api_records.router)
     app.include_router(console.router)
     app.include_router(console_definitions.router)
+    app.include_router(console_oidc.router)
     assets.install(app)
     headers.install(app)
     _install_handlers(app)

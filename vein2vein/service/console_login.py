@@ -49,9 +49,10 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _form(
+def login_page(
     request: Request, ctx: Ctx, next_url: str, *, error: str = "", status_code: int = 200
 ) -> HTMLResponse:
+    """The sign-in form (with its anti-forgery cookie when the browser has none yet)."""
     token, fresh = login_csrf(ctx, request)
     response = board_routes.page(
         request,
@@ -79,7 +80,7 @@ def _form(
 @router.get("/login")
 async def login_form(request: Request, ctx: Ctx, next: str = "/console") -> HTMLResponse:
     """The sign-in form."""
-    return _form(request, ctx, next)
+    return login_page(request, ctx, next)
 
 
 @router.post("/login")
@@ -93,7 +94,7 @@ async def login(
 ) -> Response:
     """Check the password (throttled and recorded) and open a session."""
     if not check_login_csrf(ctx, request, login_csrf):
-        return _form(
+        return login_page(
             request,
             ctx,
             next,
@@ -110,7 +111,7 @@ async def login(
             address=address,
         )
     except AuthError as err:
-        response = _form(request, ctx, next, error=err.message, status_code=err.status)
+        response = login_page(request, ctx, next, error=err.message, status_code=err.status)
         if err.retry_after is not None:
             response.headers["Retry-After"] = str(err.retry_after)
         return response

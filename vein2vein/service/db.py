@@ -9,7 +9,9 @@ a replica's files.
 - `service_users`: people; `service_user_identities` maps an external identity (OIDC issuer and
   subject) to one of them; `service_sessions`: console sessions by the SHA-256 of their opaque
   id; `service_login_throttle`: failed sign-ins per account and per client address;
-  `service_api_tokens`: integration tokens by the SHA-256 of their secret.
+  `service_api_tokens`: integration tokens by the SHA-256 of their secret;
+  `service_oidc_requests`: single sign-on requests sent to the identity provider and not yet
+  answered (state, nonce, PKCE verifier, and a decision waiting for its re-authentication).
 - `service_idempotency`: Idempotency-Key -> the first answer, per caller.
 - `service_orders`: which batch each treatment order started (never the patient's pseudonym).
 
@@ -110,6 +112,22 @@ sessions = Table(
     Column("expires_at", Text, nullable=False),
     Column("revoked_at", Text, nullable=True),
     Column("revoked_by", Text, nullable=True),
+)
+
+oidc_requests = Table(
+    "service_oidc_requests",
+    metadata,
+    # The SHA-256 of the `state` sent to the provider; a row is taken (deleted) once.
+    Column("state_sha256", Text, primary_key=True),
+    Column("purpose", Text, nullable=False),  # "login" or "sign"
+    # Login: the SHA-256 of the browser's flow cookie; signing: the session's SHA-256.
+    Column("binding", Text, nullable=False),
+    Column("nonce", Text, nullable=False),
+    Column("code_verifier", Text, nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("payload", Text, nullable=False),  # JSON: where to go next, or the pending decision
+    Column("created_at", Text, nullable=False),
+    Column("expires_at", Text, nullable=False),
 )
 
 login_throttle = Table(

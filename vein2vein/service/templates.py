@@ -195,10 +195,11 @@ _DECIDE = """<h1>Decide {{ target }} on <a href="/console/batches/{{ r.batch_id 
 <div class="manifest"><p>Your signature records your printed name <b>{{ who.name }}</b>, the date
 and time, its meaning and your reason, bound to record version
 <code>{{ r.record_hash[:12] }}</code>.
-Type your password again to sign.</p>
+{% if sso %}To sign, you will sign in again at {{ sso_name }}; the signature is made when you
+come back.</p>{% else %}Type your password again to sign.</p>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
-</div>
+{% endif %}</div>
 <p><button class="primary" id="sign" type="submit">Sign</button></p>
 </form>"""
 
