@@ -45,6 +45,7 @@ router = APIRouter(include_in_schema=False)
 #: Binds a sign-in at the provider to the browser that started it (against login CSRF).
 FLOW_COOKIE = "v2v_oidc"
 _FLOW_PATH = "/login/oidc"
+#: The purpose of a request sent to the provider to sign in.
 LOGIN = "login"
 
 

@@ -25,6 +25,7 @@ from workflows.authority import role_refusal
 
 #: The oldest sign-in at the provider a signature accepts.
 FRESH_SIGNING = timedelta(minutes=5)
+#: The purpose of a request sent to the provider to re-authenticate for a signature.
 SIGN = "sign"
 
 
