@@ -16,6 +16,7 @@ from records.approvals import Approvals
 from tests.approving import SINCE, approve_all
 from tests.harness import Harness
 from tests.products import FLAKY_BOOKING, REPORTED_BY_HAND
+from tests.service.support import own_password
 from vein2vein.approvals import approval_signature, approve
 from vein2vein.cli import app
 from vein2vein.demo_time import at_speed
@@ -37,7 +38,9 @@ async def test_a_batch_starts_only_on_an_approved_version_in_use(
     harness: Harness, tmp_path: Path
 ) -> None:
     records_url = f"sqlite:///{tmp_path / 'records.db'}"
-    ensure_demo_users(Identity.open(records_url, tmp_path))
+    identity = Identity.open(records_url, tmp_path)
+    ensure_demo_users(identity)
+    own_password(identity, "qa")  # a published password must be replaced before signing
     env = {
         "TEMPORAL_ADDRESS": harness.client.service_client.config.target_host,
         "VEIN2VEIN_DATA_DIR": str(tmp_path),

@@ -13,7 +13,7 @@ from tests.service.support import FAST_HASHER
 from vein2vein.cli import run_command
 from vein2vein.demo import user_lines
 from vein2vein.keys import deployment_signing_key
-from vein2vein.preflight import is_loopback, off_loopback_problems
+from vein2vein.preflight import is_loopback, off_loopback_problems, off_loopback_warnings
 from vein2vein.service import admin
 from vein2vein.service.identity import Identity
 from vein2vein.settings import Settings
@@ -83,6 +83,9 @@ def test_serve_off_loopback_refuses_demo_passwords(
     assert off_loopback_problems(settings) == [
         "user(s) admin still have the published demo password (`vein2vein users passwd USER`)"
     ]
+    # Passwords an admin set are no refusal, only a warning: they must change at first sign-in.
+    (warning,) = off_loopback_warnings(settings)
+    assert warning.startswith("user(s) engineer, operator, qa, qp still have a password an admin")
     admin.set_password(identity, "admin", "admin-own-secret", by="admin", hasher=FAST_HASHER)
     assert off_loopback_problems(settings) == []
 

@@ -150,7 +150,10 @@ def user_lines(settings: Settings, *, demo: bool) -> list[str]:
     if demo:
         created = ensure_demo_users(identity)
         if created:
-            return [f"  demo user {u:<9} password {p}" for u, p in created]
+            return [f"  demo user {u:<9} password {p}" for u, p in created] + [
+                "  (each chooses their own password at the first console sign-in; no"
+                " signature before)"
+            ]
         return ["  users from the data directory (demo credentials: see README)"]
     if list_users(identity):
         return ["  users from the data directory"]

@@ -10,6 +10,10 @@ must not start while:
   the spot, which nobody registered deliberately with the workers or archived);
 - the data directory, a file in it, the signing key or the key registry can be read by group
   or others (`vein2vein.private.exposed`).
+
+It only warns (`off_loopback_warnings`) about users whose password an administrator set and
+who have not chosen their own yet: they cannot do anything but change it at their first
+sign-in, so they are no open door, but somebody should hand the password over soon.
 """
 
 from __future__ import annotations
@@ -52,6 +56,23 @@ def demo_password_users(settings: Settings) -> list[str]:
         except (VerificationError, InvalidHashError):
             continue
     return found
+
+
+def off_loopback_warnings(settings: Settings) -> list[str]:
+    """What `serve` says beyond loopback without refusing: users who must still replace a
+    password an administrator set (demo passwords are refused by `off_loopback_problems`)."""
+    from vein2vein.service.admin import list_users
+    from vein2vein.service.identity import Identity
+
+    demo = set(demo_password_users(settings))
+    users = list_users(Identity.open(settings.ledger, settings.data_dir))
+    waiting = [u.user_id for u in users if u.must_change_password and u.user_id not in demo]
+    if not waiting:
+        return []
+    return [
+        f"user(s) {', '.join(waiting)} still have a password an administrator set; they must"
+        " choose their own at their first console sign-in and cannot sign until then"
+    ]
 
 
 def off_loopback_problems(settings: Settings) -> list[str]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -22,6 +24,68 @@ DEFAULT_MAX_BODY_BYTES = 1 << 20
 #: carry a logger's whole series, up to `records.temperature.MAX_READINGS` readings, which is
 #: about 4.5 MiB even pretty-printed with microsecond times and 17-digit values.
 DEFAULT_MAX_EVENT_BODY_BYTES = 8 << 20
+
+
+class OidcSettings(BaseModel):
+    """Single sign-on through an OpenID Connect provider (`vein2vein.service.oidc`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: The provider's issuer URL; its discovery document is `/.well-known/openid-configuration`.
+    issuer: str = Field(min_length=1)
+    client_id: str = Field(min_length=1)
+    client_secret: str = Field(min_length=1, repr=False)
+    #: Provider group -> vein2vein role values (one group may grant several roles).
+    group_roles: dict[str, tuple[str, ...]]
+    #: The ID token claim that lists the person's groups.
+    groups_claim: str = "groups"
+    #: What the login page's button says: "Sign in with <name>".
+    name: str = "single sign-on"
+
+    @field_validator("group_roles")
+    @classmethod
+    def _known_roles(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        from workflows.model import Role
+
+        known = {r.value for r in Role}
+        for group, roles in value.items():
+            unknown = [r for r in roles if r not in known]
+            if unknown:
+                raise ValueError(
+                    f"group {group!r} maps to unknown role(s) {', '.join(unknown)};"
+                    f" roles: {', '.join(sorted(known))}"
+                )
+        return value
+
+    @classmethod
+    def from_env(cls, e: Mapping[str, str]) -> OidcSettings | None:
+        """The `VEIN2VEIN_OIDC_*` settings, or None when no issuer is set."""
+        issuer = e.get("VEIN2VEIN_OIDC_ISSUER", "").strip()
+        if not issuer:
+            return None
+        secret = e.get("VEIN2VEIN_OIDC_CLIENT_SECRET", "")
+        secret_file = e.get("VEIN2VEIN_OIDC_CLIENT_SECRET_FILE", "")
+        if secret_file:
+            secret = Path(secret_file).read_text(encoding="utf-8").strip()
+        return cls(
+            issuer=issuer.rstrip("/"),
+            client_id=e.get("VEIN2VEIN_OIDC_CLIENT_ID", ""),
+            client_secret=secret,
+            group_roles=parse_group_roles(e.get("VEIN2VEIN_OIDC_GROUP_ROLES", "")),
+            groups_claim=e.get("VEIN2VEIN_OIDC_GROUPS_CLAIM") or "groups",
+            name=e.get("VEIN2VEIN_OIDC_NAME") or urlsplit(issuer).hostname or issuer,
+        )
+
+
+def parse_group_roles(text: str) -> dict[str, tuple[str, ...]]:
+    """`"gmp-qa=qa,gmp-qp=qualified_person"` as {group: roles}; a group may repeat."""
+    found: dict[str, tuple[str, ...]] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        group, sep, role = pair.rpartition("=")
+        if not sep or not group.strip() or not role.strip():
+            raise ValueError(f"VEIN2VEIN_OIDC_GROUP_ROLES: {pair!r} is not group=role")
+        found[group.strip()] = (*found.get(group.strip(), ()), role.strip())
+    return found
 
 
 class Settings(BaseModel):
@@ -84,6 +148,9 @@ class Settings(BaseModel):
         ge=1024,
         description="Largest body of POST /api/events, which may carry a temperature series",
     )
+    oidc: OidcSettings | None = Field(
+        default=None, description="Single sign-on through an OpenID Connect provider"
+    )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -122,6 +189,7 @@ class Settings(BaseModel):
             max_event_body_bytes=int(
                 e.get("VEIN2VEIN_MAX_EVENT_BODY_BYTES", str(DEFAULT_MAX_EVENT_BODY_BYTES))
             ),
+            oidc=OidcSettings.from_env(e),
         )
 
     @field_validator("time_zone")

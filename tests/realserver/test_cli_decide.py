@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from tests.harness import order
 from tests.realserver.conftest import Cluster
 from tests.realserver.products import RELAY
+from tests.service.support import own_password
 from vein2vein.cli import app
 from vein2vein.keys import deployment_signing_key
 from vein2vein.service.admin import ensure_demo_users
@@ -27,7 +28,9 @@ async def test_cli_decide_reauthenticates_and_signs(cluster: Cluster) -> None:
     cluster.start_worker()
     await cluster.worker_ready()
     settings = Settings(data_dir=cluster.root)
-    ensure_demo_users(Identity.open(settings.ledger, settings.data_dir))
+    identity = Identity.open(settings.ledger, settings.data_dir)
+    ensure_demo_users(identity)
+    own_password(identity, "qa")  # a published password must be replaced before signing
     handle = await start_batch(await cluster.client(), RELAY, order())
     await cluster.until_waiting(handle.id, "decision at approve")
     env = {

@@ -48,6 +48,13 @@ def identity_of(settings: Settings) -> Identity:
     return identity
 
 
+def own_password(identity: Identity, *user_ids: str) -> None:
+    """As if `user_ids` had replaced the password an administrator set (most tests are about
+    something else than the forced change, `test_password_change.py`)."""
+    for user_id in user_ids:
+        identity.users.change(user_id, must_change_password=False)
+
+
 def make_token(settings: Settings, client: str, scopes: list[str], **kw: Any) -> str:
     """A token issued by the helpers' administrator."""
     return admin.create_token(identity_of(settings), client, scopes, by=ROOT, **kw)
@@ -74,6 +81,7 @@ class People:
             by=ROOT,
             hasher=FAST_HASHER,
         )
+        own_password(self.identity, user_id)
         return user_id, password
 
 

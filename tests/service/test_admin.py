@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from tests.service.support import FAST_HASHER, ROOT, Client, People, login, make_token
+from tests.service.support import (
+    FAST_HASHER,
+    ROOT,
+    Client,
+    People,
+    login,
+    make_token,
+    own_password,
+)
 from vein2vein.service import admin
 from vein2vein.service.db import api_tokens, open_database, users
 from vein2vein.service.identity import Identity
@@ -63,6 +71,7 @@ def test_disable_enable_remove_and_roles(tmp_path: Path) -> None:
     identity = _identity(tmp_path)
     boss = _first_admin(identity)
     admin.add_user(identity, "qp-q", "Q Person", ["qualified_person"], "pass-word-1", by=boss)
+    own_password(identity, "qp-q")
     auth = identity.auth
     assert auth.check_signer("qp-q", "pass-word-1", Role.QUALIFIED_PERSON) is None
     admin.set_roles(identity, "qp-q", ["qa"], by=boss)
@@ -98,6 +107,7 @@ def test_unlock_clears_throttling_and_needs_an_admin(tmp_path: Path) -> None:
     identity = _identity(tmp_path)
     boss = _first_admin(identity)
     admin.add_user(identity, "qp-q", "Q Person", ["qualified_person"], "pass-word-1", by=boss)
+    own_password(identity, "qp-q")
     for _ in range(3):
         assert "wrong password" in (identity.auth.check_signer("qp-q", "nope", Role.QA) or "")
     throttled = identity.auth.check_signer("qp-q", "pass-word-1", Role.QUALIFIED_PERSON) or ""
@@ -148,6 +158,10 @@ def test_demo_users_are_made_once(tmp_path: Path) -> None:
     made = admin.ensure_demo_users(identity)
     assert [u for u, _ in made] == ["qa", "qp", "operator", "engineer", "admin"]
     assert admin.ensure_demo_users(identity) == []
+    # Published passwords: nobody signs with one before choosing their own.
+    refused = identity.auth.check_signer("qa", "vein2vein-qa", Role.QA) or ""
+    assert "qa must first replace the password an administrator set" in refused
+    own_password(identity, "qa", "qp")
     assert identity.auth.check_signer("qa", "vein2vein-qa", Role.QA) is None
     assert identity.auth.check_signer("qp", "vein2vein-qp", Role.QUALIFIED_PERSON) is None
     assert [u.user_id for u in admin.list_users(identity)] == sorted(u for u, _ in made)

@@ -25,6 +25,7 @@ from tests.service.support import (
     key,
     login,
     order_json,
+    own_password,
 )
 from vein2vein.embedded import start_dev_server
 from vein2vein.keys import deployment_signing_key, load_registry
@@ -86,6 +87,7 @@ async def test_board_uses_search_attributes(
             by=ROOT,
             hasher=FAST_HASHER,
         )
+        own_password(identity_of(settings), user_id)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
         assert (await login(http, "op", "op-password")).is_redirect
         started = []

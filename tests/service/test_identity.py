@@ -30,6 +30,7 @@ from tests.service.support import (
     login,
     make_token,
     order_json,
+    own_password,
     start_via_api,
 )
 from vein2vein.service import admin, authn
@@ -66,6 +67,7 @@ def _add(app: FastAPI, user_id: str, *roles: Role) -> tuple[str, str]:
         by=ROOT,
         hasher=FAST_HASHER,
     )
+    own_password(identity_of(settings), user_id)
     return user_id, password
 
 
@@ -211,6 +213,7 @@ async def test_two_replicas_share_people_sessions_tokens_and_idempotency(
     admin.add_user(identity, "boss", "Bo Boss", ["admin"], "boss-password", by=admin.BOOTSTRAP)
     # A user added through one replica signs in through the other.
     admin.add_user(identity, "qa-both", "Qa Both", ["qa", "operator"], "qa-password", by="boss")
+    own_password(identity, "qa-both")
     assert (await login(two, "qa-both", "qa-password")).status_code == 303
     # A session opened on one is valid on the other, and revoked on logout through the other.
     assert (await login(one, "qa-both", "qa-password")).status_code == 303

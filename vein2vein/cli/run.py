@@ -14,7 +14,7 @@ import sys
 import typer
 
 from vein2vein.cli.common import err, load_settings, out
-from vein2vein.preflight import is_loopback, off_loopback_problems
+from vein2vein.preflight import is_loopback, off_loopback_problems, off_loopback_warnings
 from vein2vein.private import open_private_log, private_dir, restrict_umask
 
 
@@ -72,6 +72,8 @@ def serve(
                 soft_wrap=True,
             )
             raise typer.Exit(1)
+        for warning in off_loopback_warnings(settings):
+            err.print(f"warning: {warning}", markup=False, soft_wrap=True)
     configure_logging(settings.log_level)
 
     async def go() -> None:

@@ -94,12 +94,15 @@ def users_add(
             lambda by: admin.add_user(identity, user_id, name, role, _new_password(), by=by),
         )
     out.print(f"added {user.user_id} ({', '.join(r.value for r in user.roles)})")
+    if user.must_change_password:
+        out.print(f"{user.user_id} must choose their own password at their first console sign-in")
 
 
 @users_app.command("passwd")
 @command
 def users_passwd(user_id: str, admin_id: str | None = AdminOption) -> None:
-    """Set a user's password (ends their console sessions)."""
+    """Set a user's password (ends their console sessions); unless it is the admin's own, the
+    user must replace it at their next console sign-in and cannot sign until then."""
     from vein2vein.service import admin
 
     identity = _identity()

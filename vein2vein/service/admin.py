@@ -116,7 +116,17 @@ def add_user(
             raise ValueError("the first user must be an administrator (--role admin)")
     else:
         _require_admin(identity, by)
-    return _insert_user(identity, user_id, printed_name, parsed, password, by=by, hasher=hasher)
+    # The first admin chose their own password; anyone else's was chosen by an admin.
+    return _insert_user(
+        identity,
+        user_id,
+        printed_name,
+        parsed,
+        password,
+        by=by,
+        hasher=hasher,
+        must_change=by != BOOTSTRAP,
+    )
 
 
 def _insert_user(
@@ -128,6 +138,7 @@ def _insert_user(
     *,
     by: str,
     hasher: PasswordHasher | None = None,
+    must_change: bool,
 ) -> User:
     validate_user_id(user_id)
     if not printed_name.strip():
@@ -140,13 +151,15 @@ def _insert_user(
         password_hash=hash_password(password, hasher),
         created_at=now,
         changed_at=now,
+        must_change_password=must_change,
     )
     identity.users.insert(user)
     identity.security.record(
         SecurityEvent.USER_ADDED,
         actor=by,
         user_id=user_id,
-        detail=f"roles {', '.join(r.value for r in parsed)}",
+        detail=f"roles {', '.join(r.value for r in parsed)}"
+        + ("; must change the password at first sign-in" if must_change else ""),
     )
     return user
 
@@ -159,16 +172,52 @@ def set_password(
     by: str,
     hasher: PasswordHasher | None = None,
 ) -> None:
-    """Set a user's password; their sessions end. KeyError if no such user."""
+    """Set a user's password; their sessions end, and unless the admin set their own, the user
+    must change it at their next sign-in. KeyError if no such user."""
     _require_admin(identity, by)
     _existing(identity, user_id)
-    identity.users.change(user_id, password_hash=hash_password(password, hasher))
+    must_change = by != user_id
+    identity.users.change(
+        user_id,
+        password_hash=hash_password(password, hasher),
+        must_change_password=must_change,
+    )
     ended = identity.sessions.revoke_user(user_id, by=by)
     identity.security.record(
         SecurityEvent.PASSWORD_CHANGED,
         actor=by,
         user_id=user_id,
-        detail=f"{ended} session(s) ended",
+        detail=f"{ended} session(s) ended"
+        + ("; must change it at the next sign-in" if must_change else ""),
+    )
+
+
+def change_own_password(
+    identity: Identity,
+    user_id: str,
+    current: str,
+    new: str,
+    *,
+    address: str | None = None,
+    hasher: PasswordHasher | None = None,
+) -> None:
+    """A user replaces their own password (after typing the current one, throttled as a
+    sign-in); this clears `must_change_password` and ends every session of theirs.
+
+    `AuthError` for a wrong current password, ValueError for a new one too short or unchanged.
+    """
+    user = identity.auth.authenticate(user_id, current, purpose="password change", address=address)
+    if new == current:
+        raise ValueError("the new password must differ from the current one")
+    identity.users.change(
+        user.user_id, password_hash=hash_password(new, hasher), must_change_password=False
+    )
+    ended = identity.sessions.revoke_user(user.user_id, by=user.user_id)
+    identity.security.record(
+        SecurityEvent.PASSWORD_CHANGED,
+        actor=user.user_id,
+        user_id=user.user_id,
+        detail=f"changed by the user; {ended} session(s) ended",
     )
 
 
@@ -304,6 +353,7 @@ def ensure_demo_users(identity: Identity) -> list[tuple[str, str]]:
         return []
     created = []
     for user_id, name, roles, password in DEMO_USERS:
-        _insert_user(identity, user_id, name, roles, password, by=DEMO)
+        # Published passwords: whoever signs in first as a demo user must choose their own.
+        _insert_user(identity, user_id, name, roles, password, by=DEMO, must_change=True)
         created.append((user_id, password))
     return created

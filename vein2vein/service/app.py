@@ -31,14 +31,22 @@ from vein2vein.service import (
     assets,
     console,
     console_definitions,
+    console_oidc,
     headers,
 )
-from vein2vein.service.auth import SESSION_COOKIE, LoginRequired, csrf_token, read_session
+from vein2vein.service.auth import (
+    SESSION_COOKIE,
+    LoginRequired,
+    PasswordChangeRequired,
+    csrf_token,
+    read_session,
+)
 from vein2vein.service.context import Clock, ServiceContext, wall_clock
 from vein2vein.service.files import service_secret
 from vein2vein.service.idempotency import IdempotencyStore
 from vein2vein.service.identity import Identity
 from vein2vein.service.limits import EVENTS_PATH, BodyLimit
+from vein2vein.service.oidc import OidcProvider
 from vein2vein.service.orders import OrderStore
 from vein2vein.service.templates import render_page
 from vein2vein.settings import Settings
@@ -91,6 +99,7 @@ def create_app(
         catalog=catalog if catalog is not None else load_catalog(settings.extra_definitions),
         sites=sites,
         client=client,
+        oidc=OidcProvider(settings.oidc, db_url) if settings.oidc else None,
     )
 
     @contextlib.asynccontextmanager
@@ -119,6 +128,7 @@ def create_app(
     app.include_router(api_records.router)
     app.include_router(console.router)
     app.include_router(console_definitions.router)
+    app.include_router(console_oidc.router)
     assets.install(app)
     headers.install(app)
     _install_handlers(app)
@@ -154,7 +164,8 @@ def _is_page(request: Request) -> bool:
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def login_required(_: Request, exc: LoginRequired) -> Response:
-        return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
+        page = "/console/password" if isinstance(exc, PasswordChangeRequired) else "/login"
+        return RedirectResponse(f"{page}?next={quote(exc.next_url)}", status_code=303)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -46,6 +46,8 @@ class Principal(BaseModel):
     method: str = ""
     #: A client token's one site; None: any site.
     site: str | None = None
+    #: A person whose password somebody else chose: nothing but choosing their own until then.
+    must_change_password: bool = False
 
     @property
     def caller(self) -> str:
@@ -67,6 +69,10 @@ class LoginRequired(Exception):
         self.next_url = next_url
 
 
+class PasswordChangeRequired(LoginRequired):
+    """A console page was asked for by a person who must first choose their own password."""
+
+
 def read_session(ctx: ServiceContext, value: str | None) -> Principal | None:
     """The person a session cookie names, if the session is live and the user active."""
     session = ctx.sessions.read(value)
@@ -82,6 +88,7 @@ def read_session(ctx: ServiceContext, value: str | None) -> Principal | None:
         roles=user.roles,
         session_hash=session.id_sha256,
         method=session.method,
+        must_change_password=user.must_change_password,
     )
 
 
@@ -164,9 +171,14 @@ async def optional_principal(
 async def principal(
     found: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Principal:
-    """The authenticated caller, or 401."""
+    """The authenticated caller, or 401; 403 for a person who must first change the password
+    an administrator set (in the console)."""
     if found is None:
         raise HTTPException(401, "authentication required", headers={"WWW-Authenticate": "Bearer"})
+    if found.must_change_password:
+        raise HTTPException(
+            403, "change the password an administrator set first: /console/password"
+        )
     return found
 
 
@@ -194,13 +206,26 @@ def person(who: Annotated[Principal, Depends(principal)]) -> Principal:
     return who
 
 
-def console_user(request: Request, ctx: Ctx) -> Principal:
-    """The signed-in person for a console page; otherwise a redirect to the login page."""
+def console_session(request: Request, ctx: Ctx) -> Principal:
+    """The signed-in person, even one who must change their password (the password page and
+    sign-out); otherwise a redirect to the login page."""
     found = read_session(ctx, request.cookies.get(SESSION_COOKIE))
     if found is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRequired(target)
+        raise LoginRequired(_here(request))
     return found
+
+
+def console_user(request: Request, ctx: Ctx) -> Principal:
+    """The signed-in person for a console page; otherwise a redirect to the login page, or to
+    the password page while they must change the password an administrator set."""
+    found = console_session(request, ctx)
+    if found.must_change_password:
+        raise PasswordChangeRequired(_here(request))
+    return found
+
+
+def _here(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
 #: Every role that may read batches (all of them).

@@ -24,6 +24,14 @@ from workflows.model import Role
 WRONG = "unknown user or wrong password"
 
 
+def must_change_message(user_id: str) -> str:
+    """Why a user whose password somebody else chose may not sign yet."""
+    return (
+        f"{user_id} must first replace the password an administrator set: sign in to the"
+        " console, which asks for a new one (/console/password); no signature until then"
+    )
+
+
 class AuthError(Exception):
     """A password check failed; `status` is the HTTP status that says so."""
 
@@ -102,6 +110,8 @@ class Authenticator:
             user = self.authenticate(signer_id, password, purpose="signature")
         except AuthError as err:
             return err.message
+        if user.must_change_password:
+            return must_change_message(user.user_id)
         if not user.holds(role):
             return f"{signer_id} does not hold the role {role.value}"
         return None

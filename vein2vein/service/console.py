@@ -29,7 +29,9 @@ from vein2vein.service.batches import (
     records,
 )
 from vein2vein.service.board import await_cells, clock_cells, next_cell
-from vein2vein.service.decisions import DecisionRequest, authority, sign_and_submit
+from vein2vein.service.decisions import Decision, DecisionRequest, authority, sign_and_submit
+from vein2vein.service.oidc import OIDC
+from vein2vein.service.oidc_signing import start_signing
 from vein2vein.service.temperature import legs_for
 from vein2vein.service.templates import CONSOLE_CSS
 from vein2vein.service.timeline import timeline_svg
@@ -118,7 +120,7 @@ async def batch_page(
 # -- deciding -----------------------------------------------------------------------------
 
 
-async def _decide_page(
+async def decide_page(
     request: Request,
     ctx: Ctx,
     who: Principal,
@@ -129,6 +131,7 @@ async def _decide_page(
     status_code: int = 200,
     typed: dict[str, str] | None = None,
 ) -> HTMLResponse:
+    """The decision form for `target`, with `error` and what was `typed` when shown again."""
     # `typed`: what the signer entered before a refusal (never the password), shown again.
     kept = {"action": "", "role": "", "reason": "", "meaning": "", **(typed or {})}
     auth = await authority(ctx, rec, target)
@@ -152,6 +155,8 @@ async def _decide_page(
         meaning=kept["meaning"] or auth.meaning,
         typed=kept,
         form_id=secrets.token_urlsafe(16),
+        sso=who.method == OIDC,
+        sso_name=ctx.oidc.settings.name if ctx.oidc else "",
         status_code=status_code,
     )
 
@@ -162,7 +167,7 @@ async def decide_form(
 ) -> HTMLResponse:
     """The decision form: review by exception, decision, role, meaning, reason, password."""
     rec = await fetch_record(ctx, _batch_id(batch_id))
-    return await _decide_page(request, ctx, who, rec, target[:80])
+    return await decide_page(request, ctx, who, rec, target[:80])
 
 
 @router.post("/console/batches/{batch_id}/decide")
@@ -176,14 +181,31 @@ async def decide(
     target: Annotated[str, Form(max_length=80)],
     action: Annotated[str, Form(max_length=40)],
     role: Annotated[str, Form(max_length=40)],
-    password: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=200)] = "",
     meaning: Annotated[str, Form(max_length=200)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
     record_hash: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    """Sign and submit; on success back to the batch page, else the form with the reason."""
+    """Sign and submit; on success back to the batch page, else the form with the reason.
+
+    A person signed in at the identity provider is sent there to sign in again first; the
+    decision waits server-side (`oidc_signing`)."""
     check_csrf(ctx, who, csrf)
     _batch_id(batch_id)
+    if who.method == OIDC:
+        try:
+            pending = Decision(
+                target=target,
+                action=DecisionAction(action),
+                role=Role(role),
+                reason=reason,
+                meaning=meaning or None,
+                record_hash=record_hash or None,
+            )
+        except (ValueError, ValidationError) as err:
+            raise HTTPException(422, f"invalid decision: {err}") from err
+        url = await start_signing(request, ctx, who, batch_id, pending, form_id)
+        return RedirectResponse(url, status_code=303)
     try:
         req = DecisionRequest(
             target=target,
@@ -209,6 +231,6 @@ async def decide(
     detail = body.get("detail", body) if isinstance(body, dict) else body
     rec = await fetch_record(ctx, batch_id)
     typed = {"action": action, "role": role, "reason": reason, "meaning": meaning}
-    return await _decide_page(
+    return await decide_page(
         request, ctx, who, rec, target, error=str(detail), status_code=status, typed=typed
     )

@@ -15,6 +15,7 @@ from records.external_tasks import TaskStore
 from records.temperature_store import TemperatureStore
 from vein2vein.service.idempotency import IdempotencyStore
 from vein2vein.service.identity import Identity
+from vein2vein.service.oidc import OidcProvider
 from vein2vein.service.orders import OrderStore
 from vein2vein.service.security import SecurityLog
 from vein2vein.service.sessions import SessionStore
@@ -54,6 +55,8 @@ class ServiceContext:
     catalog: Mapping[str, CompiledDefinition]
     sites: SitesConfig
     client: Client | None = None
+    #: The single sign-on provider, when `VEIN2VEIN_OIDC_ISSUER` is set.
+    oidc: OidcProvider | None = None
     #: Definitions fetched from batches' start inputs, by content hash.
     definitions: dict[str, CompiledDefinition] = field(default_factory=dict)
     #: False once the server said it cannot list workflows (the time-skipping test server).

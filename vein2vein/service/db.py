@@ -9,7 +9,9 @@ a replica's files.
 - `service_users`: people; `service_user_identities` maps an external identity (OIDC issuer and
   subject) to one of them; `service_sessions`: console sessions by the SHA-256 of their opaque
   id; `service_login_throttle`: failed sign-ins per account and per client address;
-  `service_api_tokens`: integration tokens by the SHA-256 of their secret.
+  `service_api_tokens`: integration tokens by the SHA-256 of their secret;
+  `service_oidc_requests`: single sign-on requests sent to the identity provider and not yet
+  answered (state, nonce, PKCE verifier, and a decision waiting for its re-authentication).
 - `service_idempotency`: Idempotency-Key -> the first answer, per caller.
 - `service_orders`: which batch each treatment order started (never the patient's pseudonym).
 
@@ -37,6 +39,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import OperationalError
 
 from records.database import engine_for
 
@@ -81,6 +84,8 @@ users = Table(
     Column("changed_at", Text, nullable=True),
     # A removed user keeps its row so that the id is never given to somebody else (11.300(a)).
     Column("removed_at", Text, nullable=True),
+    # Set when somebody else chose the password (an admin, the demo): it must be changed first.
+    Column("must_change_password", Boolean, nullable=False, default=False),
 )
 
 user_identities = Table(
@@ -107,6 +112,22 @@ sessions = Table(
     Column("expires_at", Text, nullable=False),
     Column("revoked_at", Text, nullable=True),
     Column("revoked_by", Text, nullable=True),
+)
+
+oidc_requests = Table(
+    "service_oidc_requests",
+    metadata,
+    # The SHA-256 of the `state` sent to the provider; a row is taken (deleted) once.
+    Column("state_sha256", Text, primary_key=True),
+    Column("purpose", Text, nullable=False),  # "login" or "sign"
+    # Login: the SHA-256 of the browser's flow cookie; signing: the session's SHA-256.
+    Column("binding", Text, nullable=False),
+    Column("nonce", Text, nullable=False),
+    Column("code_verifier", Text, nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("payload", Text, nullable=False),  # JSON: where to go next, or the pending decision
+    Column("created_at", Text, nullable=False),
+    Column("expires_at", Text, nullable=False),
 )
 
 login_throttle = Table(
@@ -179,6 +200,7 @@ def _created(url: str) -> bool:
     engine = engine_for(url)
     with engine.begin() as conn:
         metadata.create_all(conn, checkfirst=True)
+        _add_new_columns(conn)
         _install_guards(conn)
         _carry_over_old_log(conn)
     return True
@@ -188,6 +210,29 @@ def open_database(url: str) -> Engine:
     """The engine for `url` with the service's tables created (once per process)."""
     _created(url)
     return engine_for(url)
+
+
+#: Columns added to existing tables after their first release: (table, column, SQL type and
+#: default). `create_all` makes new tables whole but never alters an existing one.
+_ADDED_COLUMNS = (("service_users", "must_change_password", "BOOLEAN NOT NULL DEFAULT FALSE"),)
+
+
+def _add_new_columns(conn: Connection) -> None:
+    """Add the `_ADDED_COLUMNS` a database made by an older version lacks."""
+    inspector = inspect(conn)
+    for table, column, ddl in _ADDED_COLUMNS:
+        if column in {c["name"] for c in inspector.get_columns(table)}:
+            continue
+        if conn.dialect.name == "postgresql":
+            # Another replica starting at the same moment may have added it meanwhile.
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {ddl}"))
+        else:
+            try:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+            except OperationalError as err:
+                # Another process on the same file added it between our look and our change.
+                if "duplicate column" not in str(err):
+                    raise
 
 
 def _install_guards(conn: Connection) -> None:

@@ -1,6 +1,7 @@
 """Electronic signatures (21 CFR 11.50, 11.70, 11.200): re-authenticate, sign, submit, record.
 
-Even inside a session the signer types their password again. The service then signs a
+Even inside a session the signer types their password again (a single sign-on user instead
+signs in again at the identity provider: `vein2vein.service.oidc_signing`). The service then signs a
 `DecisionBody` (printed name, time, meaning, reason, hash of the record reviewed) with the
 deployment's Ed25519 key and submits it as the workflow's `decide` update, whose validator
 checks signature, batch, freshness, single use, record version, role and performer. Refusals,
@@ -17,18 +18,19 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from vein2vein.service.auth import Principal
-from vein2vein.service.authn import AuthError
+from vein2vein.service.authn import AuthError, must_change_message
 from vein2vein.service.batches import definition_of, fetch_record
 from vein2vein.service.context import ServiceContext
 from vein2vein.service.security import SecurityEvent
+from vein2vein.service.users import User
 from vein2vein.signing import sign_decision
 from workflows.authority import Authority, role_refusal, target_authority
 from workflows.client import decide, settled_record
 from workflows.model import BatchRecord, DecisionAction, DecisionReceipt, Role
 
 
-class DecisionRequest(BaseModel):
-    """A person's decision, with their password typed again for the signature."""
+class Decision(BaseModel):
+    """What a person decides and signs: target, action, role, meaning, reason, record version."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -37,9 +39,6 @@ class DecisionRequest(BaseModel):
     )
     action: DecisionAction
     role: Role = Field(description="The role the signer signs in; they must hold it")
-    password: str = Field(
-        min_length=1, max_length=200, repr=False, json_schema_extra={"format": "password"}
-    )
     reason: str = Field(default="", max_length=2000)
     meaning: str | None = Field(
         default=None, max_length=200, description="Default: the gate's meaning"
@@ -49,6 +48,33 @@ class DecisionRequest(BaseModel):
         pattern=r"^[0-9a-f]{64}$",
         description="Hash of the record version reviewed (default: the current one)",
     )
+
+
+class DecisionRequest(Decision):
+    """A person's decision, with their password typed again for the signature."""
+
+    password: str = Field(
+        min_length=1, max_length=200, repr=False, json_schema_extra={"format": "password"}
+    )
+
+
+async def _password_again(
+    ctx: ServiceContext, who: Principal, batch_id: str, password: str
+) -> User:
+    stored = ctx.users.get(who.id)
+    if stored is not None and stored.active and stored.password_hash is None:
+        raise HTTPException(
+            403,
+            "you sign in through single sign-on and have no password here: sign in the console,"
+            " which sends you to your identity provider to sign in again",
+        )
+    try:
+        return await asyncio.to_thread(
+            ctx.identity.auth.authenticate, who.id, password, purpose=f"signature {batch_id}"
+        )
+    except AuthError as err:
+        headers = {"Retry-After": str(err.retry_after)} if err.retry_after else None
+        raise HTTPException(err.status, err.message, headers=headers) from err
 
 
 async def authority(ctx: ServiceContext, rec: BatchRecord, target: str) -> Authority:
@@ -61,9 +87,19 @@ async def authority(ctx: ServiceContext, rec: BatchRecord, target: str) -> Autho
 
 
 async def sign_and_submit(
-    ctx: ServiceContext, who: Principal, batch_id: str, req: DecisionRequest
+    ctx: ServiceContext,
+    who: Principal,
+    batch_id: str,
+    req: Decision,
+    *,
+    reauthenticated: User | None = None,
 ) -> DecisionReceipt:
-    """Check authority, re-authenticate, sign and submit; HTTPException says why not."""
+    """Check authority, re-authenticate, sign and submit; HTTPException says why not.
+
+    The signer re-authenticates with the password in `req` (a `DecisionRequest`), unless the
+    caller passes `reauthenticated`: the user a fresh sign-in at the identity provider proved
+    (`vein2vein.service.oidc_signing`), who must be `who`.
+    """
     rec = await fetch_record(ctx, batch_id)
     auth = await authority(ctx, rec, req.target)
 
@@ -83,13 +119,16 @@ async def sign_and_submit(
     role_refused = role_refusal(auth, req.role)
     if role_refused is not None:
         raise refuse(403, role_refused)
-    try:
-        user = await asyncio.to_thread(
-            ctx.identity.auth.authenticate, who.id, req.password, purpose=f"signature {batch_id}"
-        )
-    except AuthError as err:
-        headers = {"Retry-After": str(err.retry_after)} if err.retry_after else None
-        raise HTTPException(err.status, err.message, headers=headers) from err
+    if reauthenticated is not None:
+        if reauthenticated.user_id != who.id:
+            raise refuse(403, "the re-authenticated identity is not the signed-in person")
+        user = reauthenticated
+    elif not isinstance(req, DecisionRequest):
+        raise refuse(401, "re-authentication required to sign")
+    else:
+        user = await _password_again(ctx, who, batch_id, req.password)
+    if user.must_change_password:
+        raise refuse(403, must_change_message(user.user_id))
     signed = sign_decision(
         ctx.key,
         batch_id=batch_id,

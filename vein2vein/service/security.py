@@ -36,6 +36,8 @@ class SecurityEvent(StrEnum):
     USER_ENABLED = "user.enabled"
     USER_REMOVED = "user.removed"
     IDENTITY_LINKED = "user.identity_linked"
+    SSO_OK = "sso.ok"
+    SSO_REFUSED = "sso.refused"
     USERS_IMPORTED = "users.imported"
     SESSION_OPENED = "session.opened"
     SESSION_ENDED = "session.ended"

@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
 
-from vein2vein.service import board_templates
+from vein2vein.service import account_templates, board_templates
 
 _CSS = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2430;background:#f5f6f8}
@@ -44,12 +44,15 @@ _LAYOUT = """<!doctype html>
 <script src="/static/live.js" defer></script></head>
 <body>
 <header><a href="/console">vein2vein</a>
-{% if who %}<a href="/console">Board</a><a href="/console/inbox" id="nav-inbox">Inbox</a>
+{% if who and not who.must_change_password %}<a href="/console">Board</a>
+<a href="/console/inbox" id="nav-inbox">Inbox</a>
 <a href="/console/deviations" id="nav-deviations">Deviations</a>
 <a href="/console/capacity" id="nav-capacity">Capacity</a>
 <a href="/console/definitions" id="nav-definitions">Processes</a>
-{% if 'admin' in who.roles %}<a href="/console/admin">Admin</a>{% endif %}
-<span class="who">{{ who.name }} ({{ who.roles|join(', ') }})</span>
+{% if 'admin' in who.roles %}<a href="/console/admin">Admin</a>{% endif %}{% endif %}
+{% if who %}<span class="who">{{ who.name }} ({{ who.roles|join(', ') }})
+{% if who.method == 'password' %}<a href="/console/password" id="nav-password">Password</a>
+{% endif %}</span>
 <form method="post" action="/logout"><input type="hidden" name="csrf" value="{{ csrf }}">
 <button>Sign out</button></form>{% endif %}
 </header>
@@ -58,6 +61,7 @@ _LAYOUT = """<!doctype html>
 
 _LOGIN = """<h1>Sign in</h1>
 {% if error %}<p class="error" id="error">{{ error }}</p>{% endif %}
+{% include "sso_button" %}
 <form method="post" action="/login">
 <input type="hidden" name="next" value="{{ next }}">
 <input type="hidden" name="login_csrf" value="{{ login_csrf }}">
@@ -191,10 +195,11 @@ _DECIDE = """<h1>Decide {{ target }} on <a href="/console/batches/{{ r.batch_id 
 <div class="manifest"><p>Your signature records your printed name <b>{{ who.name }}</b>, the date
 and time, its meaning and your reason, bound to record version
 <code>{{ r.record_hash[:12] }}</code>.
-Type your password again to sign.</p>
+{% if sso %}To sign, you will sign in again at {{ sso_name }}; the signature is made when you
+come back.</p>{% else %}Type your password again to sign.</p>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
-</div>
+{% endif %}</div>
 <p><button class="primary" id="sign" type="submit">Sign</button></p>
 </form>"""
 
@@ -246,6 +251,7 @@ ENV = Environment(
             "admin": _ADMIN,
             "error": _ERROR,
             **board_templates.TEMPLATES,
+            **account_templates.TEMPLATES,
         }
     ),
     autoescape=select_autoescape(default=True, default_for_string=True),

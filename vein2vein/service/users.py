@@ -40,6 +40,9 @@ class User(BaseModel):
     created_at: datetime | None = None
     changed_at: datetime | None = None
     removed_at: datetime | None = None
+    #: True while the password is one somebody else chose (an admin, the demonstration): the
+    #: user must choose their own before anything else, and may not sign until then.
+    must_change_password: bool = False
 
     def holds(self, role: Role) -> bool:
         """True when the user holds `role`."""
@@ -92,7 +95,8 @@ def parse_roles(roles: Any) -> tuple[Role, ...]:
 def _row_to_user(row: Any) -> User:
     m = dict(row._mapping)
     roles = tuple(Role(r) for r in m.pop("roles").split(",") if r)
-    return User.model_validate({**m, "roles": roles, "disabled": bool(m["disabled"])})
+    flags = {k: bool(m[k]) for k in ("disabled", "must_change_password")}
+    return User.model_validate({**m, "roles": roles, **flags})
 
 
 class UserStore:
@@ -129,6 +133,7 @@ class UserStore:
                         roles=",".join(r.value for r in user.roles),
                         password_hash=user.password_hash,
                         disabled=user.disabled,
+                        must_change_password=user.must_change_password,
                         created_at=(user.created_at or datetime.now(UTC)).isoformat(),
                         changed_at=user.changed_at.isoformat() if user.changed_at else None,
                     )
