@@ -8,7 +8,7 @@
   ledger alone and exported with a review-by-exception summary first; `is_final` tells a
   closed batch's record from an interim one (exported marked "in progress").
 - `biologically_derived_product`, `biologically_derived_product_dispense`: FHIR R5 views for
-  the treatment centre, checked by `validate_structure`.
+  the treatment centre, built and validated by the standard's models (`fhir.resources`).
 """
 
 from records.anchoring import Checkpointer, CheckpointRun, checkpoint_periodically
@@ -31,7 +31,6 @@ from records.checkpoints import (
 from records.fhir import (
     biologically_derived_product,
     biologically_derived_product_dispense,
-    validate_structure,
 )
 from records.ledger import (
     DEFAULT_URL,
@@ -78,6 +77,5 @@ __all__ = [
     "review_by_exception",
     "snapshot_value",
     "stored_checkpoints",
-    "validate_structure",
     "write_checkpoint_file",
 ]
