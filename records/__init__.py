@@ -1,7 +1,8 @@
 """The regulated record store that outlives Temporal.
 
-- `Ledger`: the append-only, hash-chained audit ledger (SQLite or PostgreSQL), with lot
-  genealogy (`where_used`) and chain verification (`verify`).
+- `Ledger`: the append-only, hash-chained audit ledger (SQLite or PostgreSQL), with the
+  batches that consumed a lot (`where_used`) and chain verification (`verify`).
+- `Genealogy`: lots made from lots, followed to every batch at any depth (recalls).
 - `Checkpointer`, `Checkpoint`: signed checkpoints of the chain heads, in their own table and
   an append-only journal file, that expose a rewritten and re-hashed chain.
 - `load_record`, `render_html`, `render_json`: the electronic batch record, rebuilt from the
@@ -32,6 +33,7 @@ from records.fhir import (
     biologically_derived_product,
     biologically_derived_product_dispense,
 )
+from records.genealogy import Genealogy, LotOrigin
 from records.ledger import (
     DEFAULT_URL,
     LEDGER_URL_ENV,
@@ -58,10 +60,12 @@ __all__ = [
     "CheckpointRun",
     "Checkpointer",
     "ExceptionKind",
+    "Genealogy",
     "Ledger",
     "LedgerConflictError",
     "LedgerError",
     "LedgerGapError",
+    "LotOrigin",
     "LotUse",
     "RecordNotFound",
     "ReviewItem",

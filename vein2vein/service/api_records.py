@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from records import (
+    Genealogy,
     LotUse,
     RecordNotFound,
     biologically_derived_product,
@@ -41,8 +42,9 @@ Lot = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]
 
 @router.get("/lots/{lot}/where-used", response_model=list[LotUse])
 async def where_used(ctx: Ctx, _: Reader, lot: Lot) -> list[LotUse]:
-    """Every batch and COI that consumed `lot` (empty when none did)."""
-    return ctx.ledger.where_used(lot)
+    """Every batch and COI that consumed `lot` or a lot made from it, at any depth, each with
+    the path it came by (empty when none did)."""
+    return await asyncio.to_thread(Genealogy(ctx.ledger.engine).where_used, lot)
 
 
 @router.get("/batches/{batch_id}/ebr", responses=NOT_FOUND, response_model=None)
