@@ -85,6 +85,12 @@ class Settings(BaseModel):
         description="Largest body of POST /api/events, which may carry a temperature series",
     )
 
+    payload_key: str | None = Field(
+        default=None,
+        description="Payload encryption: off, 'file', a key file path or 64 hex characters"
+        " (vein2vein.payload_keys)",
+    )
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """Settings from `env` (default: the process environment)."""
@@ -122,6 +128,7 @@ class Settings(BaseModel):
             max_event_body_bytes=int(
                 e.get("VEIN2VEIN_MAX_EVENT_BODY_BYTES", str(DEFAULT_MAX_EVENT_BODY_BYTES))
             ),
+            payload_key=e.get("VEIN2VEIN_PAYLOAD_KEY") or None,
         )
 
     @field_validator("time_zone")

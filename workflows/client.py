@@ -21,10 +21,11 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import PayloadCodec
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.bounds import check_bounds
+from workflows.codec import data_converter
 from workflows.definition import CompiledDefinition
 from workflows.model import (
     RECALL_ALREADY_INFUSED,
@@ -73,16 +74,23 @@ async def connect(
     tls_cert: bytes | None = None,
     tls_key: bytes | None = None,
     tls_ca: bytes | None = None,
+    payload_codec: PayloadCodec | None = None,
     **kwargs: Any,
 ) -> Client:
-    """A client with the pydantic data converter (the one every part of vein2vein uses)."""
+    """A client with the pydantic data converter (the one every part of vein2vein uses) and,
+    when given, the payload codec that encrypts what it sends to Temporal (`workflows.codec`);
+    a worker built on the client uses the same converter."""
     tls: TLSConfig | bool = False
     if tls_cert or tls_ca:
         tls = TLSConfig(
             client_cert=tls_cert, client_private_key=tls_key, server_root_ca_cert=tls_ca
         )
     return await Client.connect(
-        address, namespace=namespace, tls=tls, data_converter=pydantic_data_converter, **kwargs
+        address,
+        namespace=namespace,
+        tls=tls,
+        data_converter=data_converter(payload_codec),
+        **kwargs,
     )
 
 

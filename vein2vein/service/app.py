@@ -133,11 +133,14 @@ def create_app(
 
 async def _connect(ctx: ServiceContext) -> None:
     from vein2vein.observability import make_client_options
+    from vein2vein.payload_keys import codec_for
 
     s = ctx.settings
     while ctx.client is None:
         try:
-            ctx.client = await connect(s.address, s.namespace, **make_client_options(s))
+            ctx.client = await connect(
+                s.address, s.namespace, payload_codec=codec_for(s), **make_client_options(s)
+            )
             log.info("service connected to temporal", extra={"address": s.address})
         except Exception as err:  # the embedded server may still be starting
             log.info("waiting for temporal", extra={"error": str(err)})
