@@ -25,6 +25,7 @@ from records.temperature_store import TemperatureStore
 from vein2vein.keys import deployment_signing_key
 from vein2vein.service import (
     api,
+    api_codec,
     api_people,
     api_records,
     api_tasks,
@@ -117,6 +118,7 @@ def create_app(
     app.include_router(api_people.router)
     app.include_router(api_tasks.router)
     app.include_router(api_records.router)
+    app.include_router(api_codec.router)
     app.include_router(console.router)
     app.include_router(console_definitions.router)
     assets.install(app)
@@ -150,7 +152,8 @@ async def _connect(ctx: ServiceContext) -> None:
 def _is_page(request: Request) -> bool:
     path = request.url.path
     return not (
-        path.startswith(("/api", "/static/")) or path in ("/openapi.json", "/docs", "/redoc")
+        path.startswith(("/api", "/static/", "/codec/"))
+        or path in ("/openapi.json", "/docs", "/redoc")
     )
 
 
