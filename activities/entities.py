@@ -224,6 +224,7 @@ class EntityActivities:
             key=f"{call.batch_id}:lot",
             lot_id=call.coi or call.batch_id,
             doses=int(call.params.get("doses", "1")),
+            batch_id=call.batch_id,
         )
         ids = await self._reserve(lambda: self._res.add_lot(inventory, lot))
         return StepOutput(data={"doses_added": str(len(ids))})

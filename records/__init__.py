@@ -1,14 +1,15 @@
 """The regulated record store that outlives Temporal.
 
-- `Ledger`: the append-only, hash-chained audit ledger (SQLite or PostgreSQL), with lot
-  genealogy (`where_used`) and chain verification (`verify`).
+- `Ledger`: the append-only, hash-chained audit ledger (SQLite or PostgreSQL), with the
+  batches that consumed a lot (`where_used`) and chain verification (`verify`).
+- `Genealogy`: lots made from lots, followed to every batch at any depth (recalls).
 - `Checkpointer`, `Checkpoint`: signed checkpoints of the chain heads, in their own table and
   an append-only journal file, that expose a rewritten and re-hashed chain.
 - `load_record`, `render_html`, `render_json`: the electronic batch record, rebuilt from the
   ledger alone and exported with a review-by-exception summary first; `is_final` tells a
   closed batch's record from an interim one (exported marked "in progress").
 - `biologically_derived_product`, `biologically_derived_product_dispense`: FHIR R5 views for
-  the treatment centre, checked by `validate_structure`.
+  the treatment centre, built and validated by the standard's models (`fhir.resources`).
 """
 
 from records.anchoring import Checkpointer, CheckpointRun, checkpoint_periodically
@@ -31,8 +32,8 @@ from records.checkpoints import (
 from records.fhir import (
     biologically_derived_product,
     biologically_derived_product_dispense,
-    validate_structure,
 )
+from records.genealogy import Genealogy, LotOrigin
 from records.ledger import (
     DEFAULT_URL,
     LEDGER_URL_ENV,
@@ -59,10 +60,12 @@ __all__ = [
     "CheckpointRun",
     "Checkpointer",
     "ExceptionKind",
+    "Genealogy",
     "Ledger",
     "LedgerConflictError",
     "LedgerError",
     "LedgerGapError",
+    "LotOrigin",
     "LotUse",
     "RecordNotFound",
     "ReviewItem",
@@ -78,6 +81,5 @@ __all__ = [
     "review_by_exception",
     "snapshot_value",
     "stored_checkpoints",
-    "validate_structure",
     "write_checkpoint_file",
 ]

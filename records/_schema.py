@@ -61,6 +61,17 @@ lot_usage = Table(
     UniqueConstraint("lot", "batch_id", name="uq_lot_usage_lot_batch"),
 )
 
+# Which batch made each lot (a lot made from lots: vector -> drug substance -> vials), written
+# when the lot enters inventory; with `lot_usage` it lets a recall follow every level down.
+lot_origins = Table(
+    "lot_origins",
+    metadata,
+    Column("lot", Text, primary_key=True),
+    Column("batch_id", Text, nullable=False, index=True),
+    Column("product", Text, nullable=False),
+    Column("at", Text, nullable=False),
+)
+
 # Signed chain heads (see `records.checkpoints`): what a rewritten chain is held against.
 ledger_checkpoints = Table(
     "ledger_checkpoints",
@@ -81,6 +92,7 @@ ledger_checkpoints = Table(
 #: Message raised by the database when anything tries to change a ledger entry.
 APPEND_ONLY_MESSAGE = "ledger entries are append-only"
 _LOT_USAGE_MESSAGE = "lot usage is append-only"
+_LOT_ORIGINS_MESSAGE = "lot origins are append-only"
 #: Message raised by the database when anything tries to change a checkpoint.
 CHECKPOINTS_APPEND_ONLY_MESSAGE = "ledger checkpoints are append-only"
 
@@ -88,11 +100,13 @@ CHECKPOINTS_APPEND_ONLY_MESSAGE = "ledger checkpoints are append-only"
 SQLITE_TRIGGERS = {
     "ledger_entries": ("ledger_entries_no_update", "ledger_entries_no_delete"),
     "lot_usage": ("lot_usage_no_update", "lot_usage_no_delete"),
+    "lot_origins": ("lot_origins_no_update", "lot_origins_no_delete"),
     "ledger_checkpoints": ("ledger_checkpoints_no_update", "ledger_checkpoints_no_delete"),
 }
 POSTGRES_TRIGGERS = {
     "ledger_entries": ("ledger_entries_append_only", "ledger_entries_no_truncate"),
     "lot_usage": ("lot_usage_append_only", "lot_usage_no_truncate"),
+    "lot_origins": ("lot_origins_append_only", "lot_origins_no_truncate"),
     "ledger_checkpoints": ("ledger_checkpoints_append_only", "ledger_checkpoints_no_truncate"),
 }
 
@@ -134,6 +148,7 @@ def install_append_only_guards(conn: Connection) -> None:
     messages = {
         "ledger_entries": APPEND_ONLY_MESSAGE,
         "lot_usage": _LOT_USAGE_MESSAGE,
+        "lot_origins": _LOT_ORIGINS_MESSAGE,
         "ledger_checkpoints": CHECKPOINTS_APPEND_ONLY_MESSAGE,
     }
     if conn.dialect.name == "sqlite":

@@ -1,6 +1,10 @@
 """FHIR R5 views of a batch: the product (`BiologicallyDerivedProduct`) and its infusion
 (`BiologicallyDerivedProductDispense`), for the treatment centre's clinical systems.
 
+Each resource is built by the standard's own models (`fhir.resources` 8, FHIR 5.0.0), which
+refuse an element R5 does not have, a missing required element, a wrong data type or a dateTime
+without a zone; what they do not check (required code bindings) is typed here as `Literal`.
+
 Only pseudonyms cross this boundary: the patient is referenced by the pseudonym identifier the
 order carries, never by name or record number. Identifiers use `urn:vein2vein:*` systems; a
 deployment with ISBT 128 or hospital identifier systems maps them at its integration layer.
@@ -8,18 +12,20 @@ deployment with ISBT 128 or hospital identifier systems maps them at its integra
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from records.fhir_structure import (
-    PRODUCT_CATEGORY_SYSTEM,
-    PRODUCT_STATUS_SYSTEM,
-    validate_structure,
+from fhir.resources.biologicallyderivedproduct import BiologicallyDerivedProduct
+from fhir.resources.biologicallyderivedproductdispense import (
+    BiologicallyDerivedProductDispense,
 )
+from fhir_core.fhirabstractmodel import FHIRAbstractModel
+
 from workflows.model import PSEUDONYM_PATTERN, BatchRecord, BatchStatus, StepRun, StepState
-from workflows.vocabulary import PartyKind
+from workflows.vocabulary import PartyKind, ProductCategory
 
 __all__ = [
     "BATCH_SYSTEM",
@@ -30,8 +36,12 @@ __all__ = [
     "biologically_derived_product_dispense",
     "dispense_status",
     "product_status",
-    "validate_structure",
 ]
+
+#: Code system of R5 BiologicallyDerivedProduct.productCategory.
+PRODUCT_CATEGORY_SYSTEM = "http://hl7.org/fhir/product-category"
+#: Code system of R5 BiologicallyDerivedProduct.productStatus.
+PRODUCT_STATUS_SYSTEM = "http://hl7.org/fhir/biologicallyderived-product-status"
 
 #: Identifier system of chain-of-identity identifiers.
 COI_SYSTEM = "urn:vein2vein:coi"
@@ -49,7 +59,30 @@ USER_SYSTEM = "urn:vein2vein:user"
 RESULT_SYSTEM = "urn:vein2vein:result"
 
 
-def product_status(status: BatchStatus) -> str:
+#: R5 productStatus codes (R6 adds processed, applied and discarded).
+ProductStatus = Literal["available", "unavailable"]
+#: R5 BiologicallyDerivedProductDispense.status codes (a required binding).
+DispenseStatus = Literal[
+    "preparation",
+    "in-progress",
+    "allocated",
+    "issued",
+    "unfulfilled",
+    "returned",
+    "entered-in-error",
+    "unknown",
+]
+
+_CATEGORY_DISPLAY = {
+    ProductCategory.ORGAN: "Organ",
+    ProductCategory.TISSUE: "Tissue",
+    ProductCategory.FLUID: "Fluid",
+    ProductCategory.CELLS: "Cells",
+    ProductCategory.BIOLOGICAL_AGENT: "BiologicalAgent",
+}
+
+
+def product_status(status: BatchStatus) -> ProductStatus:
     """R5 productStatus code for a batch status.
 
     R5's value set has only "available" and "unavailable" ("processed", "applied" and
@@ -59,7 +92,7 @@ def product_status(status: BatchStatus) -> str:
     return "available" if status is BatchStatus.RELEASED else "unavailable"
 
 
-def dispense_status(record: BatchRecord, *, infusion_step: str = "infusion") -> str:
+def dispense_status(record: BatchRecord, *, infusion_step: str = "infusion") -> DispenseStatus:
     """R5 dispense status: issued once infused, allocated once released, else preparation.
 
     R5 has no "completed" dispense status; "issued" (the product was picked up by the
@@ -79,19 +112,31 @@ def biologically_derived_product(
     *,
     patient_pseudonym: str | None = None,
     collection_step: str = "collection",
+    category: ProductCategory | None = None,
 ) -> dict[str, Any]:
     """The batch's product as an R5 BiologicallyDerivedProduct resource (a JSON-ready dict).
 
+    `category` is the product category its definition declares (`process(product_category=)`);
+    a definition that declares none leaves the element out rather than guess.
     `collection_step` names the definition's collection step; its end time becomes
     `collection.collectedDateTime`. Every recorded result becomes a `property`, and each
     result assessed against the specification adds an "<name> in specification" boolean.
+    Raises pydantic's `ValidationError` if the resource is not valid R5.
     """
     collected = _step_time(record, collection_step)
     resource: dict[str, Any] = {
         "resourceType": "BiologicallyDerivedProduct",
         "id": record.batch_id,
         "identifier": _identifiers(record),
-        "productCategory": {"system": PRODUCT_CATEGORY_SYSTEM, "code": "cells", "display": "Cells"},
+        "productCategory": (
+            {
+                "system": PRODUCT_CATEGORY_SYSTEM,
+                "code": category.value,
+                "display": _CATEGORY_DISPLAY[category],
+            }
+            if category is not None
+            else None
+        ),
         "productCode": {"text": record.product},
         "request": [_order_reference(record)],
         "biologicalSourceEvent": (
@@ -110,8 +155,7 @@ def biologically_derived_product(
         },
         "property": _properties(record),
     }
-    pruned: dict[str, Any] = _prune(resource)
-    return pruned
+    return _built(BiologicallyDerivedProduct, resource)
 
 
 def biologically_derived_product_dispense(
@@ -124,7 +168,8 @@ def biologically_derived_product_dispense(
 
     `infusion_step` names the definition's infusion step (or result); once it is done the
     dispense is "issued" and handed over at its end time. An exceptional release is stated in
-    a note, so the clinical team sees it beside the product.
+    a note, so the clinical team sees it beside the product. Raises pydantic's
+    `ValidationError` if the resource is not valid R5.
     """
     infused = _infusion_time(record, infusion_step)
     run = _last_done(record, infusion_step)
@@ -149,8 +194,15 @@ def biologically_derived_product_dispense(
         "whenHandedOver": _instant(infused) if infused else None,
         "note": notes,
     }
-    pruned: dict[str, Any] = _prune(resource)
-    return pruned
+    return _built(BiologicallyDerivedProductDispense, resource)
+
+
+def _built(model: type[FHIRAbstractModel], resource: dict[str, Any]) -> dict[str, Any]:
+    # The standard's model parses the resource (refusing what R5 does not allow) and writes it
+    # back as FHIR JSON, so what leaves this module is what the model accepted.
+    parsed = model.model_validate(_prune(resource))
+    built: dict[str, Any] = json.loads(parsed.model_dump_json())
+    return built
 
 
 def _identifiers(record: BatchRecord) -> list[dict[str, str]]:

@@ -21,11 +21,9 @@ import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Engine, Insert, Row, create_engine, event, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -50,6 +48,7 @@ from records._schema import (
     missing_guards,
 )
 from records.database import sqlite_file_engine
+from records.genealogy import LotUse
 from records.verification import VerifyReport, verify_ledger
 
 __all__ = [
@@ -92,18 +91,6 @@ class LedgerGapError(LedgerError, ValueError):
 
 class LedgerConflictError(LedgerError, ValueError):
     """An event reuses an idempotency key already stored with different content."""
-
-
-class LotUse(BaseModel):
-    """One batch that consumed a material lot (lot genealogy, for recalls)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    lot: str
-    batch_id: str
-    coi: str | None = None
-    step: str | None = None
-    at: datetime
 
 
 class Ledger:
@@ -218,7 +205,8 @@ class Ledger:
             return list(conn.scalars(stmt))
 
     def where_used(self, lot: str) -> list[LotUse]:
-        """Every batch that consumed `lot`, oldest first: whom a recalled lot touched."""
+        """Every batch that consumed `lot` itself, oldest first; `records.Genealogy` follows
+        the lots made from it too."""
         stmt = (
             select(lot_usage)
             .where(lot_usage.c.lot == lot)

@@ -20,6 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from records._schema import lot_origins
+
 T = TypeVar("T")
 
 metadata = MetaData()
@@ -134,6 +136,9 @@ class Store:
         """Create the tables (idempotent)."""
         with self.engine.begin() as conn:
             metadata.create_all(conn, checkfirst=True)
+            # Lot origins belong to the ledger's append-only tables; a lot entering stock
+            # records its origin in the same transaction, so the table must be there.
+            lot_origins.create(conn, checkfirst=True)
 
     def _transact(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in one transaction; a lost race (unique constraint) or a busy lock runs

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
+from records.genealogy import record_origin
 from records.reservation_store import (
     DayCapacity,
     NoCapacity,
@@ -52,11 +53,16 @@ class Reservations(Slots):
     # Doses ---------------------------------------------------------------------------------
 
     def add_lot(self, product: str, lot: AddLot) -> list[str]:
-        """Put a released lot's doses into stock (once per key); returns the dose ids."""
+        """Put a released lot's doses into stock (once per key); returns the dose ids. The
+        batch that made it (`lot.batch_id`) is recorded as its origin in the same transaction,
+        so no lot is in stock without it."""
         ids = [f"{lot.lot_id}-D{n:03d}" for n in range(1, lot.doses + 1)]
         expires = lot.expires.astimezone(UTC).isoformat() if lot.expires else None
+        made_at = datetime.now(UTC)
 
         def work(conn: Connection) -> list[str]:
+            if lot.batch_id is not None:
+                record_origin(conn, lot.lot_id, lot.batch_id, product, made_at)
             known = conn.execute(
                 select(inventory_lots.c.key).where(inventory_lots.c.key == lot.key)
             ).first()
@@ -153,6 +159,21 @@ class Reservations(Slots):
             )
             conn.execute(delete(inventory_allocations).where(inventory_allocations.c.key == key))
             return list(row.doses.split(","))
+
+        return self._transact(work)
+
+    def withhold(self, lots: Iterable[str], key: str) -> list[str]:
+        """Take every unallocated dose of `lots` out of allocation under `key` (a recall);
+        returns the doses withheld now (none on a repeat)."""
+        wanted = list(lots)
+
+        def work(conn: Connection) -> list[str]:
+            free = and_(
+                inventory_doses.c.lot_id.in_(wanted), inventory_doses.c.allocation_key.is_(None)
+            )
+            doses = list(conn.scalars(select(inventory_doses.c.dose_id).where(free)))
+            conn.execute(update(inventory_doses).where(free).values(allocation_key=key))
+            return doses
 
         return self._transact(work)
 

@@ -34,7 +34,7 @@ from workflows import (
     wait_for,
     within,
 )
-from workflows.vocabulary import PartyKind
+from workflows.vocabulary import PartyKind, ProductCategory
 
 _DOSE = {"dose_per_kg": "5e11", "per_vial": "1e13"}
 
@@ -48,6 +48,7 @@ FLAKY_BOOKING = process(
     version="1",
     title="A booking whose system errors, then a signed gate",
     specification={"total_viable_cells": within(min=1)},
+    product_category=ProductCategory.CELLS,
     known_activities=KNOWN_ACTIVITIES,
     stages=[
         stage(

@@ -15,6 +15,7 @@ from definitions import AUTOLOGOUS_CD19_CAR_T as CAR_T
 from records.reservations import Reservations
 from tests.harness import Harness
 from tests.products import FLAKY_BOOKING, REPORTED_BY_HAND
+from tests.records.test_fhir import r5_problems
 from vein2vein.cli import app
 from workflows.client import pinned_definition
 from workflows.model import BatchStart, DecisionAction
@@ -276,6 +277,13 @@ async def test_ledger_verify_and_record_export(harness: Harness, tmp_path: Path)
     assert "Temperature history" in html and "<svg" in html and "not known here" not in html
     missing = await _cli(["record", "export", "B-NOTHERE00"], env)
     assert missing.exit_code == 1
+    product = await _cli(["record", "fhir", handle.id], env)
+    assert json.loads(product.output)["productCategory"]["code"] == "cells", product.output
+    dispense = ["record", "fhir", handle.id, "--resource", "dispense"]
+    given = await _cli([*dispense, "--patient", "PSN-7F3A9C21"], env)
+    assert r5_problems(json.loads(given.output)) == [], given.output
+    assert "--patient" in (await _cli(dispense, env)).output
+    assert "pseudonym" in (await _cli([*dispense, "--patient", "Jane Doe"], env)).output
 
 
 async def test_users_and_tokens_commands(tmp_path: Path) -> None:

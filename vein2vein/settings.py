@@ -152,6 +152,12 @@ class Settings(BaseModel):
         default=None, description="Single sign-on through an OpenID Connect provider"
     )
 
+    payload_key: str | None = Field(
+        default=None,
+        description="Payload encryption: off, 'file', a key file path or 64 hex characters"
+        " (vein2vein.payload_keys)",
+    )
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """Settings from `env` (default: the process environment)."""
@@ -190,6 +196,7 @@ class Settings(BaseModel):
                 e.get("VEIN2VEIN_MAX_EVENT_BODY_BYTES", str(DEFAULT_MAX_EVENT_BODY_BYTES))
             ),
             oidc=OidcSettings.from_env(e),
+            payload_key=e.get("VEIN2VEIN_PAYLOAD_KEY") or None,
         )
 
     @field_validator("time_zone")

@@ -36,6 +36,7 @@ from records.temperature_store import TemperatureStore
 from vein2vein import keys
 from vein2vein.embedded import start_dev_server
 from vein2vein.observability import configure_logging, make_client_options
+from vein2vein.payload_keys import codec_for
 from vein2vein.private import restrict_umask
 from vein2vein.settings import DEFAULT_WORKFLOW_CACHE, Settings
 from workflows import sandbox
@@ -138,7 +139,10 @@ async def _connect_when_ready(settings: Settings, attempts: int = 60) -> Client:
     for attempt in range(attempts):
         try:
             return await connect(
-                settings.address, settings.namespace, **make_client_options(settings)
+                settings.address,
+                settings.namespace,
+                payload_codec=codec_for(settings),
+                **make_client_options(settings),
             )
         except RuntimeError:
             if attempt == attempts - 1:

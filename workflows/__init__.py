@@ -42,7 +42,7 @@ from workflows.language import (
 )
 from workflows.model import Role
 from workflows.slots import leg, slot_chain
-from workflows.vocabulary import PartyKind
+from workflows.vocabulary import PartyKind, ProductCategory
 
 __all__ = [
     "Call",
@@ -51,6 +51,7 @@ __all__ = [
     "Limit",
     "PartyKind",
     "Policy",
+    "ProductCategory",
     "Role",
     "Value",
     "Violation",

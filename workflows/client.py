@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -20,12 +21,14 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import PayloadCodec
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.bounds import check_bounds
+from workflows.codec import data_converter
 from workflows.definition import CompiledDefinition
 from workflows.model import (
+    RECALL_ALREADY_INFUSED,
     BatchOrder,
     BatchRecord,
     BatchStart,
@@ -71,16 +74,23 @@ async def connect(
     tls_cert: bytes | None = None,
     tls_key: bytes | None = None,
     tls_ca: bytes | None = None,
+    payload_codec: PayloadCodec | None = None,
     **kwargs: Any,
 ) -> Client:
-    """A client with the pydantic data converter (the one every part of vein2vein uses)."""
+    """A client with the pydantic data converter (the one every part of vein2vein uses) and,
+    when given, the payload codec that encrypts what it sends to Temporal (`workflows.codec`);
+    a worker built on the client uses the same converter."""
     tls: TLSConfig | bool = False
     if tls_cert or tls_ca:
         tls = TLSConfig(
             client_cert=tls_cert, client_private_key=tls_key, server_root_ca_cert=tls_ca
         )
     return await Client.connect(
-        address, namespace=namespace, tls=tls, data_converter=pydantic_data_converter, **kwargs
+        address,
+        namespace=namespace,
+        tls=tls,
+        data_converter=data_converter(payload_codec),
+        **kwargs,
     )
 
 
@@ -212,31 +222,68 @@ async def pinned_definition(client: Client, batch_id: str) -> CompiledDefinition
     return None
 
 
+class RecallTarget(BaseModel):
+    """A batch a recall reaches: the lot it consumed itself (None: the recalled lot) and the
+    path from the recalled lot down to it (lots made from lots)."""
+
+    batch_id: str
+    coi: str | None = None
+    lot: str | None = None
+    path: tuple[str, ...] = ()
+
+
 class RecallOutcome(BaseModel):
-    """What a recall did to one batch that consumed the lot."""
+    """What a recall did to one batch that consumed the lot, or a lot made from it."""
 
     batch_id: str
     coi: str | None
-    held: bool
-    reason: str
+    held: bool = False
+    reason: str = ""
+    #: Already infused: not held (nothing left to hold) but listed for the patient's follow-up.
+    administered: bool = False
+    #: The lot the batch consumed itself, and the path the recalled lot took to it.
+    lot: str | None = None
+    path: tuple[str, ...] = ()
 
 
 async def recall_lot(
-    client: Client, uses: list[tuple[str, str | None]], recall: LotRecall
+    client: Client, uses: Sequence[tuple[str, str | None] | RecallTarget], recall: LotRecall
 ) -> list[RecallOutcome]:
-    """Hold every batch in `uses` (batch id, COI) that is not yet infused; report each.
-    Raises `TooLarge` (and sends nothing) when a field is over its bound."""
-    check_bounds(recall)
+    """Hold every batch in `uses` (batch id and COI, or a `RecallTarget`) that is not yet
+    infused, and list those already infused as administered; report each.
+
+    A batch reached through a lot made from the recalled one is sent the recall of the lot it
+    consumed itself (the only lot it knows), with the path in the reason. Raises `TooLarge`
+    (and sends nothing) when a field is over its bound."""
+    targets = [
+        u if isinstance(u, RecallTarget) else RecallTarget(batch_id=u[0], coi=u[1]) for u in uses
+    ]
+    sent = [_recall_for(t, recall) for t in targets]
+    for each in sent:
+        check_bounds(each)
     outcomes = []
-    for batch_id, coi in uses:
+    for target, each in zip(targets, sent, strict=True):
+        found = RecallOutcome(
+            batch_id=target.batch_id, coi=target.coi, lot=each.lot, path=target.path
+        )
         try:
-            await send_update(client, batch_id, "recall_lot", recall, EventAck)
-            outcomes.append(RecallOutcome(batch_id=batch_id, coi=coi, held=True, reason="held"))
+            await send_update(client, target.batch_id, "recall_lot", each, EventAck)
+            outcomes.append(found.model_copy(update={"held": True, "reason": "held"}))
         except WorkflowUpdateFailedError as err:
             reason = str(err.cause.message if err.cause else err)  # type: ignore[attr-defined]
-            outcomes.append(RecallOutcome(batch_id=batch_id, coi=coi, held=False, reason=reason))
-        except RPCError as err:
+            administered = RECALL_ALREADY_INFUSED in reason
             outcomes.append(
-                RecallOutcome(batch_id=batch_id, coi=coi, held=False, reason=f"closed: {err}")
+                found.model_copy(update={"reason": reason, "administered": administered})
             )
+        except RPCError as err:
+            outcomes.append(found.model_copy(update={"reason": f"closed: {err}"}))
     return outcomes
+
+
+def _recall_for(target: RecallTarget, recall: LotRecall) -> LotRecall:
+    if target.lot is None or target.lot == recall.lot:
+        return recall
+    via = " -> ".join(target.path or (recall.lot, target.lot))
+    return recall.model_copy(
+        update={"lot": target.lot, "reason": f"{recall.reason} (recall of {recall.lot} via {via})"}
+    )

@@ -31,7 +31,7 @@ from workflows.language import (
     WaitFor,
     children,
 )
-from workflows.vocabulary import PartyKind
+from workflows.vocabulary import PartyKind, ProductCategory
 
 #: Upper bound on attempts per activity call; more than this is an unbounded retry in disguise.
 MAX_ATTEMPTS = 50
@@ -78,6 +78,9 @@ class CompiledDefinition(BaseModel):
     options: tuple[Option, ...] | None = Field(default=None, description="Per-order choices")
     activities: tuple[ActivitySpec, ...] | None = Field(
         default=None, description="Activities the product adds to the framework's own"
+    )
+    product_category: ProductCategory | None = Field(
+        default=None, description="What the product is made of (FHIR productCategory)"
     )
     content_hash: str = ""
 
@@ -178,14 +181,16 @@ def process(
     parties: Sequence[Party] | None = None,
     options: Sequence[Option] | None = None,
     activities: Sequence[ActivitySpec] | None = None,
+    product_category: ProductCategory | None = None,
     known_activities: frozenset[str] | None = None,
 ) -> CompiledDefinition:
     """Compile and validate a process. Raises `DefinitionError` naming every rule broken.
 
     `parties` declares the organisations taking part (default: a treatment centre, a
     manufacturing site and a courier); `options` the choices each order makes; `activities`
-    the activities the product adds to the framework's (`workflows.catalog`). A call to any
-    other activity does not compile (`known_activities` replaces the framework's list)."""
+    the activities the product adds to the framework's (`workflows.catalog`);
+    `product_category` what the product is made of, as its FHIR resources state it. A call to
+    any other activity does not compile (`known_activities` replaces the framework's list)."""
     draft = CompiledDefinition.model_construct(
         product=product,
         version=version,
@@ -196,6 +201,7 @@ def process(
         parties=tuple(parties) if parties is not None else None,
         options=tuple(options) if options is not None else None,
         activities=tuple(activities) if activities is not None else None,
+        product_category=product_category,
         content_hash="",
     )
     violations = validate(draft, known_activities=known_activities)

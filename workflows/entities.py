@@ -139,6 +139,8 @@ class AddLot(_Model):
     lot_id: str
     doses: int = Field(ge=1, le=10_000)
     expires: datetime | None = None
+    #: The batch that made the lot (genealogy: lots made from lots); None in older versions.
+    batch_id: str | None = None
 
 
 class Allocation(_Model):

@@ -298,6 +298,11 @@ class StepOutput(Frozen):
     )
 
 
+#: How a batch refuses a recall because its product already reached the patient (the caller
+#: lists such batches for follow-up rather than holding them).
+RECALL_ALREADY_INFUSED = "is already infused"
+
+
 class LotRecall(Frozen):
     """A recall of a material lot: every batch that consumed it and is not yet infused is held."""
 

@@ -86,6 +86,18 @@ class PartyKind(StrEnum):
     PHARMACY = "pharmacy"
 
 
+class ProductCategory(StrEnum):
+    """What a product is made of, in FHIR R5's product-category codes
+    (`BiologicallyDerivedProduct.productCategory`): a CAR T is cells, an LNP or a vector is a
+    biological agent."""
+
+    ORGAN = "organ"
+    TISSUE = "tissue"
+    FLUID = "fluid"
+    CELLS = "cells"
+    BIOLOGICAL_AGENT = "biologicalAgent"
+
+
 class BusinessError(StrEnum):
     """Why the outside world refused a call for a business reason. An activity raises one as
     its error type; the engine never retries it and opens a step-failed deviation instead."""

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from records import validate_structure
 from records.reservations import Reservations
 from tests.harness import Harness
 from tests.products import FLAKY_BOOKING
+from tests.records.test_fhir import r5_problems
 from tests.service.support import Client, make_token
 from vein2vein.settings import Settings
 from workflows.model import DecisionAction
@@ -31,7 +31,21 @@ async def test_where_used_ebr_and_fhir(
     fhir = await http.get(f"/api/batches/{handle.id}/fhir")
     assert fhir.status_code == 200
     assert fhir.json()["resourceType"] == "BiologicallyDerivedProduct"
-    assert validate_structure(fhir.json()) == []
+    assert r5_problems(fhir.json()) == []
+    assert fhir.json()["productCategory"]["code"] == "cells"  # FLAKY_BOOKING declares it
+    dispense_url = f"/api/batches/{handle.id}/fhir/dispense"
+    dispense = await http.post(dispense_url, json={"patient_pseudonym": "PSN-7F3A9C21"})
+    assert dispense.status_code == 200, dispense.text
+    assert dispense.json()["resourceType"] == "BiologicallyDerivedProductDispense"
+    assert r5_problems(dispense.json()) == []
+    assert dispense.json()["patient"]["identifier"]["value"] == "PSN-7F3A9C21"
+    assert dispense.json()["product"]["reference"] == f"BiologicallyDerivedProduct/{handle.id}"
+    named = await http.post(dispense_url, json={"patient_pseudonym": "Jane Doe"})
+    assert named.status_code == 422
+    unknown = await http.post(
+        "/api/batches/B-NOTHERE00/fhir/dispense", json={"patient_pseudonym": "PSN-7F3A9C21"}
+    )
+    assert unknown.status_code == 404
 
     uses = await http.get("/api/lots/NO-SUCH-LOT/where-used")
     assert uses.status_code == 200 and uses.json() == []

@@ -83,11 +83,14 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 async def temporal_client() -> Client:
     """A client of the configured Temporal, or a `CliError` saying how to start one."""
     from vein2vein.observability import make_client_options
+    from vein2vein.payload_keys import codec_for
     from workflows.client import connect
 
     s = load_settings()
     try:
-        return await connect(s.address, s.namespace, **make_client_options(s))
+        return await connect(
+            s.address, s.namespace, payload_codec=codec_for(s), **make_client_options(s)
+        )
     except RuntimeError as e:
         raise CliError(f"cannot reach Temporal at {s.address}: is `vein2vein dev` running?") from e
 

@@ -60,3 +60,50 @@ def record_export(
         out.print(f"wrote {output}")
     else:
         sys.stdout.write(text)
+
+
+@record_app.command("fhir")
+@command
+def record_fhir(
+    batch_id: str,
+    resource: str = typer.Option(
+        "product", "--resource", help="product (BiologicallyDerivedProduct) or dispense"
+    ),
+    patient: str | None = typer.Option(
+        None, "--patient", help="The patient's pseudonym (dispense only; never a name)."
+    ),
+    output: Path | None = typer.Option(None, "--out", help="File to write; default stdout."),
+) -> None:
+    """Export the batch's FHIR R5 BiologicallyDerivedProduct or ...Dispense from the ledger."""
+    import json
+
+    from records import (
+        RecordNotFound,
+        biologically_derived_product,
+        biologically_derived_product_dispense,
+        load_record,
+    )
+
+    if resource not in ("product", "dispense"):
+        raise CliError("--resource must be product or dispense")
+    if resource == "dispense" and not patient:
+        raise CliError("a dispense names its patient: --patient PSEUDONYM")
+    try:
+        rec = load_record(open_ledger(), batch_id)
+    except RecordNotFound as e:
+        raise CliError(str(e)) from e
+    if resource == "product":
+        defn = load_catalog(load_settings().extra_definitions).get(rec.product)
+        category = defn.product_category if defn is not None else None
+        fhir = biologically_derived_product(rec, category=category)
+    else:
+        try:
+            fhir = biologically_derived_product_dispense(rec, patient_pseudonym=patient or "")
+        except ValueError as e:
+            raise CliError(str(e).splitlines()[0]) from e
+    text = json.dumps(fhir, indent=2) + "\n"
+    if output:
+        output.write_text(text)
+        out.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)

@@ -14,11 +14,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 from records import (
+    Genealogy,
     LotUse,
     RecordNotFound,
     biologically_derived_product,
+    biologically_derived_product_dispense,
     is_final,
     load_record,
     render_html,
@@ -27,10 +30,10 @@ from records import (
 from records.reservations import DayCapacity, Reservations
 from vein2vein.service.api_common import NOT_FOUND, BatchId
 from vein2vein.service.auth import READERS, Ctx, Principal, allowed
-from vein2vein.service.batches import fetch_record
+from vein2vein.service.batches import definition_of, fetch_record
 from vein2vein.service.context import ServiceContext
 from vein2vein.service.temperature import legs_for
-from workflows.model import BatchRecord
+from workflows.model import BatchRecord, Pseudonym
 
 router = APIRouter(prefix="/api", tags=["records"])
 Reader = Annotated[Principal, Depends(allowed(scopes={"read"}, roles=READERS))]
@@ -39,8 +42,9 @@ Lot = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]
 
 @router.get("/lots/{lot}/where-used", response_model=list[LotUse])
 async def where_used(ctx: Ctx, _: Reader, lot: Lot) -> list[LotUse]:
-    """Every batch and COI that consumed `lot` (empty when none did)."""
-    return ctx.ledger.where_used(lot)
+    """Every batch and COI that consumed `lot` or a lot made from it, at any depth, each with
+    the path it came by (empty when none did)."""
+    return await asyncio.to_thread(Genealogy(ctx.ledger.engine).where_used, lot)
 
 
 @router.get("/batches/{batch_id}/ebr", responses=NOT_FOUND, response_model=None)
@@ -79,12 +83,40 @@ async def _exported_record(ctx: ServiceContext, batch_id: str) -> BatchRecord:
 
 @router.get("/batches/{batch_id}/fhir", responses=NOT_FOUND)
 async def batch_fhir(ctx: Ctx, _: Reader, batch_id: BatchId) -> dict[str, Any]:
-    """The FHIR R5 BiologicallyDerivedProduct for the batch."""
+    """The FHIR R5 BiologicallyDerivedProduct for the batch, its category from the batch's
+    definition."""
+    rec = await _ledger_record(ctx, batch_id)
+    defn = await definition_of(ctx, rec)
+    category = defn.product_category if defn is not None else None
+    return biologically_derived_product(rec, category=category)
+
+
+class DispenseRequest(BaseModel):
+    """Whom the product is dispensed to, as the treatment centre knows the patient."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    patient_pseudonym: Pseudonym
+
+
+@router.post("/batches/{batch_id}/fhir/dispense", responses=NOT_FOUND)
+async def batch_fhir_dispense(
+    ctx: Ctx, _: Reader, batch_id: BatchId, body: DispenseRequest
+) -> dict[str, Any]:
+    """The FHIR R5 BiologicallyDerivedProductDispense of the batch's product to the patient.
+
+    vein2vein never stores the patient's pseudonym, so the treatment centre names it; it is
+    sent in the body (a POST that changes nothing) so that it stays out of URLs and access
+    logs."""
+    rec = await _ledger_record(ctx, batch_id)
+    return biologically_derived_product_dispense(rec, patient_pseudonym=body.patient_pseudonym)
+
+
+async def _ledger_record(ctx: ServiceContext, batch_id: str) -> BatchRecord:
     try:
-        rec = load_record(ctx.ledger, batch_id)
+        return await asyncio.to_thread(load_record, ctx.ledger, batch_id)
     except RecordNotFound as err:
         raise HTTPException(404, str(err)) from err
-    return biologically_derived_product(rec)
 
 
 SiteId = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]+$")]

@@ -25,6 +25,7 @@ from records.temperature_store import TemperatureStore
 from vein2vein.keys import deployment_signing_key
 from vein2vein.service import (
     api,
+    api_codec,
     api_people,
     api_records,
     api_tasks,
@@ -126,6 +127,7 @@ def create_app(
     app.include_router(api_people.router)
     app.include_router(api_tasks.router)
     app.include_router(api_records.router)
+    app.include_router(api_codec.router)
     app.include_router(console.router)
     app.include_router(console_definitions.router)
     app.include_router(console_oidc.router)
@@ -143,11 +145,14 @@ def create_app(
 
 async def _connect(ctx: ServiceContext) -> None:
     from vein2vein.observability import make_client_options
+    from vein2vein.payload_keys import codec_for
 
     s = ctx.settings
     while ctx.client is None:
         try:
-            ctx.client = await connect(s.address, s.namespace, **make_client_options(s))
+            ctx.client = await connect(
+                s.address, s.namespace, payload_codec=codec_for(s), **make_client_options(s)
+            )
             log.info("service connected to temporal", extra={"address": s.address})
         except Exception as err:  # the embedded server may still be starting
             log.info("waiting for temporal", extra={"error": str(err)})
@@ -157,7 +162,8 @@ async def _connect(ctx: ServiceContext) -> None:
 def _is_page(request: Request) -> bool:
     path = request.url.path
     return not (
-        path.startswith(("/api", "/static/")) or path in ("/openapi.json", "/docs", "/redoc")
+        path.startswith(("/api", "/static/", "/codec/"))
+        or path in ("/openapi.json", "/docs", "/redoc")
     )
 
 

@@ -16,6 +16,7 @@ from workflows.engine.errors import CONTINUE_OR_ABANDON
 from workflows.engine.state import BatchState
 from workflows.language import Series, WaitFor
 from workflows.model import (
+    RECALL_ALREADY_INFUSED,
     AuditAction,
     DecisionAction,
     DecisionReceipt,
@@ -86,7 +87,7 @@ def validate_recall(state: BatchState, recall: LotRecall) -> None:
     if recall.lot not in rec.lots:
         raise ValueError(f"batch {rec.batch_id} did not consume lot {recall.lot}")
     if rec.infused:
-        raise ValueError(f"batch {rec.batch_id} is already infused")
+        raise ValueError(f"batch {rec.batch_id} {RECALL_ALREADY_INFUSED}")
     if state.closed or rec.completed or rec.abandoned_reason:
         raise ValueError(f"batch {rec.batch_id} is closed")
 
