@@ -58,6 +58,9 @@ async def test_json_logs_carry_batch_product_step_once_despite_replay(harness: H
     saved = (root.handlers[:], root.level)
     configure_logging("INFO", stream)
     queue = "observability"
+    # `make_world` points the world's reports at its queue: give them back to the harness's
+    # worker afterwards, or later batches wait for reports nobody delivers.
+    schedule = harness.world.schedule
     try:
         acts = make_world(
             harness.client, ledger=harness.ledger, world=harness.world, task_queue=queue
@@ -81,6 +84,7 @@ async def test_json_logs_carry_batch_product_step_once_despite_replay(harness: H
             await harness.decide(handle, "approve", DecisionAction.APPROVE)
             await harness.finish(handle)
     finally:
+        harness.world.schedule = schedule
         root.handlers[:], _ = saved
         root.setLevel(saved[1])
     lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
