@@ -11,6 +11,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from activities import metering
 from activities.adapters import AdapterUnavailable, BusinessRefusal, SiteAdapter
 from activities.catalog import SITE_ACTIVITIES, SYSTEM_ACTIVITIES
 from activities.entities import EntityActivities, calculate_dose
@@ -126,7 +127,7 @@ class Activities:
         async def run(call: StepCall) -> StepOutput:
             if call.audit:
                 try:
-                    await asyncio.to_thread(self._write_audit, call.audit)
+                    await asyncio.to_thread(self._write_audit, call.audit, "call")
                 except Exception as err:
                     # Retried like any technical failure; the step has not acted yet.
                     raise ApplicationError(
@@ -143,13 +144,18 @@ class Activities:
         after = self._after_site().get(name)
 
         async def perform(call: StepCall) -> StepOutput:
-            adapter = self._adapter_for(call.site)
-            try:
-                output = await adapter.perform(call)
-            except BusinessRefusal as err:
-                raise ApplicationError(str(err), type=err.error_type, non_retryable=True) from err
-            except AdapterUnavailable as err:
-                raise ApplicationError(str(err), type="AdapterUnavailable") from err
+            with metering.adapter_call(call.site, name, call.batch_id) as outcome:
+                adapter = self._adapter_for(call.site)
+                try:
+                    output = await adapter.perform(call)
+                except BusinessRefusal as err:
+                    outcome["outcome"] = "refused"
+                    raise ApplicationError(
+                        str(err), type=err.error_type, non_retryable=True
+                    ) from err
+                except AdapterUnavailable as err:
+                    outcome["outcome"] = "unavailable"
+                    raise ApplicationError(str(err), type="AdapterUnavailable") from err
             if after is None:
                 return output
             recorded = await after(call)
@@ -183,11 +189,13 @@ class Activities:
         """Append audit events to the ledger; re-sent events are skipped by key. A batch whose
         "record.closed" event is among them gets its chain head checkpointed (idempotently,
         so a retry after a failed checkpoint writes nothing twice)."""
-        return self._write_audit(events)
+        return self._write_audit(events, "projection")
 
-    def _write_audit(self, events: Sequence[AuditEvent]) -> int:
+    def _write_audit(self, events: Sequence[AuditEvent], carrier: str) -> int:
         """The one way audit events reach the ledger, carried by a call or projected alone."""
-        written = self._ledger.append(events)
+        with metering.ledger_write(events, carrier):
+            written = self._ledger.append(events)
+        metering.ledger_written(events, written, carrier)
         closed = sorted({e.batch_id for e in events if e.action == RECORD_CLOSED})
         if closed and self._anchor is not None:
             self._anchor.checkpoint(closed)

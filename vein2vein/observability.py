@@ -14,9 +14,9 @@ from typing import Any
 import structlog
 import temporalio.activity
 import temporalio.workflow
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from vein2vein.settings import Settings
+from vein2vein.telemetry import process_telemetry
 
 
 def _lift_temporal_context(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +73,8 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
 
 
 def make_client_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for `workflows.client.connect`: TLS, tracing and metrics."""
+    """Keyword arguments for `workflows.client.connect`: TLS, tracing and metrics (this
+    process's one runtime, `vein2vein.telemetry`, whoever asks first)."""
     opts: dict[str, Any] = {}
     if settings.tls_cert:
         opts["tls_cert"] = settings.tls_cert.read_bytes()
@@ -82,15 +83,17 @@ def make_client_options(settings: Settings) -> dict[str, Any]:
         opts["tls_ca"] = settings.tls_ca.read_bytes()
     if settings.tracing:
         opts["interceptors"] = [tracing_interceptor(settings.tracing)]
-    if settings.metrics_bind:
-        opts["runtime"] = Runtime(
-            telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=settings.metrics_bind))
-        )
+    telemetry = process_telemetry(settings)
+    if telemetry is not None:
+        opts["runtime"] = telemetry.runtime
     return opts
 
 
 def tracing_interceptor(target: str) -> Any:
-    """Temporal's tracing interceptor exporting spans to the console or an OTLP endpoint."""
+    """Temporal's tracing interceptor exporting spans to the console or an OTLP endpoint.
+
+    The tracer provider is global to the process and set once (OpenTelemetry refuses a
+    second), by the first caller: in `vein2vein dev` the worker and the service share it."""
     from opentelemetry import trace
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -101,6 +104,8 @@ def tracing_interceptor(target: str) -> Any:
     )
     from temporalio.contrib.opentelemetry import TracingInterceptor
 
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return TracingInterceptor()
     exporter: SpanExporter
     if target == "console":
         exporter = ConsoleSpanExporter()

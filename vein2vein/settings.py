@@ -106,7 +106,17 @@ class Settings(BaseModel):
     sim_seed: int = 7
     sim_speed: float = 1.0
     tracing: str | None = Field(default=None, description="'console' or an OTLP HTTP endpoint")
-    metrics_bind: str | None = Field(default=None, description="host:port for Prometheus")
+    metrics_bind: str | None = Field(
+        default=None, description="host:port of this process's Prometheus scrape endpoint"
+    )
+    metrics_otlp: str | None = Field(
+        default=None, description="OTLP/HTTP endpoint metrics are pushed to (e.g. .../v1/metrics)"
+    )
+    breach_margin: float = Field(
+        default=4 * 3600.0,
+        ge=0,
+        description="Seconds before its limit a running clock counts as near breach (metrics)",
+    )
     log_level: str = "INFO"
     extra_definitions: str | None = Field(
         default=None, description="More definitions to run: 'module:ATTR,module:ATTR'"
@@ -181,6 +191,8 @@ class Settings(BaseModel):
             sim_speed=float(e.get("VEIN2VEIN_SIM_SPEED", "1")),
             tracing=e.get("VEIN2VEIN_TRACING") or None,
             metrics_bind=e.get("VEIN2VEIN_METRICS") or None,
+            metrics_otlp=e.get("VEIN2VEIN_METRICS_OTLP") or None,
+            breach_margin=float(e.get("VEIN2VEIN_BREACH_MARGIN", str(4 * 3600))),
             log_level=e.get("VEIN2VEIN_LOG_LEVEL", "INFO"),
             extra_definitions=e.get("VEIN2VEIN_DEFINITIONS") or None,
             checkpoint_journal_path=path("VEIN2VEIN_CHECKPOINT_JOURNAL"),

@@ -42,7 +42,7 @@ from vein2vein.settings import DEFAULT_WORKFLOW_CACHE, Settings
 from workflows import sandbox
 from workflows.client import TASK_QUEUE, connect
 from workflows.definition import CompiledDefinition
-from workflows.engine import SEARCH_ATTRIBUTES
+from workflows.engine import SEARCH_ATTRIBUTES, metering
 from workflows.entities import Inventory, SiteCapacity
 from workflows.registry import workflow_type
 
@@ -162,6 +162,7 @@ async def serve(
     keys.bootstrap(settings)
     watcher = keys.RegistryWatcher(settings.trusted_keys_file)
     watcher.load()  # an invalid registry stops the worker here, before anything runs
+    metering.set_breach_margin(timedelta(seconds=settings.breach_margin))
     server: subprocess.Popen[bytes] | None = None
     if settings.temporal_address is None:
         server = start_dev_server(

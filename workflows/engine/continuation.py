@@ -7,6 +7,7 @@ from datetime import datetime
 
 from temporalio import workflow
 
+from workflows.engine import metering
 from workflows.engine.state import BatchState
 
 
@@ -20,5 +21,6 @@ async def continue_as_new(state: BatchState, visit: int, origin: datetime) -> No
             and workflow.all_handlers_finished()
         )
     )
+    metering.released(state)
     resume = state.resume(visit, origin)
     workflow.continue_as_new(state.start.model_copy(update={"resume": resume}))

@@ -11,7 +11,7 @@ from datetime import datetime
 from temporalio import workflow
 
 from workflows.authority import QA_ROLES
-from workflows.engine import search
+from workflows.engine import metering, search
 from workflows.engine.state import BatchState
 from workflows.language import FollowUp, Gate, Hold
 from workflows.model import (
@@ -42,24 +42,24 @@ def audit(
 ) -> None:
     """Append one audit event (who, what, when, old and new value, why) and refresh status."""
     rec = state.rec
-    rec.audit.append(
-        AuditEvent(
-            batch_id=rec.batch_id,
-            seq=len(rec.audit) + 1,
-            at=workflow.now(),
-            actor=actor,
-            action=action,
-            subject=subject,
-            old_value=old,
-            new_value=new,
-            reason=reason,
-            signature=signature,
-            definition_hash=rec.definition_hash,
-            product=rec.product,
-        )
+    event = AuditEvent(
+        batch_id=rec.batch_id,
+        seq=len(rec.audit) + 1,
+        at=workflow.now(),
+        actor=actor,
+        action=action,
+        subject=subject,
+        old_value=old,
+        new_value=new,
+        reason=reason,
+        signature=signature,
+        definition_hash=rec.definition_hash,
+        product=rec.product,
     )
+    rec.audit.append(event)
     rec.version += 1
     refresh(state)
+    metering.recorded(state, event)
 
 
 def refresh(state: BatchState) -> None:
@@ -93,6 +93,7 @@ def refresh(state: BatchState) -> None:
                 product=rec.product,
             )
         )
+    metering.refreshed(state)
     search.publish(state)
 
 

@@ -65,6 +65,11 @@ class BatchState:
         #: Search attributes as last published, and whether a change waits for `search.flush`.
         self.search: dict[str, str] = {}
         self.search_due = False
+        #: What `metering` last counted: (status, stage), the clocks it saw and those it
+        #: counted near breach. Bookkeeping for metrics only; never read by the process.
+        self.metered: tuple[str, str] | None = None
+        self.metered_clocks: dict[str, datetime] = {}
+        self.near_breach: set[str] = set()
         self.watchers: list[asyncio.Task[None]] = []
         #: (stage index, step index) of the top-level step running now.
         self.position: tuple[int, int] = (0, 0)
@@ -84,6 +89,8 @@ class BatchState:
         state.seen_events = set(r.seen_events)
         state.person_retries = dict(r.person_retries)
         state.projected = state.carried = r.projected
+        # The previous run counted the batch where it stands (`metering`).
+        state.metered = (r.record.status.value, r.record.stage or "")
         return state
 
     def resume(self, visit: int, origin: datetime) -> Resume:

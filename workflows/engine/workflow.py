@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from workflows.bounds import check_bounds
 from workflows.definition import CompiledDefinition
-from workflows.engine import calls, compensation, journal, messages, runner
+from workflows.engine import calls, compensation, journal, messages, metering, runner
 from workflows.engine.carrying import CARRY_PATCH
 from workflows.engine.errors import Abandon, EndBatch
 from workflows.engine.projection import project_loop
@@ -190,4 +190,5 @@ class BatchInterpreter:
         check_bounds(decision)
         reason = messages.refusal(self._batch(), decision)
         if reason is not None:
+            metering.signature_refused(self._batch(), decision.body.action)
             raise ValueError(reason)
