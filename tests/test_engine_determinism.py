@@ -20,9 +20,10 @@ from tests.test_layering import imported_names
 ROOT = Path(__file__).resolve().parents[1]
 
 #: The host side of `workflows`, never run inside a workflow: the Temporal client (starts
-#: batches, sends updates) and key creation in `workflows.signatures` (the CLI and the service
-#: create keys; a workflow calls only its pure `verify`).
-HOST_SIDE = ("client.py", "signatures.py")
+#: batches, sends updates), key creation in `workflows.signatures` (the CLI and the service
+#: create keys; a workflow calls only its pure `verify`) and the payload codec (the data
+#: converter encrypts and decrypts outside the workflow, around every payload).
+HOST_SIDE = ("client.py", "signatures.py", "codec.py")
 #: What runs inside a batch's workflow: all of `workflows` but its host side.
 WORKFLOW_CODE = sorted(
     p
