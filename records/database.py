@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -57,3 +58,19 @@ def _wal(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> Non
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+#: Execution option telling a SQLite engine's begin hook (`records.ledger`) to take the write
+#: lock up front (BEGIN IMMEDIATE); other databases ignore it.
+SQLITE_WRITE = "vein2vein_sqlite_write"
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that owns SQLite's write lock before it reads: a deferred transaction
+    that read and then writes fails at once ("database is locked") when another connection
+    wrote in between, whatever the busy timeout; an immediate one waits for the lock."""
+    with engine.connect() as conn:
+        conn.execution_options(**{SQLITE_WRITE: True})
+        with conn.begin():
+            yield conn

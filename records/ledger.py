@@ -47,7 +47,7 @@ from records._schema import (
     metadata,
     missing_guards,
 )
-from records.database import sqlite_file_engine
+from records.database import SQLITE_WRITE, sqlite_file_engine, write_transaction
 from records.genealogy import LotUse
 from records.verification import VerifyReport, verify_ledger
 
@@ -77,8 +77,6 @@ _SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 # locks never collide with locks another part of the deployment takes.
 _PG_BATCH_LOCK_CLASS = 0x7E1B
 _PG_SCHEMA_LOCK_CLASS = 0x7E1C
-# Execution option telling the SQLite begin hook to take the write lock up front.
-_SQLITE_WRITE = "vein2vein_sqlite_write"
 
 
 class LedgerError(Exception):
@@ -249,10 +247,8 @@ class Ledger:
     @contextmanager
     def write_transaction(self) -> Iterator[Connection]:
         """A write transaction for the record store's own modules (BEGIN IMMEDIATE on SQLite)."""
-        with self._engine.connect() as conn:
-            conn.execution_options(**{_SQLITE_WRITE: True})
-            with conn.begin():
-                yield conn
+        with write_transaction(self._engine) as conn:
+            yield conn
 
     def _lock_batch(self, conn: Connection, batch_id: str) -> None:
         # SQLite's BEGIN IMMEDIATE already holds the database's only write lock.
@@ -344,7 +340,7 @@ def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoo
 def _sqlite_on_begin(conn: Connection) -> None:
     # A write transaction must own the write lock before it reads the batch's head; otherwise
     # two writers read the same head and one fails late with "database is locked".
-    mode = "IMMEDIATE" if conn.get_execution_options().get(_SQLITE_WRITE) else "DEFERRED"
+    mode = "IMMEDIATE" if conn.get_execution_options().get(SQLITE_WRITE) else "DEFERRED"
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 

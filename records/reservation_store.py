@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from records._schema import lot_origins
+from records.database import write_transaction
 
 T = TypeVar("T")
 
@@ -145,7 +146,7 @@ class Store:
         it again with fresh reads. Business refusals pass straight through."""
         for attempt in range(ATTEMPTS):
             try:
-                with self.engine.begin() as conn:
+                with write_transaction(self.engine) as conn:
                     return work(conn)
             except (IntegrityError, OperationalError, Raced):
                 if attempt == ATTEMPTS - 1:

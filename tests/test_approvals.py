@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from records import Ledger
 from records.approvals import Approvals
 from tests.approving import SINCE, approve_all
+from tests.conftest import new_ledger
 from tests.harness import Harness
 from tests.products import FLAKY_BOOKING, REPORTED_BY_HAND
 from tests.service.support import own_password
@@ -125,8 +126,13 @@ async def test_a_batch_starts_only_on_an_approved_version_in_use(
 
 @pytest.mark.requirement("P11-10k", "PROD-APPROVAL")
 def test_an_approval_keeps_the_definition_and_its_diff(
-    ledger: Ledger, signing_key: SigningKey
+    tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey
 ) -> None:
+    with new_ledger(tmp_path_factory) as ledger:  # its own: the diff is from the one before
+        _approval_keeps_the_definition_and_its_diff(ledger, signing_key)
+
+
+def _approval_keeps_the_definition_and_its_diff(ledger: Ledger, signing_key: SigningKey) -> None:
     first = at_speed(FLAKY_BOOKING, 1)
     approvals = Approvals(ledger)
     approve_all(ledger, signing_key, [first])
