@@ -43,6 +43,7 @@ async def test_a_signing_hint_appears_once_when_a_gate_opens(
 
     hints = sign_hints(rows[handle.id], settings, 8123, told)
 
+    assert "choosing their own password" in hints[0] and "127.0.0.1:8123/login" in hints[0]
     command = next(line for line in hints if "batch decide" in line)
     assert f"batch decide {handle.id} approve approve --signer qa --role qa" in command
     assert "TEMPORAL_ADDRESS=127.0.0.1:7301" in command

@@ -103,6 +103,7 @@ def sign_hints(row: Row, settings: Settings, http_port: int, told: set[str]) -> 
     if r is None:
         return []
     lines = []
+    first = not told
     for a in r.awaiting:
         key = f"{r.batch_id}/{a.target}"
         if a.kind == AwaitKind.EVENT or key in told:
@@ -117,4 +118,10 @@ def sign_hints(row: Row, settings: Settings, http_port: int, told: set[str]) -> 
             f" {action} --signer {signer} --role {role.value}",
             f"  or at http://127.0.0.1:{http_port}/console/batches/{r.batch_id} (as {signer})",
         ]
+    if first and lines:
+        lines.insert(
+            0,
+            "(a demo user signs only after choosing their own password at their first console"
+            f" sign-in: http://127.0.0.1:{http_port}/login)",
+        )
     return lines
