@@ -13,18 +13,17 @@ from typer.testing import CliRunner
 
 from records import Ledger
 from records.approvals import Approvals
-from tests.approving import SINCE, approve_all
+from tests.approving import SINCE, approve_all, approver_signature
 from tests.conftest import new_ledger
 from tests.harness import Harness
 from tests.products import FLAKY_BOOKING, REPORTED_BY_HAND
 from tests.service.support import own_password
-from vein2vein.approvals import approval_signature, approve
+from vein2vein.approvals import approve
 from vein2vein.cli import app
 from vein2vein.demo_time import at_speed
 from vein2vein.service.admin import ensure_demo_users
 from vein2vein.service.identity import Identity
 from workflows.definition import recompiled
-from workflows.model import DecisionAction, Role
 from workflows.signatures import SigningKey
 
 runner = CliRunner()
@@ -139,18 +138,7 @@ def _approval_keeps_the_definition_and_its_diff(ledger: Ledger, signing_key: Sig
     second = recompiled(
         at_speed(FLAKY_BOOKING, 2, floor=timedelta(seconds=1)), version="2-diff-test"
     )
-    signature = approval_signature(
-        signing_key,
-        product=second.product,
-        version=second.version,
-        content_hash=second.content_hash,
-        action=DecisionAction.APPROVE,
-        signer_id="qa-approver",
-        printed_name="Quality Approver",
-        role=Role.QA,
-        reason="CR-103: faster receipt",
-        signed_at=SINCE,
-    )
+    signature = approver_signature(signing_key, second, "CR-103: faster receipt")
 
     done = approve(approvals, second, signature, SINCE, [first, second])
 
