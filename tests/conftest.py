@@ -1,4 +1,13 @@
-"""Shared fixtures: one time-skipping Temporal server, one worker and simulated world a session."""
+"""Shared fixtures: a time-skipping Temporal server, a worker, a simulated world and a ledger
+per test module; one deployment key a session.
+
+Why per module and not per session: whatever holds the test server's time-skipping lock stops
+simulated time for every batch on that server (a skip then waits in real time), and a session's
+clock ran a decade ahead by the middle of the suite. On one CI run every test on the shared
+server failed slowly after the 349th while tests on servers of their own passed. With a server
+per module, each module starts at today's date on a clean server, and a stuck clock fails that
+module alone, quickly (`Harness.skip`). Costs about 1.5 s per module (server, worker, approvals).
+"""
 
 from __future__ import annotations
 
@@ -46,16 +55,16 @@ def new_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     led.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
-    """A SQLite ledger for the session's batches."""
+    """A SQLite ledger for the module's batches."""
     with new_ledger(tmp_path_factory) as led:
         yield led
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def approved(ledger: Ledger, signing_key: SigningKey) -> None:
-    """Every catalog and test product version approved for use in the session ledger (what
+    """Every catalog and test product version approved for use in the module's ledger (what
     the API and the CLI require before they start a batch)."""
     from definitions import CATALOG
     from tests.approving import approve_all
@@ -64,9 +73,10 @@ def approved(ledger: Ledger, signing_key: SigningKey) -> None:
     approve_all(ledger, signing_key, [*CATALOG.values(), *TEST_PRODUCTS.values()])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def world() -> SimulatedWorld:
-    """The simulated outside world; tests inject faults for their own batch only."""
+    """The module's simulated outside world (its couriers' temperature series go to the
+    module's ledger); tests inject faults for their own batch only."""
     return SimulatedWorld(seed=11)
 
 
@@ -99,14 +109,14 @@ async def running_harness(
         yield Harness(env, world, ledger, key)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """The session's time-skipping server."""
+    """The module's time-skipping server."""
     async with time_skipping_env() as e:
         yield e
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def harness(
     env: WorkflowEnvironment, world: SimulatedWorld, ledger: Ledger, signing_key: SigningKey
 ) -> AsyncIterator[Harness]:

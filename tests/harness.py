@@ -28,6 +28,9 @@ from workflows.model import (
 from workflows.signatures import SigningKey
 
 _ids = itertools.count(1)
+#: Real time one skip of simulated time may take. Firing a module's timers takes seconds even
+#: on a loaded machine; a skip that takes longer is waiting in real time for a held lock.
+SKIP_BOUND = timedelta(seconds=120)
 
 
 def order(**overrides: Any) -> Order:
@@ -71,6 +74,8 @@ class Harness:
         self.ledger = ledger
         self.key = key
         self.started: list[WorkflowHandle[Any, Any]] = []
+        #: Why time skipping stopped on this server, once a skip found it stuck.
+        self.stuck: str | None = None
 
     @property
     def client(self) -> Client:
@@ -154,20 +159,53 @@ class Harness:
     async def skip(self, step: timedelta) -> None:
         """Skip simulated time. Under load the test server's sleep RPC can time out or have
         its HTTP/2 stream reset while the server fires a backlog of timers; callers re-check
-        their condition after every skip, so retrying a skip is safe."""
+        their condition after every skip, so retrying a skip is safe.
+
+        A skip that does not come back within `SKIP_BOUND` of real time means something holds
+        the server's time-skipping lock (the server then waits the whole step in real time):
+        the test fails at once naming the batches whose workflow task is failing, and every
+        later skip on this server fails at once too, instead of each test waiting out its
+        limit."""
         import asyncio
 
         from temporalio.service import RPCError
 
+        if self.stuck is not None:
+            raise AssertionError(f"time skipping is stuck on this module's server: {self.stuck}")
         transient = ("Timeout expired", "h2 protocol error", "transport error", "Connection reset")
         for attempt in range(5):
             try:
-                await self.env.sleep(step)
+                await asyncio.wait_for(self.env.sleep(step), SKIP_BOUND.total_seconds())
                 return
+            except TimeoutError:
+                self.stuck = await self._stuck_report(step)
+                raise AssertionError(f"time skipping is stuck: {self.stuck}") from None
             except RPCError as err:
                 if not any(t in str(err) for t in transient) or attempt == 4:
                     raise
                 await asyncio.sleep(0.5 * (attempt + 1))
+
+    async def _stuck_report(self, step: timedelta) -> str:
+        """What may hold the time-skipping lock: batches of this module with a workflow task
+        failing or attempted again, or with activities in flight."""
+        from temporalio.client import WorkflowExecutionStatus
+
+        found = []
+        for handle in self.started:
+            try:
+                desc = await handle.describe()
+            except Exception as err:  # a report, best effort
+                found.append(f"{handle.id}: describe failed: {err}")
+                continue
+            raw = desc.raw_description
+            task = raw.pending_workflow_task
+            acts = [f"{a.activity_type.name}#{a.attempt}" for a in raw.pending_activities]
+            if desc.status == WorkflowExecutionStatus.RUNNING and (task.attempt > 1 or acts):
+                found.append(f"{handle.id}: workflow task attempt {task.attempt}, calls {acts}")
+        return (
+            f"a {step} skip did not return within {SKIP_BOUND} of real time; "
+            f"suspects: {found or 'none of the batches this harness started'}"
+        )
 
     async def advance_until(
         self,

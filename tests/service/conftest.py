@@ -1,4 +1,4 @@
-"""The service under test, on the session's time-skipping Temporal server, worker and ledger.
+"""The service under test, on the module's time-skipping Temporal server, worker and ledger.
 
 Why the time-skipping server and not the real dev server: release gates sit weeks of simulated
 process time after a batch starts; the time-skipping server reaches them in about a second.
@@ -26,26 +26,26 @@ from vein2vein.service.app import QuietServer, create_app
 from vein2vein.settings import Settings
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def service_settings(
     tmp_path_factory: pytest.TempPathFactory, ledger: Ledger, approved: None
 ) -> Settings:
-    """Settings whose data directory is private to the session and whose database is the
-    session ledger's (the service keeps its tables beside the ledger)."""
+    """Settings whose data directory is private to the module and whose database is the
+    module ledger's (the service keeps its tables beside the ledger)."""
     data_dir = tmp_path_factory.mktemp("service")
     url = ledger.engine.url.render_as_string(hide_password=False)
     return Settings(data_dir=data_dir, ledger_url=url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def people(service_settings: Settings) -> People:
     """Factory of users with fresh ids."""
     return People(service_settings)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def app(harness: Harness, service_settings: Settings) -> FastAPI:
-    """The service bound to the session's Temporal client, signing key and clock."""
+    """The service bound to the module's Temporal client, signing key and clock."""
     return create_app(
         service_settings,
         harness.client,
@@ -78,9 +78,10 @@ async def client(app: FastAPI) -> AsyncIterator[Client]:
         await http.aclose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def live_url(app: FastAPI) -> AsyncIterator[str]:
-    """The same app served by uvicorn on a loopback port, in the session's event loop."""
+    """The same app served by uvicorn on a loopback port (one per module), in the session's
+    event loop."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = QuietServer(config)

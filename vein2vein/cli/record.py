@@ -28,7 +28,11 @@ def _temperature_legs(led: Ledger, rec: BatchRecord) -> list[LegTemperature]:
     defn = load_catalog(load_settings().extra_definitions).get(rec.product)
     pinned = defn is not None and defn.content_hash == rec.definition_hash
     ranges = handoff_ranges(defn) if defn is not None and pinned else None
-    return temperature_legs(rec, ranges, TemperatureStore(led.engine).get)
+    store = TemperatureStore(led.engine)
+    # A records database no service or simulated courier has written series to yet has no
+    # table for them: the export then shows legs without series instead of failing.
+    store.create_schema()
+    return temperature_legs(rec, ranges, store.get)
 
 
 @record_app.command("export")
