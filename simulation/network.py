@@ -144,8 +144,11 @@ class Network:
             record_hash="",
             key_id="",
         )
+        # A release that needs a record review: the simulated reviewer reviews the record in
+        # the same sitting (its time is the pool's), so the review always covers the record.
+        judged = gate.model_copy(update={"record_review": False}) if gate.record_review else gate
         refusal = gate_refusal(
-            gate, body, record=b.rec, specification=release, performers={}, done=b.done_at
+            judged, body, record=b.rec, specification=release, performers={}, done=b.done_at
         )
         if (
             refusal is None

@@ -438,11 +438,46 @@ REPORTED_BY_HAND = process(
     ],
 )
 
+#: Released only over QA's standing review of the batch record (`gate(record_review=True)`);
+#: every report comes from the test, which chooses when the record changes.
+REVIEWED_RELEASE = process(
+    "test-reviewed-release",
+    version="1",
+    title="A release that waits for QA's signed review of the batch record",
+    specification={"viability_pct": within(min=70, unit="%"), "sterility": one_of("negative")},
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+            handoff(
+                "receipt",
+                from_party="courier",
+                to_party="manufacturing",
+                container="APH",
+                temperature=celsius(2, 8),
+                deadline=days(3),
+            ),
+            wait_for(
+                "assay", "lims.result", deadline=days(5), records=("viability_pct", "sterility")
+            ),
+            gate(
+                "release",
+                roles=(Role.QA,),
+                meaning="I release this batch",
+                release=True,
+                record_review=True,
+            ),
+        )
+    ],
+)
+
 TEST_PRODUCTS = {
     d.product: d
     for d in (
         FLAKY_BOOKING,
         REPORTED_BY_HAND,
+        REVIEWED_RELEASE,
         RELEASE_JUDGED,
         MANY_PARTIES,
         ENDS_EARLY,

@@ -142,15 +142,19 @@ def gate(
     meaning: str,
     requires: tuple[str, ...] = (),
     release: bool = False,
+    record_review: bool = False,
     description: str = "",
 ) -> Gate:
-    """A signed human decision by one of `roles`, once everything in `requires` exists."""
+    """A signed human decision by one of `roles`, once everything in `requires` exists. A
+    `release` gate with `record_review` also waits for QA's signed review of the batch record
+    made after its last result, deviation or custody entry."""
     return Gate(
         name=name,
         roles=roles,
         meaning=meaning,
         requires=requires,
         release=release,
+        record_review=record_review,
         description=description,
     )
 

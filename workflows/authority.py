@@ -34,6 +34,13 @@ from workflows.model import (
     Role,
     SignedDecision,
 )
+from workflows.review import (
+    RECORD_REVIEW,
+    REVIEW_ACTIONS,
+    REVIEW_MEANING,
+    review_due,
+    review_refusal,
+)
 
 #: The roles that may dispose of a deviation (retry, continue, exceptional release, abandon).
 QA_ROLES: frozenset[Role] = frozenset({Role.QA, Role.QUALIFIED_PERSON})
@@ -55,6 +62,7 @@ class TargetKind(StrEnum):
     GATE = "gate"
     DEVIATION = "deviation"
     BATCH = "batch"
+    RECORD = "record"
 
 
 class Verifier(Protocol):
@@ -131,6 +139,13 @@ def withdrawal_authority(batch_id: str) -> Authority:
     )
 
 
+def review_authority() -> Authority:
+    """Who may review the batch record: QA or a qualified person, approving what they read."""
+    return Authority(
+        RECORD_REVIEW, TargetKind.RECORD, tuple(sorted(QA_ROLES)), REVIEW_ACTIONS, REVIEW_MEANING
+    )
+
+
 def target_authority(
     definition: CompiledDefinition | None, record: BatchRecord, target: str
 ) -> Authority | None:
@@ -140,6 +155,8 @@ def target_authority(
     gate = gate_at(definition, target)
     if gate is not None:
         return gate_authority(gate)
+    if target == RECORD_REVIEW:
+        return review_authority()
     if target == record.batch_id:
         return withdrawal_authority(record.batch_id)
     deviation = next((d for d in record.deviations if d.deviation_id == target), None)
@@ -155,6 +172,8 @@ def role_refusal(authority: Authority, role: Role) -> str | None:
         return f"role {role.value} may not decide {authority.target}; allowed: {allowed}"
     if authority.kind == TargetKind.BATCH:
         return f"role {role.value} may not withdraw a batch"
+    if authority.kind == TargetKind.RECORD:
+        return f"role {role.value} may not review the batch record"
     return f"role {role.value} may not dispose of a deviation"
 
 
@@ -166,6 +185,8 @@ def action_refusal(authority: Authority, action: DecisionAction) -> str | None:
         return f"a gate is approved or rejected, not {action.value}"
     if authority.kind == TargetKind.BATCH:
         return "only abandonment can be decided for the whole batch"
+    if authority.kind == TargetKind.RECORD:
+        return f"a record review approves the record read, not {action.value}"
     allowed = ", ".join(a.value for a in authority.actions)
     return f"{authority.target} allows {allowed}, not {action.value}"
 
@@ -253,7 +274,9 @@ def gate_refusal(
     if gate.release:
         if record.open_deviations():
             return "cannot release with open deviations"
-        return release_refusal(record, specification)
+        return release_refusal(record, specification) or (
+            review_refusal(record) if gate.record_review else None
+        )
     return None
 
 
@@ -328,6 +351,9 @@ def refusal(
         )
     if body.target == record.batch_id:
         return withdrawal_refusal(body)
+    if body.target == RECORD_REVIEW:
+        authority = review_authority()
+        return role_refusal(authority, body.role) or action_refusal(authority, body.action)
     return disposition_refusal(record, body)
 
 
@@ -350,8 +376,8 @@ def open_decisions(
 ) -> list[Authority]:
     """The decisions a person holding `roles` (signing as `user_id`) could make on the batch
     now: each waiting gate one of their roles may decide and that they performed nothing for,
-    each open deviation if they may dispose of it, and withdrawal while the batch is open.
-    `performers` defaults to those the record shows."""
+    each open deviation and a due record review if they are QA, and withdrawal while the
+    batch is open. `performers` defaults to those the record shows."""
     mine = set(roles)
     done_by = performers_in(record) if performers is None else performers
     found: list[Authority] = []
@@ -364,6 +390,8 @@ def open_decisions(
         found.append(gate_authority(gate))
     if mine & QA_ROLES:
         found.extend(deviation_authority(d) for d in record.open_deviations())
+        if not is_closed(record) and review_due(definition, record):
+            found.append(review_authority())
     if not is_closed(record) and mine & WITHDRAW_ROLES:
         found.append(withdrawal_authority(record.batch_id))
     return found

@@ -34,6 +34,7 @@ from workflows.language import (
     Step,
     WaitFor,
 )
+from workflows.review import RECORD_REVIEW
 from workflows.slots import parse_chain
 from workflows.validation_kinds import KindRules
 
@@ -64,6 +65,8 @@ class Validator(KindRules):
         for stage_name, step in self.defn.steps():
             if step.name in seen:
                 self.fail(step.name, "duplicate step name", "step names must be unique")
+            if step.name == RECORD_REVIEW:
+                self.fail(step.name, "reserved name", "a record review is signed under this name")
             seen.add(step.name)
             order.append(step.name)
             self.check_step(stage_name, step)
@@ -191,6 +194,12 @@ class Validator(KindRules):
                 self.fail(step.name, "gate without a role", "name the roles that may decide")
             if not step.meaning.strip():
                 self.fail(step.name, "gate without meaning", "say what the signature means")
+            if step.record_review and not step.release:
+                self.fail(
+                    step.name,
+                    "record review off release",
+                    "record_review= holds a release; this gate releases nothing",
+                )
         if isinstance(step, FollowUp):
             if not step.visits or list(step.visits) != sorted(step.visits):
                 self.fail(step.name, "bad schedule", "visits must be given in ascending order")

@@ -77,7 +77,7 @@ class InboxItem(BaseModel):
     product: str
     status: BatchStatus
     target: str
-    kind: Literal["gate", "deviation"]
+    kind: Literal["gate", "deviation", "record"]
     description: str
     roles: list[Role]
     release: bool = False
@@ -235,7 +235,7 @@ def _item(rec: BatchRecord, auth: Authority) -> InboxItem:
         product=rec.product,
         status=rec.status,
         target=auth.target,
-        kind="gate" if auth.kind == TargetKind.GATE else "deviation",
+        kind=auth.kind.value,
         description=about(auth),
         roles=list(auth.roles),
         release=auth.gate is not None and auth.gate.release,

@@ -11,6 +11,7 @@ wrong passwords and lockouts are written to the security log.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field
@@ -162,4 +163,6 @@ async def sign_and_submit(
     )
     # The receipt's status is the one at acceptance; answer with where the batch now stands.
     after = await settled_record(ctx.temporal(), batch_id, receipt.target, timeout=5.0)
+    # The signer's next look at the board and inbox shows what they just decided.
+    ctx.board_cache[batch_id] = (time.monotonic(), after)
     return receipt.model_copy(update={"status": after.status})

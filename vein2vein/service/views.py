@@ -144,7 +144,8 @@ def decision_links(
     user_id: str | None,
 ) -> list[DecisionLink]:
     """The decisions `user_id`, holding `roles`, may make on this batch now
-    (`workflows.authority.open_decisions`): waiting gates, open deviations, withdrawal."""
+    (`workflows.authority.open_decisions`): waiting gates, open deviations, a due record
+    review, withdrawal."""
     links = []
     found = open_decisions(defn, rec, awaiting_gates=awaiting_gates, roles=roles, user_id=user_id)
     for auth in found:
@@ -152,6 +153,8 @@ def decision_links(
             label = f"Decide {auth.target}: {auth.meaning}"
         elif auth.kind == TargetKind.DEVIATION:
             label = f"Dispose of {auth.target}"
+        elif auth.kind == TargetKind.RECORD:
+            label = "Review the batch record (due before release)"
         else:
             label = "Withdraw the batch (abandon)"
         links.append(DecisionLink(target=auth.target, label=label))

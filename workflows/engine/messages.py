@@ -27,6 +27,7 @@ from workflows.model import (
     Signature,
     SignedDecision,
 )
+from workflows.review import RECORD_REVIEW
 
 with workflow.unsafe.imports_passed_through():
     # Passed through so that the registry the worker installed is the one consulted here.
@@ -134,6 +135,10 @@ def decide(state: BatchState, decision: SignedDecision) -> DecisionReceipt:
         state.performers[body.target] = body.signer_id
     elif body.target == rec.batch_id:
         state.abandon = f"withdrawn by {body.printed_name}: {body.reason}"
+    elif body.target == RECORD_REVIEW:
+        # The signature and its audit entry are the review; nothing waits on it but a release
+        # gate's refusal (`workflows.review`).
+        pass
     else:
         state.dispositions[body.target] = decision
         if body.action == DecisionAction.ABANDON:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from workflows import content
 from workflows.language.values import (
     NAME_PATTERN,
     Call,
@@ -72,7 +73,9 @@ class Gate(_Frozen):
     """A human decision, signed electronically, by one of `roles`.
 
     `requires` names steps that must be done and results that must be recorded first; the
-    performers of those steps may not sign. A `release` gate's approval releases the batch.
+    performers of those steps may not sign. A `release` gate's approval releases the batch;
+    with `record_review`, only once QA's signed review of the batch record covers everything
+    the record holds (`workflows.review`).
     """
 
     kind: Literal["gate"] = "gate"
@@ -82,6 +85,7 @@ class Gate(_Frozen):
     requires: tuple[str, ...] = ()
     release: bool = False
     description: str = ""
+    record_review: bool = content.added(False, description="release needs a standing review")
 
 
 class Hold(_Frozen):
