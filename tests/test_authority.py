@@ -21,8 +21,6 @@ from workflows.authority import (
     TargetKind,
     action_refusal,
     justification_refusal,
-    open_decisions,
-    performers_in,
     refusal,
     role_refusal,
     target_authority,
@@ -41,6 +39,7 @@ from workflows.model import (
     StepRun,
     StepState,
 )
+from workflows.offers import open_decisions, performers_in
 from workflows.signatures import SigningKey
 
 A = DecisionAction

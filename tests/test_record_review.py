@@ -12,9 +12,10 @@ from tests.harness import Harness
 from tests.products import REPORTED_BY_HAND, REVIEWED_RELEASE
 from vein2vein.examples import example_event
 from workflows import DefinitionError, gate, process, stage
-from workflows.authority import TargetKind, open_decisions, target_authority
+from workflows.authority import TargetKind, target_authority
 from workflows.client import report_event
 from workflows.model import BatchRecord, DecisionAction, ExternalEvent, Role
+from workflows.offers import open_decisions
 from workflows.review import RECORD_REVIEW, REVIEW_MEANING
 
 

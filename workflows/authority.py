@@ -6,8 +6,8 @@ deviation or withdraw a batch; that nobody approves a step they performed; which
 a written justification; that a signature is made by a trusted key, for this batch, recently,
 once, over the current version of the record; and that a closed batch takes no decision. The
 workflow's `decide` validator asks `refusal`; the service and the CLI ask `target_authority` and
-`role_refusal` before they re-authenticate a signer, and the console asks `open_decisions` for
-its links, forms and inbox.
+`role_refusal` before they re-authenticate a signer, and `workflows.offers` builds the
+console's links, forms and inbox from these rules.
 
 Pure functions of typed values: no I/O, no clock (the time is passed in), deterministic, safe to
 import inside the workflow sandbox. Whether a release is within specification is judged by
@@ -38,7 +38,6 @@ from workflows.review import (
     RECORD_REVIEW,
     REVIEW_ACTIONS,
     REVIEW_MEANING,
-    review_due,
     review_refusal,
 )
 
@@ -355,43 +354,3 @@ def refusal(
         authority = review_authority()
         return role_refusal(authority, body.role) or action_refusal(authority, body.action)
     return disposition_refusal(record, body)
-
-
-# -- what a person may decide now ------------------------------------------------------------
-
-
-def performers_in(record: BatchRecord) -> dict[str, str]:
-    """Who performed each finished step, as the record shows it (step name to user id)."""
-    return {run.step: run.performed_by for run in record.steps if run.performed_by}
-
-
-def open_decisions(
-    definition: CompiledDefinition | None,
-    record: BatchRecord,
-    *,
-    awaiting_gates: Collection[str],
-    roles: Iterable[Role],
-    user_id: str | None = None,
-    performers: Mapping[str, str] | None = None,
-) -> list[Authority]:
-    """The decisions a person holding `roles` (signing as `user_id`) could make on the batch
-    now: each waiting gate one of their roles may decide and that they performed nothing for,
-    each open deviation and a due record review if they are QA, and withdrawal while the
-    batch is open. `performers` defaults to those the record shows."""
-    mine = set(roles)
-    done_by = performers_in(record) if performers is None else performers
-    found: list[Authority] = []
-    for name in sorted(awaiting_gates):
-        gate = gate_at(definition, name)
-        if gate is None or not mine & set(gate.roles):
-            continue
-        if user_id is not None and self_approval_refusal(gate, user_id, done_by) is not None:
-            continue
-        found.append(gate_authority(gate))
-    if mine & QA_ROLES:
-        found.extend(deviation_authority(d) for d in record.open_deviations())
-        if not is_closed(record) and review_due(definition, record):
-            found.append(review_authority())
-    if not is_closed(record) and mine & WITHDRAW_ROLES:
-        found.append(withdrawal_authority(record.batch_id))
-    return found

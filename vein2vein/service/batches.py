@@ -18,10 +18,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from records import RecordNotFound, load_record
 from vein2vein.service.context import ServiceContext
-from workflows.authority import Authority, TargetKind, open_decisions
+from workflows.authority import Authority, TargetKind
 from workflows.client import get_record, pinned_definition
 from workflows.definition import CompiledDefinition
 from workflows.model import Awaiting, AwaitKind, BatchRecord, BatchStatus, Clock, Role
+from workflows.offers import open_decisions
 
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 BOARD_LIMIT = 200
@@ -213,7 +214,7 @@ async def inbox_items(
     ctx: ServiceContext, recs: list[BatchRecord], roles: tuple[Role, ...], user_id: str | None
 ) -> list[InboxItem]:
     """What in `recs` waits for a decision that `user_id`, holding `roles`, may make
-    (`workflows.authority.open_decisions`; withdrawal is no inbox item)."""
+    (`workflows.offers.open_decisions`; withdrawal is no inbox item)."""
     items: list[InboxItem] = []
     for rec in recs:
         gates = gates_awaiting(rec)

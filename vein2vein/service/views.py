@@ -11,10 +11,11 @@ from pydantic import BaseModel, ConfigDict
 
 from vein2vein.readable import duration, quantity, remaining, when
 from vein2vein.service.board import Risk, risk_of
-from workflows.authority import TargetKind, open_decisions
+from workflows.authority import TargetKind
 from workflows.definition import CompiledDefinition
 from workflows.language import Hold
 from workflows.model import BatchRecord, Clock, ClockKind, Role
+from workflows.offers import open_decisions
 
 
 class HoldClock(BaseModel):
@@ -144,7 +145,7 @@ def decision_links(
     user_id: str | None,
 ) -> list[DecisionLink]:
     """The decisions `user_id`, holding `roles`, may make on this batch now
-    (`workflows.authority.open_decisions`): waiting gates, open deviations, a due record
+    (`workflows.offers.open_decisions`): waiting gates, open deviations, a due record
     review, withdrawal."""
     links = []
     found = open_decisions(defn, rec, awaiting_gates=awaiting_gates, roles=roles, user_id=user_id)
