@@ -327,6 +327,24 @@ class Harness:
         """Sign and submit a decision."""
         return await submit(self.client, handle.id, await self.sign(handle, target, action, **kw))
 
+    async def request_exceptional_release(
+        self, handle: WorkflowHandle[Any, Any], deviation_id: str, reason: str = "no alternative"
+    ) -> DecisionReceipt:
+        """The treating physician's signed request, without which QA may not release the
+        deviation exceptionally (`workflows.exceptional`)."""
+        from workflows.exceptional import REQUEST_MEANING
+
+        return await self.decide(
+            handle,
+            deviation_id,
+            DecisionAction.EXCEPTIONAL_RELEASE,
+            role=Role.PHYSICIAN,
+            signer_id="dr-hale",
+            printed_name="Dr Hale",
+            meaning=REQUEST_MEANING,
+            reason=reason,
+        )
+
     async def release(self, handle: WorkflowHandle[Any, Any]) -> BatchRecord:
         """Advance to the QA disposition and approve it."""
         await self.until_waiting(handle, "decision at qa_disposition")

@@ -53,6 +53,10 @@ async def _dispose(harness: Harness, handle: Handle, kind: str, action: Decision
         handle, lambda r: any(d.kind == kind and d.is_open for d in r.deviations), what=kind
     )
     dev = next(d for d in rec.deviations if d.kind == kind and d.is_open)
+    if action == DecisionAction.EXCEPTIONAL_RELEASE:
+        # Histories recorded before this rule have no request; they replay all the same
+        # (validators do not run in replay).
+        await harness.request_exceptional_release(handle, dev.deviation_id)
     await harness.decide(handle, dev.deviation_id, action, reason=f"recorded path: {action}")
 
 

@@ -49,6 +49,8 @@ async def _dispose(harness: Harness, handle, kind: str, action: DecisionAction, 
         what=f"deviation {kind}",
     )
     dev = next(d for d in rec.deviations if d.kind == kind and d.is_open)
+    if action == DecisionAction.EXCEPTIONAL_RELEASE:
+        await harness.request_exceptional_release(handle, dev.deviation_id)
     await harness.decide(
         handle, dev.deviation_id, action, reason=kw.pop("reason", "assessed"), **kw
     )

@@ -97,6 +97,7 @@ async def test_oos_dose_the_gate_does_not_name_needs_exceptional_release(
         DecisionAction.EXCEPTIONAL_RELEASE,
         DecisionAction.ABANDON,
     }
+    await harness.request_exceptional_release(handle, dev.deviation_id)
     await harness.decide(
         handle,
         dev.deviation_id,

@@ -75,6 +75,8 @@ async def durable(
                 continue
             dev = next(d for d in rec.deviations if d.deviation_id == a.target)
             action = _action(decisions, dev.kind.value, dev.step, dev.allowed)
+            if action == DecisionAction.EXCEPTIONAL_RELEASE:
+                await harness.request_exceptional_release(handle, dev.deviation_id)
             await harness.decide(handle, dev.deviation_id, action, reason="conformance")
         if not acted:
             long_wait = rec.stage == "follow_up"

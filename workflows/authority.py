@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from workflows import exceptional
 from workflows.definition import CompiledDefinition
 from workflows.judgement import release_refusal
 from workflows.language import Gate, Limit
@@ -83,6 +84,14 @@ class Authority:
     meaning: str
     gate: Gate | None = None
     deviation: Deviation | None = None
+    #: A role whose signature on the target means something else (a physician's request).
+    requester: tuple[Role, str] | None = None
+
+    def meaning_for(self, role: Role) -> str:
+        """What a signature in `role` on the target means."""
+        if self.requester is not None and self.requester[0] == role:
+            return self.requester[1]
+        return self.meaning
 
     def roles_of(self, held: Iterable[Role]) -> tuple[Role, ...]:
         """The roles among `held` that may decide this target, in `Role` order."""
@@ -116,14 +125,19 @@ def gate_authority(gate: Gate) -> Authority:
 
 
 def deviation_authority(deviation: Deviation) -> Authority:
-    """Who may dispose of `deviation`: QA or a qualified person, with the actions it allows."""
+    """Who may decide on `deviation`: QA or a qualified person dispose of it with the actions
+    it allows; where that includes exceptional release, a physician may request it
+    (`workflows.exceptional`)."""
+    requested = exceptional.may_be_requested(deviation)
+    roles = QA_ROLES | {exceptional.REQUESTING_ROLE} if requested else QA_ROLES
     return Authority(
         deviation.deviation_id,
         TargetKind.DEVIATION,
-        tuple(sorted(QA_ROLES)),
+        tuple(sorted(roles)),
         deviation.allowed,
         DISPOSITION_MEANING,
         deviation=deviation,
+        requester=(exceptional.REQUESTING_ROLE, exceptional.REQUEST_MEANING) if requested else None,
     )
 
 
@@ -286,19 +300,26 @@ def withdrawal_refusal(body: DecisionBody) -> str | None:
 
 
 def disposition_refusal(record: BatchRecord, body: DecisionBody) -> str | None:
-    """Why `body` may not dispose of the deviation it names: it must exist and be open, the
-    role must be QA's, the action one the deviation allows, and the reason written."""
+    """Why `body` may not decide on the deviation it names: it must exist and be open; a
+    physician's is a request for exceptional release; otherwise the role must be QA's, the
+    action one the deviation allows, the reason written, and an exceptional release requested
+    by a physician first."""
     deviation = next((d for d in record.deviations if d.deviation_id == body.target), None)
     if deviation is None:
         return f"nothing awaits a decision at '{body.target}'"
     if not deviation.is_open:
         return f"{deviation.deviation_id} is already disposed of"
+    if exceptional.is_request(body):
+        return exceptional.request_refusal(deviation, body)
     authority = deviation_authority(deviation)
-    return (
+    refused = (
         role_refusal(authority, body.role)
         or action_refusal(authority, body.action)
         or justification_refusal(TargetKind.DEVIATION, body.action, body.reason)
     )
+    if refused is None and body.action == DecisionAction.EXCEPTIONAL_RELEASE:
+        return exceptional.missing_request(record, deviation)
+    return refused
 
 
 def refusal(

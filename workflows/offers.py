@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 
+from workflows import exceptional
 from workflows.authority import (
     QA_ROLES,
     WITHDRAW_ROLES,
@@ -40,8 +41,9 @@ def open_decisions(
 ) -> list[Authority]:
     """The decisions a person holding `roles` (signing as `user_id`) could make on the batch
     now: each waiting gate one of their roles may decide and that they performed nothing for,
-    each open deviation and a due record review if they are QA, and withdrawal while the
-    batch is open. `performers` defaults to those the record shows."""
+    each open deviation and a due record review if they are QA (a physician: each open
+    deviation that may be released exceptionally and that nobody has requested it for yet),
+    and withdrawal while the batch is open. `performers` defaults to those the record shows."""
     mine = set(roles)
     done_by = performers_in(record) if performers is None else performers
     found: list[Authority] = []
@@ -56,6 +58,13 @@ def open_decisions(
         found.extend(deviation_authority(d) for d in record.open_deviations())
         if not is_closed(record) and review_due(definition, record):
             found.append(review_authority())
+    elif exceptional.REQUESTING_ROLE in mine:
+        found.extend(
+            deviation_authority(d)
+            for d in record.open_deviations()
+            if exceptional.may_be_requested(d)
+            and exceptional.physician_request(record, d.deviation_id) is None
+        )
     if not is_closed(record) and mine & WITHDRAW_ROLES:
         found.append(withdrawal_authority(record.batch_id))
     return found

@@ -158,6 +158,8 @@ class AuditAction(StrEnum):
     DECISION_CONTINUE = "decision.continue"
     DECISION_EXCEPTIONAL_RELEASE = "decision.exceptional_release"
     DECISION_ABANDON = "decision.abandon"
+    #: A physician's signed request for exceptional release of a deviation (not a decision).
+    EXCEPTIONAL_RELEASE_REQUESTED = "exceptional_release.requested"
 
     @classmethod
     def step_ended(cls, state: StepState) -> AuditAction:

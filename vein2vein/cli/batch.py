@@ -341,7 +341,7 @@ def _sign_and_submit(
             signer_id=signer,
             printed_name=name,
             role=role,
-            meaning=meaning or authority.meaning,
+            meaning=meaning or authority.meaning_for(role),
             reason=reason,
             record_hash=rec.record_hash,
             signed_at=datetime.now(UTC),

@@ -152,7 +152,7 @@ async def decide_page(
         review=review_by_exception(rec, await legs_for(ctx, rec), ctx.settings.time_zone),
         actions=list(auth.actions),
         roles=roles,
-        meaning=kept["meaning"] or auth.meaning,
+        meaning=kept["meaning"] or auth.meaning_for(roles[0]),
         typed=kept,
         form_id=secrets.token_urlsafe(16),
         sso=who.method == OIDC,

@@ -138,7 +138,7 @@ async def sign_and_submit(
         signer_id=user.user_id,
         printed_name=user.printed_name,
         role=req.role,
-        meaning=req.meaning or auth.meaning,
+        meaning=req.meaning or auth.meaning_for(req.role),
         reason=req.reason,
         record_hash=req.record_hash or rec.record_hash,
         signed_at=await ctx.clock(),

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from vein2vein.readable import duration, quantity, remaining, when
 from vein2vein.service.board import Risk, risk_of
-from workflows.authority import TargetKind
+from workflows.authority import QA_ROLES, TargetKind
 from workflows.definition import CompiledDefinition
 from workflows.language import Hold
 from workflows.model import BatchRecord, Clock, ClockKind, Role
@@ -152,6 +152,8 @@ def decision_links(
     for auth in found:
         if auth.kind == TargetKind.GATE:
             label = f"Decide {auth.target}: {auth.meaning}"
+        elif auth.kind == TargetKind.DEVIATION and not set(roles) & QA_ROLES:
+            label = f"Request exceptional release of {auth.target}"
         elif auth.kind == TargetKind.DEVIATION:
             label = f"Dispose of {auth.target}"
         elif auth.kind == TargetKind.RECORD:

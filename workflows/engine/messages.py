@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
-from workflows import authority
+from workflows import authority, exceptional
 from workflows.engine import failures, journal
 from workflows.engine.errors import CONTINUE_OR_ABANDON
 from workflows.engine.state import BatchState
@@ -139,6 +139,22 @@ def decide(state: BatchState, decision: SignedDecision) -> DecisionReceipt:
         # The signature and its audit entry are the review; nothing waits on it but a release
         # gate's refusal (`workflows.review`).
         pass
+    elif exceptional.is_request(body):
+        # A physician's request: kept as a signature, the deviation stays open for QA.
+        journal.audit(
+            state,
+            body.signer_id,
+            AuditAction.EXCEPTIONAL_RELEASE_REQUESTED,
+            body.target,
+            reason=body.reason,
+            signature=sig,
+        )
+        return DecisionReceipt(
+            signature_id=body.signature_id,
+            target=body.target,
+            action=body.action,
+            status=rec.status,
+        )
     else:
         state.dispositions[body.target] = decision
         if body.action == DecisionAction.ABANDON:

@@ -1,0 +1,91 @@
+"""An out-of-specification product goes to its patient only at the treating physician's signed
+request: QA's exceptional release waits for it, and the physician can request, never dispose."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+
+from activities import Fault
+from tests.harness import Harness
+from tests.products import FLAKY_BOOKING, RELEASE_JUDGED
+from workflows.exceptional import REQUEST_MEANING
+from workflows.model import AuditAction, DecisionAction, DeviationKind, Role
+from workflows.offers import open_decisions
+
+ER = DecisionAction.EXCEPTIONAL_RELEASE
+PHYSICIAN = {"role": Role.PHYSICIAN, "signer_id": "dr-hale", "printed_name": "Dr Hale"}
+
+
+async def _refused(
+    harness: Harness,
+    handle: WorkflowHandle[Any, Any],
+    target: str,
+    action: DecisionAction,
+    **kw: Any,
+) -> str:
+    with pytest.raises(WorkflowUpdateFailedError) as info:
+        await harness.decide(handle, target, action, **kw)
+    return str(info.value.cause)
+
+
+def _offered(rec: Any, role: Role) -> set[str]:
+    return {a.target for a in open_decisions(RELEASE_JUDGED, rec, awaiting_gates=(), roles=[role])}
+
+
+@pytest.mark.requirement("PROD-RELEASE", "P11-10g")
+async def test_qa_releases_an_oos_dose_only_after_the_physician_asks(harness: Harness) -> None:
+    handle = await harness.start(RELEASE_JUDGED, weight_kg=260)
+    rec = await harness.advance_until(
+        handle, lambda r: any(d.is_open for d in r.deviations), what="OOS dose"
+    )
+    dev = rec.deviations[0]
+    assert dev.kind == DeviationKind.OUT_OF_SPECIFICATION and dev.results == ("dose_vg",)
+    assert dev.deviation_id in _offered(rec, Role.PHYSICIAN) & _offered(rec, Role.QA)
+
+    unasked = await _refused(
+        harness, handle, dev.deviation_id, DecisionAction.EXCEPTIONAL_RELEASE, reason="QA alone"
+    )
+    assert "needs the requesting physician's signed request first" in unasked
+    disposing = await _refused(
+        harness, handle, dev.deviation_id, DecisionAction.ABANDON, reason="stop", **PHYSICIAN
+    )
+    assert "a physician may request exceptional release of a deviation; QA disposes" in disposing
+    silent = await _refused(harness, handle, dev.deviation_id, ER, reason=" ", **PHYSICIAN)
+    assert "needs the clinical justification" in silent
+
+    await harness.request_exceptional_release(handle, dev.deviation_id, "no other therapy left")
+    rec = await harness.record(handle)
+    assert rec.deviations[0].is_open, "a request decides nothing"
+    (request,) = [s for s in rec.signatures if s.role == Role.PHYSICIAN]
+    assert (request.meaning, request.reason) == (REQUEST_MEANING, "no other therapy left")
+    assert rec.audit[-1].action == AuditAction.EXCEPTIONAL_RELEASE_REQUESTED
+    assert dev.deviation_id not in _offered(rec, Role.PHYSICIAN)
+
+    await harness.decide(
+        handle, dev.deviation_id, DecisionAction.EXCEPTIONAL_RELEASE, reason="benefit > risk"
+    )
+    await harness.until_waiting(handle, "decision at release")
+    await harness.decide(handle, "release", DecisionAction.APPROVE)
+    rec = await harness.finish(handle)
+    assert rec.released and rec.exceptional_release
+
+
+async def test_a_physician_cannot_request_what_the_deviation_does_not_allow(
+    harness: Harness,
+) -> None:
+    handle = await harness.start(
+        FLAKY_BOOKING, faults=[Fault(kind="flaky", step="book_slot", times=3)]
+    )
+    rec = await harness.advance_until(
+        handle, lambda r: bool(r.deviations), step=timedelta(minutes=1), what="retries exhausted"
+    )
+    dev = rec.deviations[0]
+    assert dev.kind == DeviationKind.RETRIES_EXHAUSTED
+    refused = await _refused(harness, handle, dev.deviation_id, ER, reason="x", **PHYSICIAN)
+    assert "cannot be released exceptionally" in refused
+    await handle.cancel()
+    await harness.finish(handle)
