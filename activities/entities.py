@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from pydantic import TypeAdapter
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -48,6 +49,9 @@ def capacity_id(site: str) -> str:
 def inventory_id(product: str) -> str:
     """Workflow id of a product's inventory in earlier versions."""
     return f"inventory-{product}"
+
+
+_DURATION = TypeAdapter(timedelta)
 
 
 def _now() -> datetime:
@@ -220,11 +224,14 @@ class EntityActivities:
         """Release a lot's doses into its product's inventory (the lot id is the batch COI)."""
         inventory = call.params["inventory"]
         await self._product(inventory)
+        shelf_life = call.params.get("shelf_life")
         lot = AddLot(
             key=f"{call.batch_id}:lot",
             lot_id=call.coi or call.batch_id,
             doses=int(call.params.get("doses", "1")),
             batch_id=call.batch_id,
+            # Past it, allocation passes the lot's doses over (`Reservations.allocate`).
+            expires=_now() + _DURATION.validate_python(shelf_life) if shelf_life else None,
         )
         ids = await self._reserve(lambda: self._res.add_lot(inventory, lot))
         return StepOutput(data={"doses_added": str(len(ids))})

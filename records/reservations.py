@@ -108,6 +108,19 @@ class Reservations(Slots):
         at = now.astimezone(UTC).isoformat()
         return [r.dose_id for r in rows if r.expires is None or r.expires >= at]
 
+    def _expired(self, conn: Connection, product: str, now: datetime) -> int:
+        """How many unallocated doses of `product` are past their lot's shelf life at `now`."""
+        at = now.astimezone(UTC).isoformat()
+        rows = conn.execute(
+            select(inventory_doses.c.dose_id).where(
+                inventory_doses.c.product == product,
+                inventory_doses.c.allocation_key.is_(None),
+                inventory_doses.c.expires.is_not(None),
+                inventory_doses.c.expires < at,
+            )
+        )
+        return len(rows.all())
+
     def allocate(self, product: str, req: AllocateRequest, now: datetime) -> Allocation:
         """Allocate the oldest usable doses to a batch; the same key returns the same doses.
         Raises `OutOfStock` when too few are usable at `now`."""
@@ -120,8 +133,10 @@ class Reservations(Slots):
                 return Allocation(key=row.key, batch_id=row.batch_id, doses=row.doses.split(","))
             available = self._available(conn, product, now)
             if len(available) < req.count:
+                expired = self._expired(conn, product, now)
+                past = f" ({expired} past their shelf life)" if expired else ""
                 raise OutOfStock(
-                    f"{product}: {len(available)} dose(s) available, {req.count} needed"
+                    f"{product}: {len(available)} dose(s) available, {req.count} needed{past}"
                 )
             doses = available[: req.count]
             taken = conn.execute(

@@ -472,12 +472,59 @@ REVIEWED_RELEASE = process(
     ],
 )
 
+#: A lot whose doses may be allocated for 30 days from its release, and the order drawing on it.
+EXPIRING_STOCK = "test-expiring-stock"
+EXPIRING_LOT = process(
+    "test-expiring-lot",
+    version="1",
+    title="A released lot with a shelf life of 30 days",
+    specification={},
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+            task(
+                "to_stock",
+                call(
+                    "release_to_inventory",
+                    timeout=minutes(1),
+                    attempts=3,
+                    inventory=EXPIRING_STOCK,
+                    doses=2,
+                    shelf_life=days(30),
+                ),
+            ),
+        )
+    ],
+)
+EXPIRING_ORDER = process(
+    "test-expiring-order",
+    version="1",
+    title="A patient order allocating one dose of the expiring lot",
+    specification={},
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+            task(
+                "allocate_dose",
+                call("allocate_doses", timeout=minutes(1), attempts=3, inventory=EXPIRING_STOCK),
+                undo=call("return_doses", timeout=minutes(1), attempts=3, inventory=EXPIRING_STOCK),
+            ),
+        )
+    ],
+)
+
 TEST_PRODUCTS = {
     d.product: d
     for d in (
         FLAKY_BOOKING,
         REPORTED_BY_HAND,
         REVIEWED_RELEASE,
+        EXPIRING_LOT,
+        EXPIRING_ORDER,
         RELEASE_JUDGED,
         MANY_PARTIES,
         ENDS_EARLY,

@@ -68,6 +68,10 @@ PARAMETERS: dict[str, ParamSpec] = {
     "message": ParamSpec(description="What a notification says"),
     "count_from": ParamSpec(description="The result that says how many doses to allocate"),
     "doses": ParamSpec(type="integer", description="Doses a released lot adds to inventory"),
+    "shelf_life": ParamSpec(
+        type="duration",
+        description="How long a released lot's doses may be allocated, from their release",
+    ),
     "count": ParamSpec(type="integer", description="Doses to allocate"),
     "days": ParamSpec(type="integer", description="Days a manufacturing slot lasts"),
     "lead_days": ParamSpec(type="number", description="Days between booking and the slot"),
