@@ -243,6 +243,8 @@ def _deviations(record: BatchRecord, tz: str | None) -> str:
             d.disposed_by,
             d.disposed_at,
             d.reason,
+            d.severity,
+            d.capa,
         )
         for d in record.deviations
     ]
@@ -256,6 +258,8 @@ def _deviations(record: BatchRecord, tz: str | None) -> str:
         "By",
         "At",
         "Reason",
+        "Classification",
+        "CAPA",
     )
     table = _table(headers, rows, "No deviations recorded.", tz)
     return _section("Deviations and dispositions", table)

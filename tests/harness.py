@@ -23,6 +23,7 @@ from workflows.model import (
     DecisionReceipt,
     Order,
     Role,
+    Severity,
     SignedDecision,
 )
 from workflows.signatures import SigningKey
@@ -302,6 +303,8 @@ class Harness:
         record_hash: str | None = None,
         batch_id: str | None = None,
         key: SigningKey | None = None,
+        severity: Severity | None = None,
+        capa: str | None = None,
     ) -> SignedDecision:
         """A decision signed by the deployment key over the current record (overridable)."""
         rec = await self.record(handle)
@@ -318,6 +321,8 @@ class Harness:
             reason=reason,
             record_hash=record_hash or rec.record_hash,
             key_id=(key or self.key).key_id,
+            severity=severity,
+            capa=capa,
         )
         return (key or self.key).sign(body)
 

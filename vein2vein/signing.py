@@ -15,7 +15,7 @@ import secrets
 from datetime import datetime
 
 from vein2vein.settings import Settings
-from workflows.model import DecisionAction, DecisionBody, Role, SignedDecision
+from workflows.model import DecisionAction, DecisionBody, Role, Severity, SignedDecision
 from workflows.signatures import SigningKey
 
 
@@ -59,6 +59,8 @@ def sign_decision(
     reason: str,
     record_hash: str,
     signed_at: datetime,
+    severity: Severity | None = None,
+    capa: str | None = None,
 ) -> SignedDecision:
     """`signer_id`'s decision on `target`, signed with `key` at `signed_at` over the record
     version `record_hash`; the reason is kept without surrounding blanks. Call it only after
@@ -76,5 +78,7 @@ def sign_decision(
         reason=reason.strip(),
         record_hash=record_hash,
         key_id=key.key_id,
+        severity=severity,
+        capa=capa.strip() if capa and capa.strip() else None,
     )
     return key.sign(body)

@@ -28,6 +28,7 @@ from workflows.definition import CompiledDefinition
 from workflows.judgement import release_refusal
 from workflows.language import Gate, Limit
 from workflows.model import (
+    NEEDS_CAPA,
     BatchRecord,
     DecisionAction,
     DecisionBody,
@@ -302,8 +303,8 @@ def withdrawal_refusal(body: DecisionBody) -> str | None:
 def disposition_refusal(record: BatchRecord, body: DecisionBody) -> str | None:
     """Why `body` may not decide on the deviation it names: it must exist and be open; a
     physician's is a request for exceptional release; otherwise the role must be QA's, the
-    action one the deviation allows, the reason written, and an exceptional release requested
-    by a physician first."""
+    action one the deviation allows, the reason written, a CAPA named for a major or critical
+    classification, and an exceptional release requested by a physician first."""
     deviation = next((d for d in record.deviations if d.deviation_id == body.target), None)
     if deviation is None:
         return f"nothing awaits a decision at '{body.target}'"
@@ -317,6 +318,8 @@ def disposition_refusal(record: BatchRecord, body: DecisionBody) -> str | None:
         or action_refusal(authority, body.action)
         or justification_refusal(TargetKind.DEVIATION, body.action, body.reason)
     )
+    if refused is None and body.severity in NEEDS_CAPA and not (body.capa or "").strip():
+        return f"a {body.severity} deviation's disposition names its CAPA"
     if refused is None and body.action == DecisionAction.EXCEPTIONAL_RELEASE:
         return exceptional.missing_request(record, deviation)
     return refused

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from workflows import content
 from workflows.record import (
     AuditEvent,
     Awaiting,
@@ -31,6 +32,7 @@ from workflows.record import (
     TemperatureSummary,
 )
 from workflows.vocabulary import (
+    NEEDS_CAPA,
     TECHNICAL_DEVIATIONS,
     AuditAction,
     BatchStatus,
@@ -38,6 +40,7 @@ from workflows.vocabulary import (
     DeviationKind,
     Frozen,
     Role,
+    Severity,
     StepState,
 )
 
@@ -233,10 +236,19 @@ class DecisionBody(Frozen):
     reason: str = ""
     record_hash: str = Field(description="Hash of the batch record version that was signed")
     key_id: str
+    severity: Severity | None = content.added(
+        None, description="A deviation's classification, given at its disposition"
+    )
+    capa: str | None = content.added(
+        None,
+        max_length=80,
+        description="The CAPA a major or critical deviation's disposition names",
+    )
 
     def canonical_bytes(self) -> bytes:
-        """The bytes covered by the signature: canonical JSON of every field."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        """The bytes covered by the signature: canonical JSON of every field (a field added
+        later is left out while unset, so signatures made before it still verify)."""
+        return json.dumps(content.view(self), sort_keys=True).encode()
 
 
 class SignedDecision(Frozen):
@@ -336,6 +348,7 @@ BatchStart.model_rebuild()
 
 __all__ = [
     "BATCH_ID_PATTERN",
+    "NEEDS_CAPA",
     "PSEUDONYM_PATTERN",
     "TECHNICAL_DEVIATIONS",
     "AuditAction",
@@ -365,6 +378,7 @@ __all__ = [
     "ResultValue",
     "Resume",
     "Role",
+    "Severity",
     "Signature",
     "SignedDecision",
     "StepCall",

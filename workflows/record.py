@@ -17,6 +17,7 @@ from workflows.vocabulary import (
     Frozen,
     PartyKind,
     Role,
+    Severity,
     StepState,
 )
 
@@ -97,6 +98,8 @@ class Deviation(Frozen):
     disposed_by: str | None = None
     disposed_at: datetime | None = None
     reason: str | None = None
+    severity: Severity | None = content.added(None, description="QA's classification")
+    capa: str | None = content.added(None, description="The CAPA the disposition names")
 
     @property
     def is_open(self) -> bool:

@@ -69,6 +69,19 @@ class DeviationKind(StrEnum):
     OCCURRENCE_MISSED = "occurrence_missed"
 
 
+class Severity(StrEnum):
+    """A deviation's GMP classification, given by QA at disposition: a major or critical one
+    names the CAPA (corrective and preventive action) that answers it."""
+
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+
+#: Classifications whose disposition must name a CAPA.
+NEEDS_CAPA = frozenset({Severity.MAJOR, Severity.CRITICAL})
+
+
 #: Deviations that only stop the batch (held); all others also quarantine its material.
 TECHNICAL_DEVIATIONS = frozenset({DeviationKind.RETRIES_EXHAUSTED})
 

@@ -26,6 +26,7 @@ from vein2vein.cli.common import (
     sites,
     temporal_client,
 )
+from vein2vein.cli.signing import sign_and_submit
 from vein2vein.readable import number, quantity, remaining, when
 from workflows.authority import WITHDRAW_ROLES
 from workflows.model import (
@@ -35,6 +36,7 @@ from workflows.model import (
     ExternalEvent,
     Order,
     Role,
+    Severity,
 )
 
 batch_app = typer.Typer(no_args_is_help=True, help="Start, watch and decide batches.")
@@ -295,64 +297,6 @@ def batch_event(
     out.print(run(go()))
 
 
-def _sign_and_submit(
-    batch_id: str,
-    target: str,
-    action: DecisionAction,
-    *,
-    signer: str,
-    role: Role,
-    meaning: str | None,
-    reason: str,
-) -> None:
-    """Check the role may decide `target` (`workflows.authority`), ask the signer's password,
-    sign with the deployment key (`vein2vein.signing`) and submit; the workflow has the last
-    word. `meaning` defaults to what a signature on the target means."""
-    from datetime import UTC, datetime
-
-    from vein2vein.keys import deployment_signing_key
-    from vein2vein.signing import SignerRefused, authenticate_signer, sign_decision
-    from workflows.authority import role_refusal, target_authority
-    from workflows.client import decide, get_record, pinned_definition, settled_record
-
-    settings = load_settings()
-
-    async def go() -> str:
-        client = await temporal_client()
-        rec = await get_record(client, batch_id)
-        pinned = catalog().get(rec.product)
-        if pinned is None or pinned.content_hash != rec.definition_hash:
-            pinned = await pinned_definition(client, batch_id)
-        authority = target_authority(pinned, rec, target)
-        if authority is None:
-            raise CliError(f"batch {batch_id} has no gate or deviation '{target}'")
-        refused = role_refusal(authority, role)
-        if refused is not None:
-            raise CliError(f"signature refused: {refused}")
-        try:
-            name = authenticate_signer(settings, signer, role)
-        except SignerRefused as e:
-            raise CliError(f"signature refused: {e}") from e
-        signed = sign_decision(
-            deployment_signing_key(settings),
-            batch_id=batch_id,
-            target=target,
-            action=action,
-            signer_id=signer,
-            printed_name=name,
-            role=role,
-            meaning=meaning or authority.meaning_for(role),
-            reason=reason,
-            record_hash=rec.record_hash,
-            signed_at=datetime.now(UTC),
-        )
-        receipt = await decide(client, batch_id, signed)
-        after = await settled_record(client, batch_id, receipt.target)
-        return f"{receipt.action.value} recorded on {receipt.target}; status {after.status.value}"
-
-    out.print(run(go()))
-
-
 @batch_app.command("decide")
 @command
 def batch_decide(
@@ -365,10 +309,24 @@ def batch_decide(
     meaning: str | None = typer.Option(
         None, help="What the signature means (default: the gate's meaning, or the disposition)."
     ),
+    severity: Severity | None = typer.Option(
+        None, help="A deviation's classification: minor, major or critical."
+    ),
+    capa: str | None = typer.Option(
+        None, help="The CAPA a major or critical deviation's disposition names."
+    ),
 ) -> None:
     """Approve or reject a gate, or dispose of a deviation, with an electronic signature."""
-    _sign_and_submit(
-        batch_id, target, action, signer=signer, role=role, meaning=meaning, reason=reason
+    sign_and_submit(
+        batch_id,
+        target,
+        action,
+        signer=signer,
+        role=role,
+        meaning=meaning,
+        reason=reason,
+        severity=severity,
+        capa=capa,
     )
 
 
@@ -383,7 +341,7 @@ def batch_abandon(
     ),
 ) -> None:
     """Withdraw a batch: its compensations run in reverse."""
-    _sign_and_submit(
+    sign_and_submit(
         batch_id,
         batch_id,
         DecisionAction.ABANDON,

@@ -36,7 +36,8 @@ from vein2vein.service.temperature import legs_for
 from vein2vein.service.templates import CONSOLE_CSS
 from vein2vein.service.timeline import timeline_svg
 from vein2vein.service.views import decision_links, hold_clocks, spec_rows
-from workflows.model import BATCH_ID_PATTERN, BatchRecord, DecisionAction, Role
+from workflows.authority import TargetKind
+from workflows.model import BATCH_ID_PATTERN, BatchRecord, DecisionAction, Role, Severity
 
 router = APIRouter(include_in_schema=False)
 router.include_router(board_routes.router)
@@ -133,7 +134,8 @@ async def decide_page(
 ) -> HTMLResponse:
     """The decision form for `target`, with `error` and what was `typed` when shown again."""
     # `typed`: what the signer entered before a refusal (never the password), shown again.
-    kept = {"action": "", "role": "", "reason": "", "meaning": "", **(typed or {})}
+    kept = {"action": "", "role": "", "reason": "", "meaning": "", "severity": "", "capa": ""}
+    kept.update(typed or {})
     auth = await authority(ctx, rec, target)
     roles = auth.roles_of(who.roles)
     if not roles:
@@ -151,6 +153,7 @@ async def decide_page(
         error=error,
         review=review_by_exception(rec, await legs_for(ctx, rec), ctx.settings.time_zone),
         actions=list(auth.actions),
+        severities=list(Severity) if auth.kind == TargetKind.DEVIATION else [],
         roles=roles,
         meaning=kept["meaning"] or auth.meaning_for(roles[0]),
         typed=kept,
@@ -185,6 +188,8 @@ async def decide(
     meaning: Annotated[str, Form(max_length=200)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
     record_hash: Annotated[str, Form(max_length=64)] = "",
+    severity: Annotated[str, Form(max_length=20)] = "",
+    capa: Annotated[str, Form(max_length=80)] = "",
 ) -> Response:
     """Sign and submit; on success back to the batch page, else the form with the reason.
 
@@ -201,6 +206,8 @@ async def decide(
                 reason=reason,
                 meaning=meaning or None,
                 record_hash=record_hash or None,
+                severity=Severity(severity) if severity else None,
+                capa=capa or None,
             )
         except (ValueError, ValidationError) as err:
             raise HTTPException(422, f"invalid decision: {err}") from err
@@ -215,6 +222,8 @@ async def decide(
             reason=reason,
             meaning=meaning or None,
             record_hash=record_hash or None,
+            severity=Severity(severity) if severity else None,
+            capa=capa or None,
         )
     except (ValueError, ValidationError) as err:
         raise HTTPException(422, f"invalid decision: {err}") from err
@@ -230,7 +239,14 @@ async def decide(
         return RedirectResponse(f"/console/batches/{batch_id}?signed={signed}", status_code=303)
     detail = body.get("detail", body) if isinstance(body, dict) else body
     rec = await fetch_record(ctx, batch_id)
-    typed = {"action": action, "role": role, "reason": reason, "meaning": meaning}
+    typed = {
+        "action": action,
+        "role": role,
+        "reason": reason,
+        "meaning": meaning,
+        "severity": severity,
+        "capa": capa,
+    }
     return await decide_page(
         request, ctx, who, rec, target, error=str(detail), status_code=status, typed=typed
     )

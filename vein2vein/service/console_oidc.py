@@ -235,6 +235,8 @@ async def _form_again(
         "role": decision.role.value,
         "reason": decision.reason,
         "meaning": decision.meaning or "",
+        "severity": decision.severity.value if decision.severity else "",
+        "capa": decision.capa or "",
     }
     return await console.decide_page(
         request, ctx, who, rec, decision.target, error=error, status_code=status, typed=typed

@@ -27,7 +27,7 @@ from vein2vein.service.users import User
 from vein2vein.signing import sign_decision
 from workflows.authority import Authority, role_refusal, target_authority
 from workflows.client import decide, settled_record
-from workflows.model import BatchRecord, DecisionAction, DecisionReceipt, Role
+from workflows.model import BatchRecord, DecisionAction, DecisionReceipt, Role, Severity
 
 
 class Decision(BaseModel):
@@ -48,6 +48,12 @@ class Decision(BaseModel):
         default=None,
         pattern=r"^[0-9a-f]{64}$",
         description="Hash of the record version reviewed (default: the current one)",
+    )
+    severity: Severity | None = Field(
+        default=None, description="A deviation's classification (a disposition only)"
+    )
+    capa: str | None = Field(
+        default=None, max_length=80, description="The CAPA a major or critical deviation names"
     )
 
 
@@ -142,6 +148,8 @@ async def sign_and_submit(
         reason=req.reason,
         record_hash=req.record_hash or rec.record_hash,
         signed_at=await ctx.clock(),
+        severity=req.severity,
+        capa=req.capa,
     )
     try:
         receipt = await decide(ctx.temporal(), batch_id, signed)

@@ -132,6 +132,7 @@ href="/console/batches/{{ r.batch_id }}/decide?target={{ a.target|urlencode }}">
 <td>{{ d.kind.value }}</td><td>{{ d.step }}</td><td>{{ d.opened_at|moment }}</td>
 <td>{{ d.description }}</td>
 <td>{% if d.disposition %}{{ d.disposition.value }} by {{ d.disposed_by }}: {{ d.reason }}
+{% if d.severity %} [{{ d.severity.value }}{% if d.capa %}, CAPA {{ d.capa }}{% endif %}]{% endif %}
 {% else %}<span class="bad">OPEN</span>{% endif %}</td></tr>
 {% else %}<tr><td colspan="6">None.</td></tr>{% endfor %}</table>
 <h2>Signatures</h2>
@@ -192,6 +193,12 @@ _DECIDE = """<h1>Decide {{ target }} on <a href="/console/batches/{{ r.batch_id 
 <input id="meaning" name="meaning" value="{{ meaning }}" size="60" maxlength="200">
 <label for="reason">Reason / justification</label>
 <textarea id="reason" name="reason" rows="3" maxlength="2000">{{ typed.reason }}</textarea>
+{% if severities %}<label for="severity">Classification</label>
+<select id="severity" name="severity"><option value="">(not classified)</option>
+{% for v in severities %}<option value="{{ v.value }}"{% if v.value == typed.severity %} selected
+{% endif %}>{{ v.value }}</option>{% endfor %}</select>
+<label for="capa">CAPA reference (required for major and critical)</label>
+<input id="capa" name="capa" value="{{ typed.capa }}" size="30" maxlength="80">{% endif %}
 <div class="manifest"><p>Your signature records your printed name <b>{{ who.name }}</b>, the date
 and time, its meaning and your reason, bound to record version
 <code>{{ r.record_hash[:12] }}</code>.

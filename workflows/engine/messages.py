@@ -167,6 +167,8 @@ def decide(state: BatchState, decision: SignedDecision) -> DecisionReceipt:
                     "disposed_by": body.printed_name,
                     "disposed_at": body.signed_at,
                     "reason": body.reason,
+                    "severity": body.severity,
+                    "capa": body.capa,
                 }
             )
             if d.deviation_id == body.target

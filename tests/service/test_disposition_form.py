@@ -1,0 +1,33 @@
+"""The console's disposition form classifies the deviation and names its CAPA."""
+
+from __future__ import annotations
+
+from tests.harness import Harness
+from tests.products import RELEASE_JUDGED
+from tests.service.support import Client, People
+from tests.service.test_console import _sign_via_form
+from workflows.model import Role, Severity
+
+
+async def test_qa_classifies_and_names_the_capa_in_the_form(
+    client: Client, people: People, harness: Harness
+) -> None:
+    handle = await harness.start(RELEASE_JUDGED, weight_kg=260)
+    rec = await harness.advance_until(
+        handle, lambda r: any(d.is_open for d in r.deviations), what="OOS dose"
+    )
+    dev = rec.deviations[0].deviation_id
+    qa = people.make(Role.QA, name="Cora Capa")
+    http = await client(user=qa)
+    form = (await http.get(f"/console/batches/{handle.id}/decide", params={"target": dev})).text
+    assert 'name="severity"' in form and 'name="capa"' in form
+    fields = {"action": "abandon", "reason": "dose above maximum", "severity": "critical"}
+    refused = await _sign_via_form(http, handle.id, dev, qa[1], **fields)
+    assert "a critical deviation&#39;s disposition names its CAPA" in refused.text
+    assert '<option value="critical" selected' in refused.text, "the choice survives"
+    signed = await _sign_via_form(http, handle.id, dev, qa[1], **fields, capa="CAPA-77")
+    assert signed.status_code == 303, signed.text
+    rec = await harness.finish(handle)
+    assert (rec.deviations[0].severity, rec.deviations[0].capa) == (Severity.CRITICAL, "CAPA-77")
+    page = (await http.get(f"/console/batches/{handle.id}")).text
+    assert "[critical, CAPA CAPA-77]" in page

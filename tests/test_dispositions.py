@@ -1,0 +1,63 @@
+"""QA classifies a deviation when disposing of it (minor, major, critical); a major or critical
+one names its CAPA. The classification and CAPA stay on the deviation, in the record and EBR."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
+from activities import Fault
+from records.ebr_html import render_html
+from tests.harness import Harness
+from tests.products import FLAKY_BOOKING, RELEASE_JUDGED
+from workflows.model import DecisionAction, Severity
+
+
+@pytest.mark.requirement("PROD-DEVIATION", "A11-9")
+async def test_a_major_deviation_is_disposed_of_only_with_its_capa(harness: Harness) -> None:
+    handle = await harness.start(RELEASE_JUDGED, weight_kg=260)
+    rec = await harness.advance_until(
+        handle, lambda r: any(d.is_open for d in r.deviations), what="OOS dose"
+    )
+    dev = rec.deviations[0]
+    with pytest.raises(WorkflowUpdateFailedError) as info:
+        await harness.decide(
+            handle, dev.deviation_id, DecisionAction.ABANDON, reason="dose", severity=Severity.MAJOR
+        )
+    assert "a major deviation's disposition names its CAPA" in str(info.value.cause)
+    assert (await harness.record(handle)).deviations[0].is_open
+
+    await harness.decide(
+        handle,
+        dev.deviation_id,
+        DecisionAction.ABANDON,
+        reason="dose above the maximum",
+        severity=Severity.MAJOR,
+        capa="CAPA-2026-014",
+    )
+    rec = await harness.finish(handle)
+    (disposed,) = rec.deviations
+    assert (disposed.severity, disposed.capa) == (Severity.MAJOR, "CAPA-2026-014")
+    html = render_html(rec)
+    assert "<th>Classification</th>" in html and "CAPA-2026-014" in html
+
+
+async def test_a_minor_deviation_needs_no_capa_and_unclassified_stays_allowed(
+    harness: Harness,
+) -> None:
+    handle = await harness.start(
+        FLAKY_BOOKING, faults=[Fault(kind="flaky", step="book_slot", times=3)]
+    )
+    rec = await harness.advance_until(
+        handle, lambda r: bool(r.deviations), step=timedelta(minutes=1), what="retries exhausted"
+    )
+    dev = rec.deviations[0]
+    await harness.decide(
+        handle, dev.deviation_id, DecisionAction.RETRY, reason="MES back", severity=Severity.MINOR
+    )
+    rec = await harness.record(handle)
+    assert (rec.deviations[0].severity, rec.deviations[0].capa) == (Severity.MINOR, None)
+    await handle.cancel()
+    await harness.finish(handle)
