@@ -21,6 +21,7 @@ from workflows.model import (
     DecisionAction,
     DecisionBody,
     DecisionReceipt,
+    Deviation,
     Order,
     Role,
     Severity,
@@ -331,6 +332,19 @@ class Harness:
     ) -> DecisionReceipt:
         """Sign and submit a decision."""
         return await submit(self.client, handle.id, await self.sign(handle, target, action, **kw))
+
+    async def with_exhausted_booking(self) -> tuple[WorkflowHandle[Any, Any], Deviation]:
+        """A batch held by a technical deviation: its slot booking failed every attempt."""
+        from activities import Fault
+        from tests.products import FLAKY_BOOKING
+
+        handle = await self.start(
+            FLAKY_BOOKING, faults=[Fault(kind="flaky", step="book_slot", times=3)]
+        )
+        rec = await self.advance_until(
+            handle, lambda r: bool(r.deviations), step=timedelta(minutes=1), what="a deviation"
+        )
+        return handle, rec.deviations[0]
 
     async def request_exceptional_release(
         self, handle: WorkflowHandle[Any, Any], deviation_id: str, reason: str = "no alternative"

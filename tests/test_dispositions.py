@@ -3,15 +3,12 @@ one names its CAPA. The classification and CAPA stay on the deviation, in the re
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from activities import Fault
 from records.ebr_html import render_html
 from tests.harness import Harness
-from tests.products import FLAKY_BOOKING, RELEASE_JUDGED
+from tests.products import RELEASE_JUDGED
 from workflows.model import DecisionAction, Severity
 
 
@@ -47,13 +44,7 @@ async def test_a_major_deviation_is_disposed_of_only_with_its_capa(harness: Harn
 async def test_a_minor_deviation_needs_no_capa_and_unclassified_stays_allowed(
     harness: Harness,
 ) -> None:
-    handle = await harness.start(
-        FLAKY_BOOKING, faults=[Fault(kind="flaky", step="book_slot", times=3)]
-    )
-    rec = await harness.advance_until(
-        handle, lambda r: bool(r.deviations), step=timedelta(minutes=1), what="retries exhausted"
-    )
-    dev = rec.deviations[0]
+    handle, dev = await harness.with_exhausted_booking()
     await harness.decide(
         handle, dev.deviation_id, DecisionAction.RETRY, reason="MES back", severity=Severity.MINOR
     )

@@ -3,15 +3,13 @@ request: QA's exceptional release waits for it, and the physician can request, n
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
-from activities import Fault
 from tests.harness import Harness
-from tests.products import FLAKY_BOOKING, RELEASE_JUDGED
+from tests.products import RELEASE_JUDGED
 from workflows.exceptional import REQUEST_MEANING
 from workflows.model import AuditAction, DecisionAction, DeviationKind, Role
 from workflows.offers import open_decisions
@@ -77,13 +75,7 @@ async def test_qa_releases_an_oos_dose_only_after_the_physician_asks(harness: Ha
 async def test_a_physician_cannot_request_what_the_deviation_does_not_allow(
     harness: Harness,
 ) -> None:
-    handle = await harness.start(
-        FLAKY_BOOKING, faults=[Fault(kind="flaky", step="book_slot", times=3)]
-    )
-    rec = await harness.advance_until(
-        handle, lambda r: bool(r.deviations), step=timedelta(minutes=1), what="retries exhausted"
-    )
-    dev = rec.deviations[0]
+    handle, dev = await harness.with_exhausted_booking()
     assert dev.kind == DeviationKind.RETRIES_EXHAUSTED
     refused = await _refused(harness, handle, dev.deviation_id, ER, reason="x", **PHYSICIAN)
     assert "cannot be released exceptionally" in refused

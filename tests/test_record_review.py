@@ -27,6 +27,16 @@ async def _report(harness: Harness, handle: WorkflowHandle[Any, Any], step: str)
     await report_event(harness.client, ExternalEvent.model_validate({**body, "reporter": "lims"}))
 
 
+async def at_release(harness: Harness) -> WorkflowHandle[Any, Any]:
+    """A batch of the reviewed product with its receipt and assay reported, at its release."""
+    handle = await harness.start(REVIEWED_RELEASE)
+    for step, waits in [("receipt", "event custody at receipt"), ("assay", "at assay")]:
+        await harness.until_waiting(handle, waits)
+        await _report(harness, handle, step)
+    await harness.until_waiting(handle, "decision at release")
+    return handle
+
+
 async def _review(harness: Harness, handle: WorkflowHandle[Any, Any], reason: str) -> None:
     """QA's signed review, with the meaning the service and CLI give it."""
     await harness.decide(
@@ -81,12 +91,7 @@ async def test_release_waits_for_a_review_that_covers_the_whole_record(harness: 
 
 
 async def test_a_release_never_reviewed_is_refused_naming_the_review(harness: Harness) -> None:
-    handle = await harness.start(REVIEWED_RELEASE)
-    await harness.until_waiting(handle, "event custody at receipt")
-    await _report(harness, handle, "receipt")
-    await harness.until_waiting(handle, "event lims.result at assay")
-    await _report(harness, handle, "assay")
-    await harness.until_waiting(handle, "decision at release")
+    handle = await at_release(harness)
     refused = await _refusal(harness, handle, "release")
     assert "cannot release before QA reviews the batch record" in refused
     assert not (await harness.record(handle)).released

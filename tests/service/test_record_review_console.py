@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.harness import Harness
-from tests.products import REVIEWED_RELEASE
 from tests.service.support import Client, People
 from tests.service.test_console import _sign_via_form
-from tests.test_record_review import _report
+from tests.test_record_review import at_release
 from workflows.model import Role
 from workflows.review import RECORD_REVIEW, REVIEW_MEANING
 
@@ -17,12 +16,7 @@ from workflows.review import RECORD_REVIEW, REVIEW_MEANING
 async def test_qa_reviews_the_record_from_the_inbox_then_releases(
     client: Client, people: People, harness: Harness
 ) -> None:
-    handle = await harness.start(REVIEWED_RELEASE)
-    await harness.until_waiting(handle, "event custody at receipt")
-    await _report(harness, handle, "receipt")
-    await harness.until_waiting(handle, "event lims.result at assay")
-    await _report(harness, handle, "assay")
-    await harness.until_waiting(handle, "decision at release")
+    handle = await at_release(harness)
     qa = people.make(Role.QA, name="Rita Review")
     http = await client(user=qa)
     inbox = (await http.get("/console/inbox")).text

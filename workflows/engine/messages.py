@@ -130,6 +130,7 @@ def decide(state: BatchState, decision: SignedDecision) -> DecisionReceipt:
     )
     rec = state.rec
     rec.signatures.append(sig)
+    what = AuditAction.decision(body.action)
     if body.target in state.gates:
         state.gates[body.target] = decision
         state.performers[body.target] = body.signer_id
@@ -141,20 +142,7 @@ def decide(state: BatchState, decision: SignedDecision) -> DecisionReceipt:
         pass
     elif exceptional.is_request(body):
         # A physician's request: kept as a signature, the deviation stays open for QA.
-        journal.audit(
-            state,
-            body.signer_id,
-            AuditAction.EXCEPTIONAL_RELEASE_REQUESTED,
-            body.target,
-            reason=body.reason,
-            signature=sig,
-        )
-        return DecisionReceipt(
-            signature_id=body.signature_id,
-            target=body.target,
-            action=body.action,
-            status=rec.status,
-        )
+        what = AuditAction.EXCEPTIONAL_RELEASE_REQUESTED
     else:
         state.dispositions[body.target] = decision
         if body.action == DecisionAction.ABANDON:
@@ -178,7 +166,7 @@ def decide(state: BatchState, decision: SignedDecision) -> DecisionReceipt:
     journal.audit(
         state,
         body.signer_id,
-        AuditAction.decision(body.action),
+        what,
         body.target,
         reason=body.reason,
         signature=sig,
