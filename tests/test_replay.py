@@ -14,6 +14,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from definitions import CATALOG
 from tests.harness import Harness
+from tests.history_qa import QA_SCENARIOS
 from tests.history_scenarios import SCENARIOS as PATHS
 from tests.history_versions import VERSION_SCENARIOS
 from tests.products import TEST_PRODUCTS
@@ -22,7 +23,7 @@ from workflows.codec import EncryptionCodec, data_converter
 from workflows.registry import workflow_type
 
 HISTORIES = Path(__file__).parent / "histories"
-SCENARIOS = {**PATHS, **VERSION_SCENARIOS}
+SCENARIOS = {**PATHS, **VERSION_SCENARIOS, **QA_SCENARIOS}
 
 
 def _replayer() -> Replayer:

@@ -1,0 +1,70 @@
+"""Recorded paths of QA's decisions added in session 2026-12-02 #5 (tests/histories/): a
+record review made stale and made again before release, an exceptional release at a
+physician's request with a classified, CAPA-bearing disposition, and an order refused stock past
+its shelf life. Recorded like `tests.history_scenarios`; never re-recorded over."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.harness import Harness
+from tests.history_scenarios import Handle, Scenario
+from tests.products import EXPIRING_LOT, EXPIRING_ORDER, RELEASE_JUDGED, REVIEWED_RELEASE
+from tests.test_record_review import _report, _review
+from workflows.model import DecisionAction, Severity
+
+
+async def reviewed_release_after_stale_review(harness: Harness) -> Handle:
+    """Reviewed after receipt, made stale by the assay, reviewed again, released."""
+    h = await harness.start(REVIEWED_RELEASE)
+    await harness.until_waiting(h, "event custody at receipt")
+    await _report(harness, h, "receipt")
+    await harness.until_waiting(h, "at assay")
+    await _review(harness, h, "custody reviewed")
+    await _report(harness, h, "assay")
+    await harness.until_waiting(h, "decision at release")
+    await _review(harness, h, "reviewed by exception")
+    await harness.decide(h, "release", DecisionAction.APPROVE)
+    await harness.finish(h)
+    return h
+
+
+async def exceptional_release_requested_classified(harness: Harness) -> Handle:
+    """An OOS dose released exceptionally at the physician's request, classified major with
+    its CAPA."""
+    h = await harness.start(RELEASE_JUDGED, weight_kg=260)
+    rec = await harness.advance_until(h, lambda r: bool(r.open_deviations()), what="OOS dose")
+    dev = rec.open_deviations()[0].deviation_id
+    await harness.request_exceptional_release(h, dev, "no other therapy")
+    await harness.decide(
+        h,
+        dev,
+        DecisionAction.EXCEPTIONAL_RELEASE,
+        reason="benefit outweighs risk",
+        severity=Severity.MAJOR,
+        capa="CAPA-0001",
+    )
+    await harness.until_waiting(h, "decision at release")
+    await harness.decide(h, "release", DecisionAction.APPROVE)
+    await harness.finish(h)
+    return h
+
+
+async def order_refused_expired_stock(harness: Harness) -> Handle:
+    """An order finds only stock past its shelf life and is abandoned by QA."""
+    lot = await harness.start(EXPIRING_LOT)
+    await harness.finish(lot)
+    await harness.skip(timedelta(days=31))
+    h = await harness.start(EXPIRING_ORDER)
+    rec = await harness.advance_until(h, lambda r: bool(r.open_deviations()), what="no stock")
+    dev = rec.open_deviations()[0].deviation_id
+    await harness.decide(h, dev, DecisionAction.ABANDON, reason="no stock in date")
+    await harness.finish(h)
+    return h
+
+
+QA_SCENARIOS: dict[str, Scenario] = {
+    "reviewed_release_after_stale_review": reviewed_release_after_stale_review,
+    "exceptional_release_requested_classified": exceptional_release_requested_classified,
+    "order_refused_expired_stock": order_refused_expired_stock,
+}
