@@ -15,6 +15,7 @@ from definitions._common import (
     quick,
 )
 from workflows import (
+    ProductCategory,
     Role,
     celsius,
     days,
@@ -34,10 +35,14 @@ from workflows import (
 INVENTORY = "allo-cd19"
 DOSES_PER_LOT = "20"
 
+#: Cryopreserved doses may be allocated for a year from the lot's release.
+SHELF_LIFE = "P365D"
+
 ALLOGENEIC_DONOR_LOT = process(
     "allogeneic-cd19-donor-lot",
-    version="1.0.2",
+    version="1.1.0",
     title="Allogeneic gene-edited anti-CD19 CAR T, donor lot",
+    product_category=ProductCategory.CELLS,
     specification={
         "cd3_cells": within(min=1.0e9, unit="cells"),
         "total_viable_cells": within(min=1.0e9, unit="cells"),
@@ -120,7 +125,12 @@ ALLOGENEIC_DONOR_LOT = process(
             ),
             task(
                 "doses_to_inventory",
-                quick("release_to_inventory", inventory=INVENTORY, doses=DOSES_PER_LOT),
+                quick(
+                    "release_to_inventory",
+                    inventory=INVENTORY,
+                    doses=DOSES_PER_LOT,
+                    shelf_life=SHELF_LIFE,
+                ),
             ),
         ),
     ],
@@ -128,8 +138,9 @@ ALLOGENEIC_DONOR_LOT = process(
 
 ALLOGENEIC_PATIENT_ORDER = process(
     "allogeneic-cd19-patient-order",
-    version="1.0.3",
+    version="1.1.0",
     title="Allogeneic gene-edited anti-CD19 CAR T, patient order",
+    product_category=ProductCategory.CELLS,
     specification={},
     stages=[
         stage(

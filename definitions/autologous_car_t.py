@@ -11,6 +11,7 @@ from definitions._common import assay as _assay
 from definitions._common import bedside_infusion, frozen_receipt_at_centre, quick
 from definitions._common import operation as _operation
 from workflows import (
+    ProductCategory,
     Role,
     celsius,
     days,
@@ -34,8 +35,9 @@ SLOT = {"lead_days": "3", "days": "14", "return_days": "7"}
 
 AUTOLOGOUS_CD19_CAR_T = process(
     "autologous-cd19-car-t",
-    version="1.0.2",
+    version="1.1.0",
     title="Autologous anti-CD19 CAR T cells (lentiviral)",
+    product_category=ProductCategory.CELLS,
     specification={
         "cd3_cells": within(min=1.0e9, unit="cells"),  # minimum collection for manufacture
         "total_viable_cells": within(min=1.0e9, max=5.0e9, unit="cells"),  # target dose

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from activities import simulate_result
 from workflows import (
     PartyKind,
+    ProductCategory,
     Role,
     Value,
     activity,
@@ -86,8 +87,9 @@ def _operation(name: str, deadline: float):  # type: ignore[no-untyped-def]
 
 HSC_GENE_THERAPY = process(
     "ex-vivo-hsc-gene-therapy",
-    version="1.0.0",
+    version="1.1.0",
     title="Autologous HSC gene therapy (lentiviral), pooled collections",
+    product_category=ProductCategory.CELLS,
     parties=[
         party("treatment_centre", PartyKind.TREATMENT_CENTRE),
         party("apheresis_unit", PartyKind.APHERESIS_CENTRE),

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from definitions._common import assay, operation, quick
 from workflows import (
+    ProductCategory,
     Role,
     Value,
     branch,
@@ -63,10 +64,14 @@ def weight_based_dose(v: Mapping[str, Value]) -> dict[str, Value]:
 
 VISITS = (days(91), days(182), *(timedelta(days=365 * y) for y in range(1, 16)))
 
+#: Frozen LNP vials may be allocated for six months from the lot's release.
+SHELF_LIFE = "P180D"
+
 IN_VIVO_LOT = process(
     "in-vivo-cd19-lnp-lot",
-    version="1.0.2",
+    version="1.1.0",
     title="Targeted LNP (anti-CD19 CAR mRNA), vial lot",
+    product_category=ProductCategory.BIOLOGICAL_AGENT,
     specification={
         "cd19_car_identity": one_of("positive"),
         "sterility": one_of("negative"),
@@ -100,7 +105,12 @@ IN_VIVO_LOT = process(
             ),
             task(
                 "vials_to_inventory",
-                quick("release_to_inventory", inventory=INVENTORY, doses="200"),
+                quick(
+                    "release_to_inventory",
+                    inventory=INVENTORY,
+                    doses="200",
+                    shelf_life=SHELF_LIFE,
+                ),
             ),
         ),
     ],
@@ -108,8 +118,9 @@ IN_VIVO_LOT = process(
 
 IN_VIVO_PATIENT = process(
     "in-vivo-cd19-lnp",
-    version="1.3.0",
+    version="1.4.0",
     title="Targeted LNP (anti-CD19 CAR mRNA), patient treatment and follow-up",
+    product_category=ProductCategory.BIOLOGICAL_AGENT,
     specification={
         "eligible": one_of("yes", "no"),
         "dose_vg": within(min=MIN_DOSE_VG, max=MAX_DOSE_VG, unit="vg"),

@@ -16,7 +16,9 @@ from tests.history_scenarios import (
     Scenario,
     allogeneic_lot_released,
     allogeneic_order_infused,
+    hsc_pooled_and_engrafted,
     in_vivo_lot_released,
+    in_vivo_not_eligible,
 )
 
 
@@ -33,4 +35,11 @@ VERSION_SCENARIOS: dict[str, Scenario] = {
     "allogeneic_lot_1_0_2_released": allogeneic_lot_released,
     "allogeneic_order_1_0_3_infused": allogeneic_order_infused,
     "in_vivo_lot_1_0_2_released": in_vivo_lot_released,
+    # Session 2026-12-02 #5: product categories on every product, shelf lives on the lots.
+    "car_t_1_1_0_released": car_t_released,
+    "allogeneic_lot_1_1_0_released": allogeneic_lot_released,
+    "allogeneic_order_1_1_0_infused": allogeneic_order_infused,
+    "in_vivo_lot_1_1_0_released": in_vivo_lot_released,
+    "in_vivo_1_4_0_not_eligible": in_vivo_not_eligible,
+    "hsc_1_1_0_pooled_and_engrafted": hsc_pooled_and_engrafted,
 }

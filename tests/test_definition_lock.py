@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,37 +40,41 @@ def test_a_changed_definition_needs_a_new_version() -> None:
     edited = _changed(car_t)
 
     (problem,) = lock_problems([edited], lock)
-    assert problem.startswith("autologous-cd19-car-t 1.0.2 changed without a new version")
-    with pytest.raises(LockRefused, match=r"autologous-cd19-car-t 1\.0\.2"):
+    assert problem.startswith(
+        f"autologous-cd19-car-t {car_t.version} changed without a new version"
+    )
+    with pytest.raises(LockRefused, match=f"autologous-cd19-car-t {re.escape(car_t.version)}"):
         lock.with_versions([edited])
 
-    bumped = _changed(car_t, "1.0.3")
+    bumped = _changed(car_t, car_t.version + ".1")
     (problem,) = lock_problems([bumped], lock)
-    assert "autologous-cd19-car-t 1.0.3 is not in the definition lock" in problem
+    assert f"autologous-cd19-car-t {bumped.version} is not in the definition lock" in problem
     relocked = lock.with_versions([bumped])
-    assert relocked.locked("autologous-cd19-car-t", "1.0.3") == bumped.content_hash
-    assert relocked.locked("autologous-cd19-car-t", "1.0.2") == car_t.content_hash  # kept
+    assert relocked.locked("autologous-cd19-car-t", bumped.version) == bumped.content_hash
+    assert relocked.locked("autologous-cd19-car-t", car_t.version) == car_t.content_hash  # kept
 
 
 def test_definitions_validate_and_lock_on_the_command_line(tmp_path: Path) -> None:
     lock_file = tmp_path / "lock.json"
     stale = DefinitionLock.load(BUILT_IN_LOCK).model_dump()
-    stale["products"]["in-vivo-cd19-lnp"]["1.3.0"] = "0" * 64
+    in_vivo = CATALOG["in-vivo-cd19-lnp"].version
+    stale["products"]["in-vivo-cd19-lnp"][in_vivo] = "0" * 64
     lock_file.write_text(json.dumps(stale))
     env = {"VEIN2VEIN_DEFINITION_LOCK": str(lock_file), "COLUMNS": "200"}
     runner = CliRunner()
 
     refused = runner.invoke(app, ["definitions", "validate"], env=env)
     assert refused.exit_code == 1
-    assert "in-vivo-cd19-lnp 1.3.0 changed without a new version" in refused.output
+    assert f"in-vivo-cd19-lnp {in_vivo} changed without a new version" in refused.output
     not_relocked = runner.invoke(app, ["definitions", "lock"], env=env)
-    assert not_relocked.exit_code == 1 and "in-vivo-cd19-lnp 1.3.0" in not_relocked.output
+    assert not_relocked.exit_code == 1 and f"in-vivo-cd19-lnp {in_vivo}" in not_relocked.output
     assert json.loads(lock_file.read_text()) == stale  # nothing changed
 
     fresh = tmp_path / "fresh.json"
     env["VEIN2VEIN_DEFINITION_LOCK"] = str(fresh)
     locked = runner.invoke(app, ["definitions", "lock"], env=env)
-    assert locked.exit_code == 0 and "locked autologous-cd19-car-t 1.0.2" in locked.output
+    car_t = CATALOG["autologous-cd19-car-t"].version
+    assert locked.exit_code == 0 and f"locked autologous-cd19-car-t {car_t}" in locked.output
     assert runner.invoke(app, ["definitions", "validate"], env=env).exit_code == 0
 
 
