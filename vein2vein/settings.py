@@ -167,6 +167,11 @@ class Settings(BaseModel):
         description="Payload encryption: off, 'file', a key file path or 64 hex characters"
         " (vein2vein.payload_keys)",
     )
+    codec_origins: tuple[str, ...] = Field(
+        default=(),
+        description="Origins (scheme://host:port) of a Temporal Web UI allowed to call the"
+        " codec endpoints from the browser, with the signed-in user's session",
+    )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -209,6 +214,11 @@ class Settings(BaseModel):
             ),
             oidc=OidcSettings.from_env(e),
             payload_key=e.get("VEIN2VEIN_PAYLOAD_KEY") or None,
+            codec_origins=tuple(
+                o.strip().rstrip("/")
+                for o in e.get("VEIN2VEIN_CODEC_ORIGINS", "").split(",")
+                if o.strip()
+            ),
         )
 
     @field_validator("time_zone")

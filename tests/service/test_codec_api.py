@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import base64
 
+import httpx
 import pytest
 
-from tests.service.support import Client, make_token
+from definitions import CATALOG
+from tests.harness import Harness
+from tests.service.support import BASE, Client, People, login, make_token
 from vein2vein.service import api_codec
+from vein2vein.service.app import create_app
 from vein2vein.settings import Settings
 from workflows.codec import ENCODING, EncryptionCodec
+from workflows.model import Role
 
 CODEC = EncryptionCodec({"ui-1": bytes(range(32))}, "ui-1")
 
@@ -40,3 +45,32 @@ async def test_the_web_ui_decodes_sealed_payloads_only_when_authorised(
     assert anonymous.status_code == 401
     garbage = await http.post("/codec/decode", content=b"not json")
     assert garbage.status_code == 422
+
+
+async def test_only_the_named_web_ui_origin_may_call_the_codec_from_a_browser(
+    harness: Harness, service_settings: Settings, people: People
+) -> None:
+    ui = "http://127.0.0.1:8233"
+    settings = service_settings.model_copy(update={"codec_origins": (ui,)})
+    app = create_app(settings, harness.client, key=harness.key, catalog=dict(CATALOG))
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,x-namespace",
+    }
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as h:
+        allowed = await h.options("/codec/decode", headers={"Origin": ui, **preflight})
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == ui
+        assert allowed.headers["access-control-allow-credentials"] == "true"
+        other = await h.options(
+            "/codec/decode", headers={"Origin": "http://evil.example", **preflight}
+        )
+        assert "access-control-allow-origin" not in other.headers
+        # The browser sends the reader's session; the answer names the origin for it.
+        assert (await login(h, *people.make(Role.QA))).is_redirect
+        plain = {"metadata": {"encoding": _b64(b"json/plain")}, "data": _b64(b"{}")}
+        decoded = await h.post("/codec/decode", json={"payloads": [plain]}, headers={"Origin": ui})
+        assert decoded.status_code == 200 and decoded.headers["access-control-allow-origin"] == ui
+        # Nothing else opens to that origin.
+        board = await h.get("/api/batches", headers={"Origin": ui})
+        assert "access-control-allow-origin" not in board.headers

@@ -42,6 +42,7 @@ from vein2vein.service.auth import (
     csrf_token,
     read_session,
 )
+from vein2vein.service.codec_cors import CodecCors
 from vein2vein.service.context import Clock, ServiceContext, wall_clock
 from vein2vein.service.files import service_secret
 from vein2vein.service.idempotency import IdempotencyStore
@@ -133,6 +134,8 @@ def create_app(
     app.include_router(console_oidc.router)
     assets.install(app)
     headers.install(app)
+    if settings.codec_origins:
+        app.add_middleware(CodecCors, origins=settings.codec_origins)
     _install_handlers(app)
     # Added last, so it runs first: nothing reads a body before its size is checked.
     app.add_middleware(
