@@ -108,7 +108,7 @@ async def _progress(
     return first, timed_out, slow, moved_before
 
 
-async def main(batches: int, settle: float, patience: float) -> None:
+async def main(batches: int, settle: float, patience: float, workers: int = 1) -> None:
     # Here, not at the top: the worker process imports this module for PRODUCTS.
     from tests.realserver.conftest import _cluster
 
@@ -134,6 +134,10 @@ async def main(batches: int, settle: float, patience: float) -> None:
             killed = datetime.now(UTC)
             assert cluster.kill_worker(signal.SIGKILL) == -signal.SIGKILL
             cluster.start_worker(None, embedded=False, **env)
+            # More replacement processes share the replay (one Python process replays on one
+            # core at a time).
+            for _ in range(workers - 1):
+                cluster.start_second_worker(**env)
             await cluster.worker_ready()
             client = await cluster.client()
             deadline = time.monotonic() + patience
@@ -155,7 +159,7 @@ def _print(
         "workflow task in the last 10 s"
     )
     print(
-        f"after SIGKILL + immediate new worker: moving again p50 {percentile(back, 0.5):.1f} s, "
+        f"after SIGKILL + immediate new worker(s): moving again p50 {percentile(back, 0.5):.1f} s, "
         f"p95 {percentile(back, 0.95):.1f} s, max {max(back, default=float('nan')):.1f} s "
         f"(mean {statistics.fmean(back) if back else float('nan'):.1f} s); "
         f"{batches - len(back)} not moving after {patience:.0f} s"
@@ -174,5 +178,9 @@ if __name__ == "__main__":
         "--settle", type=float, default=20.0, help="seconds running before the kill"
     )
     parser.add_argument("--patience", type=float, default=300.0)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes started after the kill"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.batches, args.settle, args.patience))
+    print(f"replacement worker processes: {args.workers}")
+    asyncio.run(main(args.batches, args.settle, args.patience, args.workers))

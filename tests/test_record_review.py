@@ -60,7 +60,9 @@ async def test_release_waits_for_a_review_that_covers_the_whole_record(harness: 
     await _report(harness, handle, "receipt")
     await harness.until_waiting(handle, "event lims.result at assay")
 
-    # Reviewed early: the assay results recorded afterwards make the review stale.
+    # Not offered while no release waits; reviewed early all the same, the assay results
+    # recorded afterwards make the review stale.
+    assert RECORD_REVIEW not in _offered(await harness.record(handle), waiting=())
     await _review(harness, handle, "custody reviewed")
     await _report(harness, handle, "assay")
     rec = await harness.until_waiting(handle, "decision at release")
@@ -118,10 +120,14 @@ def test_a_review_holds_only_a_release_and_its_name_is_no_step_name() -> None:
     assert {("check", "record review off release"), (RECORD_REVIEW, "reserved name")} <= rules
 
 
-def _offered(rec: BatchRecord, product: str = REVIEWED_RELEASE.product) -> set[str]:
+def _offered(
+    rec: BatchRecord,
+    product: str = REVIEWED_RELEASE.product,
+    waiting: tuple[str, ...] = ("release",),
+) -> set[str]:
     """What the console offers QA on this batch now, as if it were of `product`."""
     defn = REVIEWED_RELEASE if product == REVIEWED_RELEASE.product else REPORTED_BY_HAND
-    found = open_decisions(defn, rec, awaiting_gates={"release"}, roles=[Role.QA])
+    found = open_decisions(defn, rec, awaiting_gates=waiting, roles=[Role.QA])
     return {a.target for a in found}
 
 

@@ -40,10 +40,11 @@ def open_decisions(
     performers: Mapping[str, str] | None = None,
 ) -> list[Authority]:
     """The decisions a person holding `roles` (signing as `user_id`) could make on the batch
-    now: each waiting gate one of their roles may decide and that they performed nothing for,
-    each open deviation and a due record review if they are QA (a physician: each open
-    deviation that may be released exceptionally and that nobody has requested it for yet),
-    and withdrawal while the batch is open. `performers` defaults to those the record shows."""
+    now: each waiting gate one of their roles may decide and that they performed nothing for;
+    if they are QA, each open deviation and a record review due before a waiting release (a
+    physician: each open deviation that may be released exceptionally and that nobody has
+    requested it for yet); and withdrawal while the batch is open. `performers` defaults to
+    those the record shows."""
     mine = set(roles)
     done_by = performers_in(record) if performers is None else performers
     found: list[Authority] = []
@@ -56,7 +57,11 @@ def open_decisions(
         found.append(gate_authority(gate))
     if mine & QA_ROLES:
         found.extend(deviation_authority(d) for d in record.open_deviations())
-        if not is_closed(record) and review_due(definition, record):
+        # Due when a release that needs it waits: earlier, the record is still growing.
+        releasing = [gate_at(definition, n) for n in awaiting_gates]
+        if any(g is not None and g.release and g.record_review for g in releasing) and review_due(
+            definition, record
+        ):
             found.append(review_authority())
     elif exceptional.REQUESTING_ROLE in mine:
         found.extend(
