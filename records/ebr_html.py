@@ -245,6 +245,7 @@ def _deviations(record: BatchRecord, tz: str | None) -> str:
             d.reason,
             d.severity,
             d.capa,
+            d.on_hold,
         )
         for d in record.deviations
     ]
@@ -260,6 +261,7 @@ def _deviations(record: BatchRecord, tz: str | None) -> str:
         "Reason",
         "Classification",
         "CAPA",
+        "Held for",
     )
     table = _table(headers, rows, "No deviations recorded.", tz)
     return _section("Deviations and dispositions", table)

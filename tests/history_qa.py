@@ -1,7 +1,8 @@
 """Recorded paths of QA's decisions added in session 2026-12-02 #5 (tests/histories/): a
 record review made stale and made again before release, an exceptional release at a
-physician's request with a classified, CAPA-bearing disposition, and an order refused stock past
-its shelf life. Recorded like `tests.history_scenarios`; never re-recorded over."""
+physician's request with a classified, CAPA-bearing disposition, an order refused stock past
+its shelf life, and a deviation held for an investigation. Recorded like
+`tests.history_scenarios`; never re-recorded over."""
 
 from __future__ import annotations
 
@@ -63,8 +64,20 @@ async def order_refused_expired_stock(harness: Harness) -> Handle:
     return h
 
 
+async def deviation_held_then_abandoned(harness: Harness) -> Handle:
+    """An OOS dose held open for an investigation, then abandoned when it closes."""
+    h = await harness.start(RELEASE_JUDGED, weight_kg=260)
+    rec = await harness.advance_until(h, lambda r: bool(r.open_deviations()), what="OOS dose")
+    dev = rec.open_deviations()[0].deviation_id
+    await harness.decide(h, dev, DecisionAction.ON_HOLD, reason="investigation INV-1")
+    await harness.decide(h, dev, DecisionAction.ABANDON, reason="INV-1 closed")
+    await harness.finish(h)
+    return h
+
+
 QA_SCENARIOS: dict[str, Scenario] = {
     "reviewed_release_after_stale_review": reviewed_release_after_stale_review,
     "exceptional_release_requested_classified": exceptional_release_requested_classified,
     "order_refused_expired_stock": order_refused_expired_stock,
+    "deviation_held_then_abandoned": deviation_held_then_abandoned,
 }

@@ -9,7 +9,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from records.ebr_html import render_html
 from tests.harness import Harness
 from tests.products import RELEASE_JUDGED
-from workflows.model import DecisionAction, Severity
+from workflows.model import AuditAction, BatchStatus, DecisionAction, Role, Severity
 
 
 @pytest.mark.requirement("PROD-DEVIATION", "A11-9")
@@ -52,3 +52,33 @@ async def test_a_minor_deviation_needs_no_capa_and_unclassified_stays_allowed(
     assert (rec.deviations[0].severity, rec.deviations[0].capa) == (Severity.MINOR, None)
     await handle.cancel()
     await harness.finish(handle)
+
+
+@pytest.mark.requirement("PROD-DEVIATION", "A11-9")
+async def test_qa_holds_a_deviation_for_its_investigation_then_disposes_of_it(
+    harness: Harness,
+) -> None:
+    handle = await harness.start(RELEASE_JUDGED, weight_kg=260)
+    rec = await harness.advance_until(
+        handle, lambda r: any(d.is_open for d in r.deviations), what="OOS dose"
+    )
+    dev = rec.deviations[0].deviation_id
+    for kw, refusal in [
+        ({"reason": " "}, "a hold names the investigation it waits for"),
+        ({"reason": "INV-12", "role": Role.OPERATOR}, "may not dispose of a deviation"),
+    ]:
+        with pytest.raises(WorkflowUpdateFailedError) as info:
+            await harness.decide(handle, dev, DecisionAction.ON_HOLD, **kw)
+        assert refusal in str(info.value.cause)
+
+    await harness.decide(handle, dev, DecisionAction.ON_HOLD, reason="investigation INV-12")
+    held = await harness.record(handle)
+    (deviation,) = held.deviations
+    assert deviation.is_open and deviation.on_hold == "investigation INV-12"
+    assert held.status == BatchStatus.QUARANTINED, "nothing moves while it is held"
+    assert held.audit[-1].action == AuditAction.DEVIATION_ON_HOLD
+
+    await harness.decide(handle, dev, DecisionAction.ABANDON, reason="INV-12 closed: overdose")
+    rec = await harness.finish(handle)
+    assert rec.deviations[0].disposition == DecisionAction.ABANDON
+    assert "investigation INV-12" in render_html(rec)

@@ -313,6 +313,11 @@ def disposition_refusal(record: BatchRecord, body: DecisionBody) -> str | None:
     if exceptional.is_request(body):
         return exceptional.request_refusal(deviation, body)
     authority = deviation_authority(deviation)
+    if body.action == DecisionAction.ON_HOLD:
+        # Any open deviation may wait for an investigation; only QA says so, and why.
+        return role_refusal(authority, body.role) or (
+            None if body.reason.strip() else "a hold names the investigation it waits for"
+        )
     refused = (
         role_refusal(authority, body.role)
         or action_refusal(authority, body.action)

@@ -100,6 +100,9 @@ class Deviation(Frozen):
     reason: str | None = None
     severity: Severity | None = content.added(None, description="QA's classification")
     capa: str | None = content.added(None, description="The CAPA the disposition names")
+    on_hold: str | None = content.added(
+        None, description="Why QA holds it open (the investigation), until it is disposed of"
+    )
 
     @property
     def is_open(self) -> bool:

@@ -49,6 +49,8 @@ class DecisionAction(StrEnum):
     CONTINUE = "continue"
     EXCEPTIONAL_RELEASE = "exceptional_release"
     ABANDON = "abandon"
+    #: QA holds a deviation open for an investigation: recorded, nothing moves, decided later.
+    ON_HOLD = "on_hold"
 
 
 class DeviationKind(StrEnum):
@@ -173,6 +175,8 @@ class AuditAction(StrEnum):
     DECISION_ABANDON = "decision.abandon"
     #: A physician's signed request for exceptional release of a deviation (not a decision).
     EXCEPTIONAL_RELEASE_REQUESTED = "exceptional_release.requested"
+    #: QA put a deviation on hold pending an investigation (it stays open).
+    DEVIATION_ON_HOLD = "deviation.on_hold"
 
     @classmethod
     def step_ended(cls, state: StepState) -> AuditAction:

@@ -20,7 +20,7 @@ async def test_qa_classifies_and_names_the_capa_in_the_form(
     qa = people.make(Role.QA, name="Cora Capa")
     http = await client(user=qa)
     form = (await http.get(f"/console/batches/{handle.id}/decide", params={"target": dev})).text
-    assert 'name="severity"' in form and 'name="capa"' in form
+    assert 'name="severity"' in form and 'name="capa"' in form and 'value="on_hold"' in form
     fields = {"action": "abandon", "reason": "dose above maximum", "severity": "critical"}
     refused = await _sign_via_form(http, handle.id, dev, qa[1], **fields)
     assert "a critical deviation&#39;s disposition names its CAPA" in refused.text

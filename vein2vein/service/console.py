@@ -152,7 +152,10 @@ async def decide_page(
         about=about(auth),
         error=error,
         review=review_by_exception(rec, await legs_for(ctx, rec), ctx.settings.time_zone),
-        actions=list(auth.actions),
+        # Any open deviation may also be held for an investigation (`workflows.authority`).
+        actions=[*auth.actions, DecisionAction.ON_HOLD]
+        if auth.kind == TargetKind.DEVIATION
+        else list(auth.actions),
         severities=list(Severity) if auth.kind == TargetKind.DEVIATION else [],
         roles=roles,
         meaning=kept["meaning"] or auth.meaning_for(roles[0]),

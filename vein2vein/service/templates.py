@@ -133,7 +133,8 @@ href="/console/batches/{{ r.batch_id }}/decide?target={{ a.target|urlencode }}">
 <td>{{ d.description }}</td>
 <td>{% if d.disposition %}{{ d.disposition.value }} by {{ d.disposed_by }}: {{ d.reason }}
 {% if d.severity %} [{{ d.severity.value }}{% if d.capa %}, CAPA {{ d.capa }}{% endif %}]{% endif %}
-{% else %}<span class="bad">OPEN</span>{% endif %}</td></tr>
+{% else %}<span class="bad">OPEN</span>{% if d.on_hold %} on hold: {{ d.on_hold }}{% endif %}
+{% endif %}</td></tr>
 {% else %}<tr><td colspan="6">None.</td></tr>{% endfor %}</table>
 <h2>Signatures</h2>
 <table id="signatures"><tr><th>Signed by</th><th>Role</th><th>Date and time</th><th>Meaning</th>

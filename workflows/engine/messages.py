@@ -130,19 +130,24 @@ def decide(state: BatchState, decision: SignedDecision) -> DecisionReceipt:
     )
     rec = state.rec
     rec.signatures.append(sig)
-    what = AuditAction.decision(body.action)
     if body.target in state.gates:
         state.gates[body.target] = decision
         state.performers[body.target] = body.signer_id
     elif body.target == rec.batch_id:
         state.abandon = f"withdrawn by {body.printed_name}: {body.reason}"
+    elif body.action == DecisionAction.ON_HOLD:
+        # Held open for an investigation: the deviation still waits for its disposition.
+        rec.deviations = [
+            d.model_copy(update={"on_hold": body.reason}) if d.deviation_id == body.target else d
+            for d in rec.deviations
+        ]
     elif body.target == RECORD_REVIEW:
         # The signature and its audit entry are the review; nothing waits on it but a release
         # gate's refusal (`workflows.review`).
         pass
     elif exceptional.is_request(body):
         # A physician's request: kept as a signature, the deviation stays open for QA.
-        what = AuditAction.EXCEPTIONAL_RELEASE_REQUESTED
+        pass
     else:
         state.dispositions[body.target] = decision
         if body.action == DecisionAction.ABANDON:
@@ -163,6 +168,12 @@ def decide(state: BatchState, decision: SignedDecision) -> DecisionReceipt:
             else d
             for d in rec.deviations
         ]
+    if exceptional.is_request(body):
+        what = AuditAction.EXCEPTIONAL_RELEASE_REQUESTED
+    elif body.action == DecisionAction.ON_HOLD:
+        what = AuditAction.DEVIATION_ON_HOLD
+    else:
+        what = AuditAction.decision(body.action)
     journal.audit(
         state,
         body.signer_id,
