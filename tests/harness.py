@@ -346,6 +346,33 @@ class Harness:
         )
         return handle, rec.deviations[0]
 
+    async def with_oos_dose(self) -> tuple[WorkflowHandle[Any, Any], Deviation]:
+        """A batch quarantined by an out-of-specification computed dose (a 260 kg patient's
+        dose over the maximum of `tests.products.RELEASE_JUDGED`)."""
+        from tests.products import RELEASE_JUDGED
+
+        handle = await self.start(RELEASE_JUDGED, weight_kg=260)
+        rec = await self.advance_until(
+            handle, lambda r: bool(r.open_deviations()), what="an OOS dose"
+        )
+        return handle, rec.open_deviations()[0]
+
+    async def refusal(
+        self,
+        handle: WorkflowHandle[Any, Any],
+        target: str,
+        action: DecisionAction,
+        **kw: Any,
+    ) -> str:
+        """Why the batch refuses this signed decision (`sign`'s keywords); fails if it accepts."""
+        from temporalio.client import WorkflowUpdateFailedError
+
+        try:
+            await self.decide(handle, target, action, **kw)
+        except WorkflowUpdateFailedError as err:
+            return str(err.cause)
+        raise AssertionError(f"{action} on {target} was accepted")
+
     async def request_exceptional_release(
         self, handle: WorkflowHandle[Any, Any], deviation_id: str, reason: str = "no alternative"
     ) -> DecisionReceipt:

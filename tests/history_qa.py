@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from tests.harness import Harness
 from tests.history_scenarios import Handle, Scenario
-from tests.products import EXPIRING_LOT, EXPIRING_ORDER, RELEASE_JUDGED, REVIEWED_RELEASE
+from tests.products import EXPIRING_LOT, EXPIRING_ORDER, REVIEWED_RELEASE
 from tests.test_record_review import _report, _review
 from workflows.model import DecisionAction, Severity
 
@@ -33,9 +33,8 @@ async def reviewed_release_after_stale_review(harness: Harness) -> Handle:
 async def exceptional_release_requested_classified(harness: Harness) -> Handle:
     """An OOS dose released exceptionally at the physician's request, classified major with
     its CAPA."""
-    h = await harness.start(RELEASE_JUDGED, weight_kg=260)
-    rec = await harness.advance_until(h, lambda r: bool(r.open_deviations()), what="OOS dose")
-    dev = rec.open_deviations()[0].deviation_id
+    h, opened = await harness.with_oos_dose()
+    dev = opened.deviation_id
     await harness.request_exceptional_release(h, dev, "no other therapy")
     await harness.decide(
         h,
@@ -66,9 +65,8 @@ async def order_refused_expired_stock(harness: Harness) -> Handle:
 
 async def deviation_held_then_abandoned(harness: Harness) -> Handle:
     """An OOS dose held open for an investigation, then abandoned when it closes."""
-    h = await harness.start(RELEASE_JUDGED, weight_kg=260)
-    rec = await harness.advance_until(h, lambda r: bool(r.open_deviations()), what="OOS dose")
-    dev = rec.open_deviations()[0].deviation_id
+    h, opened = await harness.with_oos_dose()
+    dev = opened.deviation_id
     await harness.decide(h, dev, DecisionAction.ON_HOLD, reason="investigation INV-1")
     await harness.decide(h, dev, DecisionAction.ABANDON, reason="INV-1 closed")
     await harness.finish(h)

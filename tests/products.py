@@ -34,6 +34,7 @@ from workflows import (
     wait_for,
     within,
 )
+from workflows.definition import CompiledDefinition
 from workflows.vocabulary import PartyKind, ProductCategory
 
 _DOSE = {"dose_per_kg": "5e11", "per_vial": "1e13"}
@@ -410,68 +411,59 @@ CHAINED_SLOTS = process(
 )
 
 
+def _reported_by_hand(
+    product: str, title: str, *, record_review: bool = False
+) -> CompiledDefinition:
+    """A receipt with temperature and a release assay, every report sent by the test."""
+    return process(
+        product,
+        version="1",
+        title=title,
+        specification={"viability_pct": within(min=70, unit="%"), "sterility": one_of("negative")},
+        known_activities=KNOWN_ACTIVITIES,
+        stages=[
+            stage(
+                "only",
+                task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+                handoff(
+                    "receipt",
+                    from_party="courier",
+                    to_party="manufacturing",
+                    container="APH",
+                    temperature=celsius(2, 8),
+                    deadline=days(3),
+                ),
+                wait_for(
+                    "assay",
+                    "lims.result",
+                    deadline=days(5),
+                    records=("viability_pct", "sterility"),
+                ),
+                gate(
+                    "release",
+                    roles=(Role.QA,),
+                    meaning="I release this batch",
+                    release=True,
+                    record_review=record_review,
+                ),
+            )
+        ],
+    )
+
+
 #: Every report comes from outside and nothing asks for one: what an integration sends is all
 #: the batch sees (the examples of `vein2vein definitions example-event` are tested on it).
-REPORTED_BY_HAND = process(
+REPORTED_BY_HAND = _reported_by_hand(
     "test-reported-by-hand",
-    version="1",
-    title="A receipt with temperature and a release assay, reported by integrations",
-    specification={"viability_pct": within(min=70, unit="%"), "sterility": one_of("negative")},
-    known_activities=KNOWN_ACTIVITIES,
-    stages=[
-        stage(
-            "only",
-            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
-            handoff(
-                "receipt",
-                from_party="courier",
-                to_party="manufacturing",
-                container="APH",
-                temperature=celsius(2, 8),
-                deadline=days(3),
-            ),
-            wait_for(
-                "assay", "lims.result", deadline=days(5), records=("viability_pct", "sterility")
-            ),
-            gate("release", roles=(Role.QA,), meaning="I release this batch", release=True),
-        )
-    ],
+    "A receipt with temperature and a release assay, reported by integrations",
 )
-
 #: Released only over QA's standing review of the batch record (`gate(record_review=True)`);
 #: every report comes from the test, which chooses when the record changes.
-REVIEWED_RELEASE = process(
+REVIEWED_RELEASE = _reported_by_hand(
     "test-reviewed-release",
-    version="1",
-    title="A release that waits for QA's signed review of the batch record",
-    specification={"viability_pct": within(min=70, unit="%"), "sterility": one_of("negative")},
-    known_activities=KNOWN_ACTIVITIES,
-    stages=[
-        stage(
-            "only",
-            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
-            handoff(
-                "receipt",
-                from_party="courier",
-                to_party="manufacturing",
-                container="APH",
-                temperature=celsius(2, 8),
-                deadline=days(3),
-            ),
-            wait_for(
-                "assay", "lims.result", deadline=days(5), records=("viability_pct", "sterility")
-            ),
-            gate(
-                "release",
-                roles=(Role.QA,),
-                meaning="I release this batch",
-                release=True,
-                record_review=True,
-            ),
-        )
-    ],
+    "A release that waits for QA's signed review of the batch record",
+    record_review=True,
 )
-
 #: A lot whose doses may be allocated for 30 days from its release, and the order drawing on it.
 EXPIRING_STOCK = "test-expiring-stock"
 EXPIRING_LOT = process(

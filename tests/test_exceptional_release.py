@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
 from tests.harness import Harness
 from tests.products import RELEASE_JUDGED
@@ -18,41 +17,26 @@ ER = DecisionAction.EXCEPTIONAL_RELEASE
 PHYSICIAN = {"role": Role.PHYSICIAN, "signer_id": "dr-hale", "printed_name": "Dr Hale"}
 
 
-async def _refused(
-    harness: Harness,
-    handle: WorkflowHandle[Any, Any],
-    target: str,
-    action: DecisionAction,
-    **kw: Any,
-) -> str:
-    with pytest.raises(WorkflowUpdateFailedError) as info:
-        await harness.decide(handle, target, action, **kw)
-    return str(info.value.cause)
-
-
 def _offered(rec: Any, role: Role) -> set[str]:
     return {a.target for a in open_decisions(RELEASE_JUDGED, rec, awaiting_gates=(), roles=[role])}
 
 
 @pytest.mark.requirement("PROD-RELEASE", "P11-10g")
 async def test_qa_releases_an_oos_dose_only_after_the_physician_asks(harness: Harness) -> None:
-    handle = await harness.start(RELEASE_JUDGED, weight_kg=260)
-    rec = await harness.advance_until(
-        handle, lambda r: any(d.is_open for d in r.deviations), what="OOS dose"
-    )
-    dev = rec.deviations[0]
+    handle, dev = await harness.with_oos_dose()
+    rec = await harness.record(handle)
     assert dev.kind == DeviationKind.OUT_OF_SPECIFICATION and dev.results == ("dose_vg",)
     assert dev.deviation_id in _offered(rec, Role.PHYSICIAN) & _offered(rec, Role.QA)
 
-    unasked = await _refused(
-        harness, handle, dev.deviation_id, DecisionAction.EXCEPTIONAL_RELEASE, reason="QA alone"
+    unasked = await harness.refusal(
+        handle, dev.deviation_id, DecisionAction.EXCEPTIONAL_RELEASE, reason="QA alone"
     )
     assert "needs the requesting physician's signed request first" in unasked
-    disposing = await _refused(
-        harness, handle, dev.deviation_id, DecisionAction.ABANDON, reason="stop", **PHYSICIAN
+    disposing = await harness.refusal(
+        handle, dev.deviation_id, DecisionAction.ABANDON, reason="stop", **PHYSICIAN
     )
     assert "a physician may request exceptional release of a deviation; QA disposes" in disposing
-    silent = await _refused(harness, handle, dev.deviation_id, ER, reason=" ", **PHYSICIAN)
+    silent = await harness.refusal(handle, dev.deviation_id, ER, reason=" ", **PHYSICIAN)
     assert "needs the clinical justification" in silent
 
     await harness.request_exceptional_release(handle, dev.deviation_id, "no other therapy left")
@@ -77,7 +61,7 @@ async def test_a_physician_cannot_request_what_the_deviation_does_not_allow(
 ) -> None:
     handle, dev = await harness.with_exhausted_booking()
     assert dev.kind == DeviationKind.RETRIES_EXHAUSTED
-    refused = await _refused(harness, handle, dev.deviation_id, ER, reason="x", **PHYSICIAN)
+    refused = await harness.refusal(handle, dev.deviation_id, ER, reason="x", **PHYSICIAN)
     assert "cannot be released exceptionally" in refused
     await handle.cancel()
     await harness.finish(handle)

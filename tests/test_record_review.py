@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowHandle
 
 from tests.harness import Harness
 from tests.products import REPORTED_BY_HAND, REVIEWED_RELEASE
@@ -44,15 +44,6 @@ async def _review(harness: Harness, handle: WorkflowHandle[Any, Any], reason: st
     )
 
 
-async def _refusal(
-    harness: Harness, handle: WorkflowHandle[Any, Any], target: str, **kw: Any
-) -> str:
-    action = kw.pop("action", DecisionAction.APPROVE)
-    with pytest.raises(WorkflowUpdateFailedError) as info:
-        await harness.decide(handle, target, action, **kw)
-    return str(info.value.cause)
-
-
 @pytest.mark.requirement("PROD-REVIEW", "A11-15", "P11-50")
 async def test_release_waits_for_a_review_that_covers_the_whole_record(harness: Harness) -> None:
     handle = await harness.start(REVIEWED_RELEASE)
@@ -66,7 +57,7 @@ async def test_release_waits_for_a_review_that_covers_the_whole_record(harness: 
     await _review(harness, handle, "custody reviewed")
     await _report(harness, handle, "assay")
     rec = await harness.until_waiting(handle, "decision at release")
-    stale = await _refusal(harness, handle, "release")
+    stale = await harness.refusal(handle, "release", DecisionAction.APPROVE)
     assert "the batch record changed after its review (result.recorded" in stale
     assert RECORD_REVIEW in _offered(rec)
     review = target_authority(REVIEWED_RELEASE, rec, RECORD_REVIEW)
@@ -75,11 +66,11 @@ async def test_release_waits_for_a_review_that_covers_the_whole_record(harness: 
     assert RECORD_REVIEW not in _offered(rec, REPORTED_BY_HAND.product)
 
     # Only QA reviews, and a review approves the record read.
-    assert "may not review the batch record" in await _refusal(
-        harness, handle, RECORD_REVIEW, role=Role.OPERATOR
+    assert "may not review the batch record" in await harness.refusal(
+        handle, RECORD_REVIEW, DecisionAction.APPROVE, role=Role.OPERATOR
     )
-    assert "a record review approves the record read" in await _refusal(
-        harness, handle, RECORD_REVIEW, action=DecisionAction.REJECT, reason="no"
+    assert "a record review approves the record read" in await harness.refusal(
+        handle, RECORD_REVIEW, DecisionAction.REJECT, reason="no"
     )
 
     await _review(harness, handle, "by exception")
@@ -94,7 +85,7 @@ async def test_release_waits_for_a_review_that_covers_the_whole_record(harness: 
 
 async def test_a_release_never_reviewed_is_refused_naming_the_review(harness: Harness) -> None:
     handle = await at_release(harness)
-    refused = await _refusal(harness, handle, "release")
+    refused = await harness.refusal(handle, "release", DecisionAction.APPROVE)
     assert "cannot release before QA reviews the batch record" in refused
     assert not (await harness.record(handle)).released
     await handle.cancel()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tests.harness import Harness
-from tests.products import RELEASE_JUDGED
 from tests.service.support import Client, People
 from tests.service.test_console import _sign_via_form
 from workflows.model import Role, Severity
@@ -12,11 +11,8 @@ from workflows.model import Role, Severity
 async def test_qa_classifies_and_names_the_capa_in_the_form(
     client: Client, people: People, harness: Harness
 ) -> None:
-    handle = await harness.start(RELEASE_JUDGED, weight_kg=260)
-    rec = await harness.advance_until(
-        handle, lambda r: any(d.is_open for d in r.deviations), what="OOS dose"
-    )
-    dev = rec.deviations[0].deviation_id
+    handle, opened = await harness.with_oos_dose()
+    dev = opened.deviation_id
     qa = people.make(Role.QA, name="Cora Capa")
     http = await client(user=qa)
     form = (await http.get(f"/console/batches/{handle.id}/decide", params={"target": dev})).text
