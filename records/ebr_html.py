@@ -246,6 +246,7 @@ def _deviations(record: BatchRecord, tz: str | None) -> str:
             d.severity,
             d.capa,
             d.on_hold,
+            d.terms(),
         )
         for d in record.deviations
     ]
@@ -262,6 +263,7 @@ def _deviations(record: BatchRecord, tz: str | None) -> str:
         "Classification",
         "CAPA",
         "Held for",
+        "Terms",
     )
     table = _table(headers, rows, "No deviations recorded.", tz)
     return _section("Deviations and dispositions", table)

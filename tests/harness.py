@@ -306,6 +306,8 @@ class Harness:
         key: SigningKey | None = None,
         severity: Severity | None = None,
         capa: str | None = None,
+        conditions: str | None = None,
+        rework_to: str | None = None,
     ) -> SignedDecision:
         """A decision signed by the deployment key over the current record (overridable)."""
         rec = await self.record(handle)
@@ -324,6 +326,8 @@ class Harness:
             key_id=(key or self.key).key_id,
             severity=severity,
             capa=capa,
+            conditions=conditions,
+            rework_to=rework_to,
         )
         return (key or self.key).sign(body)
 

@@ -1,7 +1,8 @@
 """Recorded paths of QA's decisions added in session 2026-12-02 #5 (tests/histories/): a
 record review made stale and made again before release, an exceptional release at a
 physician's request with a classified, CAPA-bearing disposition, an order refused stock past
-its shelf life, and a deviation held for an investigation. Recorded like
+its shelf life, a deviation held for an investigation; and (session 2026-12-02 #6) a rework
+from an earlier step and a conditional acceptance confirmed before release. Recorded like
 `tests.history_scenarios`; never re-recorded over."""
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from datetime import timedelta
 
 from tests.harness import Harness
 from tests.history_scenarios import Handle, Scenario
-from tests.products import EXPIRING_LOT, EXPIRING_ORDER, REVIEWED_RELEASE
+from tests.products import EXPIRING_LOT, EXPIRING_ORDER, REVIEWED_RELEASE, REWORKED
 from tests.test_record_review import _report, _review
+from tests.test_rework import _expanded
+from tests.test_rework import _report as _report_rework
 from workflows.model import DecisionAction, Severity
 
 
@@ -73,9 +76,46 @@ async def deviation_held_then_abandoned(harness: Harness) -> Handle:
     return h
 
 
+async def reworked_from_expansion(harness: Harness) -> Handle:
+    """A formulation out of specification, reworked from expansion (the first expansion's hold
+    superseded), formulated in specification and released."""
+    h = await harness.start(REWORKED)
+    await _expanded(harness, h, 1)
+    await _report_rework(harness, h, "formulation", 1, viability_pct=52.0)
+    rec = await harness.advance_until(h, lambda r: bool(r.open_deviations()), what="OOS")
+    dev = rec.open_deviations()[0].deviation_id
+    await harness.decide(h, dev, DecisionAction.REWORK, reason="re-expand", rework_to="expansion")
+    await harness.skip(timedelta(days=3, hours=12))
+    await _expanded(harness, h, 2)
+    await _report_rework(harness, h, "formulation", 2, viability_pct=86.0)
+    await harness.until_waiting(h, "decision at release")
+    await harness.decide(h, "release", DecisionAction.APPROVE)
+    await harness.finish(h)
+    return h
+
+
+async def accepted_on_conditions(harness: Harness) -> Handle:
+    """A hold breached, accepted on conditions, confirmed met before release."""
+    h = await harness.start(REWORKED)
+    await _expanded(harness, h, 1)
+    rec = await harness.advance_until(h, lambda r: bool(r.deviations), step=timedelta(hours=6))
+    dev = rec.deviations[0].deviation_id
+    await harness.decide(
+        h, dev, DecisionAction.ACCEPT_CONDITIONALLY, reason="a day over", conditions="sterility"
+    )
+    await _report_rework(harness, h, "formulation", 1, viability_pct=88.0)
+    await harness.until_waiting(h, "decision at release")
+    await harness.decide(h, dev, DecisionAction.CONDITIONS_MET, reason="LIMS-77 negative")
+    await harness.decide(h, "release", DecisionAction.APPROVE)
+    await harness.finish(h)
+    return h
+
+
 QA_SCENARIOS: dict[str, Scenario] = {
     "reviewed_release_after_stale_review": reviewed_release_after_stale_review,
     "exceptional_release_requested_classified": exceptional_release_requested_classified,
     "order_refused_expired_stock": order_refused_expired_stock,
     "deviation_held_then_abandoned": deviation_held_then_abandoned,
+    "reworked_from_expansion": reworked_from_expansion,
+    "accepted_on_conditions": accepted_on_conditions,
 }

@@ -27,6 +27,7 @@ from workflows import (
     option,
     party,
     process,
+    rework,
     series,
     slot_chain,
     stage,
@@ -464,6 +465,28 @@ REVIEWED_RELEASE = _reported_by_hand(
     "A release that waits for QA's signed review of the batch record",
     record_review=True,
 )
+#: QA may send a formulation that failed back to expansion; a hold runs from expansion to
+#: formulation; every report comes from the test.
+REWORKED = process(
+    "test-reworked",
+    version="1",
+    title="An expansion QA may order redone after a formulation out of specification",
+    specification={"viability_pct": within(min=70, unit="%")},
+    known_activities=KNOWN_ACTIVITIES,
+    reworks=[
+        rework("formulation", back_to="expansion", description="re-expand the retained fraction")
+    ],
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+            wait_for("expansion", "mes.operation_done", deadline=days(12)),
+            hold("expansion_to_formulation", start="expansion", end="formulation", max=days(4)),
+            wait_for("formulation", "lims.result", deadline=days(9), records=("viability_pct",)),
+            gate("release", roles=(Role.QA,), meaning="I release this batch", release=True),
+        )
+    ],
+)
 #: A lot whose doses may be allocated for 30 days from its release, and the order drawing on it.
 EXPIRING_STOCK = "test-expiring-stock"
 EXPIRING_LOT = process(
@@ -515,6 +538,7 @@ TEST_PRODUCTS = {
         FLAKY_BOOKING,
         REPORTED_BY_HAND,
         REVIEWED_RELEASE,
+        REWORKED,
         EXPIRING_LOT,
         EXPIRING_ORDER,
         RELEASE_JUDGED,

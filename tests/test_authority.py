@@ -278,7 +278,7 @@ CASES: dict[str, Case] = {
         patch=_with_deviation(),
     ),
     "deviation with an action it does not allow": Case(
-        "DEV-1 allows retry, continue, abandon, not exceptional_release",
+        "DEV-1 allows retry, continue, abandon, accept_conditionally, not exceptional_release",
         target="DEV-1",
         action=A.EXCEPTIONAL_RELEASE,
         patch=_with_deviation(),
@@ -314,7 +314,10 @@ def test_target_authority_names_roles_actions_and_meaning() -> None:
     )
     dev = target_authority(FLAKY_BOOKING, rec, "DEV-1")
     assert dev is not None and dev.kind == TargetKind.DEVIATION and set(dev.roles) == QA_ROLES
-    assert dev.actions == (A.RETRY, A.CONTINUE, A.ABANDON) and dev.deviation is not None
+    assert (
+        dev.actions == (A.RETRY, A.CONTINUE, A.ABANDON, A.ACCEPT_CONDITIONALLY)
+        and dev.deviation is not None
+    )
     batch = target_authority(FLAKY_BOOKING, rec, "B-1")
     assert (
         batch is not None and batch.kind == TargetKind.BATCH and set(batch.roles) == WITHDRAW_ROLES

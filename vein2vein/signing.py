@@ -61,6 +61,8 @@ def sign_decision(
     signed_at: datetime,
     severity: Severity | None = None,
     capa: str | None = None,
+    conditions: str | None = None,
+    rework_to: str | None = None,
 ) -> SignedDecision:
     """`signer_id`'s decision on `target`, signed with `key` at `signed_at` over the record
     version `record_hash`; the reason is kept without surrounding blanks. Call it only after
@@ -79,6 +81,13 @@ def sign_decision(
         record_hash=record_hash,
         key_id=key.key_id,
         severity=severity,
-        capa=capa.strip() if capa and capa.strip() else None,
+        capa=_text(capa),
+        conditions=_text(conditions),
+        rework_to=_text(rework_to),
     )
     return key.sign(body)
+
+
+def _text(value: str | None) -> str | None:
+    # Blank is unset: a field left empty in a form is not part of what is signed.
+    return value.strip() if value and value.strip() else None

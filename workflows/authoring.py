@@ -30,6 +30,7 @@ from workflows.language import (
     ParamValue,
     Party,
     Repeat,
+    Rework,
     Series,
     Stage,
     Step,
@@ -329,3 +330,9 @@ def param(
 ) -> ParamSpec:
     """A parameter of a product activity: its type (and, for "choice", the choices)."""
     return ParamSpec(type=type, choices=choices, description=description)
+
+
+def rework(at: str, *, back_to: str, description: str = "") -> Rework:
+    """Declare a reprocessing path: after a deviation at step `at`, QA may send the batch back
+    to the earlier top-level step `back_to` (e.g. a failed formulation back to expansion)."""
+    return Rework(at=at, back_to=back_to, description=description)

@@ -21,7 +21,6 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
 
 from workflows import exceptional
 from workflows.definition import CompiledDefinition
@@ -42,6 +41,7 @@ from workflows.review import (
     REVIEW_MEANING,
     review_refusal,
 )
+from workflows.signature_rules import Verifier, signature_refusal
 
 #: The roles that may dispose of a deviation (retry, continue, exceptional release, abandon).
 QA_ROLES: frozenset[Role] = frozenset({Role.QA, Role.QUALIFIED_PERSON})
@@ -64,13 +64,6 @@ class TargetKind(StrEnum):
     DEVIATION = "deviation"
     BATCH = "batch"
     RECORD = "record"
-
-
-class Verifier(Protocol):
-    """What checks a signature: `workflows.keyring.KeyRegistry` in a deployment."""
-
-    def verify(self, decision: SignedDecision) -> None:
-        """Raise `SignatureError` unless a trusted key made `decision`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,13 +122,17 @@ def deviation_authority(deviation: Deviation) -> Authority:
     """Who may decide on `deviation`: QA or a qualified person dispose of it with the actions
     it allows; where that includes exceptional release, a physician may request it
     (`workflows.exceptional`)."""
-    requested = exceptional.may_be_requested(deviation)
+    requested = deviation.is_open and exceptional.may_be_requested(deviation)
     roles = QA_ROLES | {exceptional.REQUESTING_ROLE} if requested else QA_ROLES
+    # Accepted on conditions: what is left to decide is that they are met.
+    actions = (
+        (DecisionAction.CONDITIONS_MET,) if deviation.awaiting_conditions else deviation.choices()
+    )
     return Authority(
         deviation.deviation_id,
         TargetKind.DEVIATION,
         tuple(sorted(roles)),
-        deviation.allowed,
+        actions,
         DISPOSITION_MEANING,
         deviation=deviation,
         requester=(exceptional.REQUESTING_ROLE, exceptional.REQUEST_MEANING) if requested else None,
@@ -225,37 +222,6 @@ def justification_refusal(kind: TargetKind, action: DecisionAction, reason: str)
     return None
 
 
-def signature_refusal(
-    decision: SignedDecision,
-    *,
-    record: BatchRecord,
-    keys: Verifier,
-    used_signatures: Collection[str],
-    now: datetime,
-    max_age: timedelta,
-) -> str | None:
-    """Why the signature itself is not acceptable on this batch now, or None: it must be made
-    by a trusted key, for this batch, not used before, at most `max_age` from `now` (either
-    way), over the current version of the record."""
-    body = decision.body
-    try:
-        keys.verify(decision)
-    except ValueError as err:
-        # SignatureError is a ValueError; caught as such because, in the workflow sandbox, the
-        # key registry (passed through) raises the host's class, not the sandbox's copy.
-        return str(err)
-    if body.batch_id != record.batch_id:
-        return f"signature is for batch {body.batch_id}, not {record.batch_id}"
-    if body.signature_id in used_signatures:
-        return "signature already used"
-    age = abs(now - body.signed_at)
-    if age > max_age:
-        return f"signature expired: made {age} ago"
-    if body.record_hash != record.content_hash():
-        return "signature is for another version of the record; review the current one"
-    return None
-
-
 # -- the decisions ---------------------------------------------------------------------------
 
 
@@ -288,6 +254,10 @@ def gate_refusal(
     if gate.release:
         if record.open_deviations():
             return "cannot release with open deviations"
+        if unmet := record.unmet_conditions():
+            return "cannot release before the conditions are confirmed met: " + "; ".join(
+                f"{d.deviation_id} ({d.conditions})" for d in unmet
+            )
         return release_refusal(record, specification) or (
             review_refusal(record) if gate.record_review else None
         )
@@ -308,11 +278,17 @@ def disposition_refusal(record: BatchRecord, body: DecisionBody) -> str | None:
     deviation = next((d for d in record.deviations if d.deviation_id == body.target), None)
     if deviation is None:
         return f"nothing awaits a decision at '{body.target}'"
+    authority = deviation_authority(deviation)
+    if deviation.awaiting_conditions:
+        return (
+            role_refusal(authority, body.role)
+            or action_refusal(authority, body.action)
+            or (None if body.reason.strip() else "confirming conditions met names the evidence")
+        )
     if not deviation.is_open:
         return f"{deviation.deviation_id} is already disposed of"
     if exceptional.is_request(body):
         return exceptional.request_refusal(deviation, body)
-    authority = deviation_authority(deviation)
     if body.action == DecisionAction.ON_HOLD:
         # Any open deviation may wait for an investigation; only QA says so, and why.
         return role_refusal(authority, body.role) or (
@@ -325,9 +301,30 @@ def disposition_refusal(record: BatchRecord, body: DecisionBody) -> str | None:
     )
     if refused is None and body.severity in NEEDS_CAPA and not (body.capa or "").strip():
         return f"a {body.severity} deviation's disposition names its CAPA"
+    if refused is None:
+        refused = terms_refusal(deviation, body)
     if refused is None and body.action == DecisionAction.EXCEPTIONAL_RELEASE:
         return exceptional.missing_request(record, deviation)
     return refused
+
+
+def terms_refusal(deviation: Deviation, body: DecisionBody) -> str | None:
+    """Why the terms of a disposition do not fit its action: a conditional acceptance states
+    its conditions, a rework names a step the definition allows going back to, and neither
+    is given with any other action."""
+    conditional = body.action == DecisionAction.ACCEPT_CONDITIONALLY
+    if conditional != bool((body.conditions or "").strip()):
+        return (
+            "a conditional acceptance states its conditions"
+            if conditional
+            else "conditions go with accept_conditionally only"
+        )
+    if body.action != DecisionAction.REWORK:
+        return "a step to rework from goes with rework only" if body.rework_to else None
+    if body.rework_to not in deviation.rework_to:
+        allowed = ", ".join(deviation.rework_to)
+        return f"{deviation.deviation_id} may be reworked from {allowed}, not {body.rework_to}"
+    return None
 
 
 def refusal(

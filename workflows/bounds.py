@@ -19,6 +19,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
+from workflows import content
 from workflows.model import (
     CustodyReport,
     DecisionBody,
@@ -90,6 +91,9 @@ class BoundedDecisionBody(DecisionBody):
     reason: Text = ""
     record_hash: Name
     key_id: Name
+    # Kept out of the signed bytes while unset, as in `DecisionBody` (`workflows.content`).
+    conditions: Text | None = content.added(None)
+    rework_to: Name | None = content.added(None)
 
 
 class BoundedDecision(SignedDecision):

@@ -24,6 +24,7 @@ from workflows.language import (
     Option,
     Party,
     Repeat,
+    Rework,
     Series,
     Stage,
     Step,
@@ -82,6 +83,9 @@ class CompiledDefinition(BaseModel):
     product_category: ProductCategory | None = Field(
         default=None, description="What the product is made of (FHIR productCategory)"
     )
+    reworks: tuple[Rework, ...] | None = Field(
+        default=None, description="Where QA may send the batch back to after a deviation"
+    )
     content_hash: str = ""
 
     def party_kinds(self) -> dict[str, PartyKind]:
@@ -133,6 +137,18 @@ class CompiledDefinition(BaseModel):
                 return step
         raise KeyError(name)
 
+    def rework_targets(self, step: str) -> tuple[str, ...]:
+        """The steps QA may send the batch back to after a deviation at `step`."""
+        return tuple(r.back_to for r in self.reworks or () if r.at == step)
+
+    def top_level_position(self, name: str) -> tuple[int, int]:
+        """(stage index, step index) of the top-level step containing the step `name`."""
+        for si, st in enumerate(self.stages):
+            for pi, step in enumerate(st.steps):
+                if any(inner.name == name for _, inner in walk(st.name, step)):
+                    return si, pi
+        raise KeyError(name)
+
     def observations(self) -> frozenset[str]:
         """Results only a series or a follow-up records: observations of the patient, judged
         as they come, never a condition of release."""
@@ -182,6 +198,7 @@ def process(
     options: Sequence[Option] | None = None,
     activities: Sequence[ActivitySpec] | None = None,
     product_category: ProductCategory | None = None,
+    reworks: Sequence[Rework] | None = None,
     known_activities: frozenset[str] | None = None,
 ) -> CompiledDefinition:
     """Compile and validate a process. Raises `DefinitionError` naming every rule broken.
@@ -189,7 +206,8 @@ def process(
     `parties` declares the organisations taking part (default: a treatment centre, a
     manufacturing site and a courier); `options` the choices each order makes; `activities`
     the activities the product adds to the framework's (`workflows.catalog`);
-    `product_category` what the product is made of, as its FHIR resources state it. A call to
+    `product_category` what the product is made of, as its FHIR resources state it; `reworks`
+    the reprocessing QA may order after a deviation (`rework(...)`). A call to
     any other activity does not compile (`known_activities` replaces the framework's list)."""
     draft = CompiledDefinition.model_construct(
         product=product,
@@ -202,6 +220,7 @@ def process(
         options=tuple(options) if options is not None else None,
         activities=tuple(activities) if activities is not None else None,
         product_category=product_category,
+        reworks=tuple(reworks) if reworks else None,
         content_hash="",
     )
     violations = validate(draft, known_activities=known_activities)

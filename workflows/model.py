@@ -244,6 +244,12 @@ class DecisionBody(Frozen):
         max_length=80,
         description="The CAPA a major or critical deviation's disposition names",
     )
+    conditions: str | None = content.added(
+        None, description="What a conditional acceptance waits for before release"
+    )
+    rework_to: str | None = content.added(
+        None, description="The step a rework sends the batch back to"
+    )
 
     def canonical_bytes(self) -> bytes:
         """The bytes covered by the signature: canonical JSON of every field (a field added

@@ -41,7 +41,8 @@ def open_decisions(
 ) -> list[Authority]:
     """The decisions a person holding `roles` (signing as `user_id`) could make on the batch
     now: each waiting gate one of their roles may decide and that they performed nothing for;
-    if they are QA, each open deviation and a record review due before a waiting release (a
+    if they are QA, each open deviation, each accepted on conditions not yet confirmed met,
+    and a record review due before a waiting release (a
     physician: each open deviation that may be released exceptionally and that nobody has
     requested it for yet); and withdrawal while the batch is open. `performers` defaults to
     those the record shows."""
@@ -56,7 +57,9 @@ def open_decisions(
             continue
         found.append(gate_authority(gate))
     if mine & QA_ROLES:
-        found.extend(deviation_authority(d) for d in record.open_deviations())
+        found.extend(
+            deviation_authority(d) for d in [*record.open_deviations(), *record.unmet_conditions()]
+        )
         # Due when a release that needs it waits: earlier, the record is still growing.
         releasing = [gate_at(definition, n) for n in awaiting_gates]
         if any(g is not None and g.release and g.record_review for g in releasing) and review_due(

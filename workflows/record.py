@@ -103,11 +103,50 @@ class Deviation(Frozen):
     on_hold: str | None = content.added(
         None, description="Why QA holds it open (the investigation), until it is disposed of"
     )
+    rework_to: tuple[str, ...] = content.added(
+        (), description="The steps the definition allows reworking from after this deviation"
+    )
+    conditions: str | None = content.added(
+        None, description="The conditions QA accepted it on (a conditional acceptance)"
+    )
+    conditions_met: str | None = content.added(
+        None, description="QA's signed confirmation that the conditions are met: the evidence"
+    )
+    reworked_from: str | None = content.added(
+        None, description="The step QA sent the batch back to (a rework)"
+    )
 
     @property
     def is_open(self) -> bool:
         """True until a person has disposed of it."""
         return self.disposition is None
+
+    @property
+    def awaiting_conditions(self) -> bool:
+        """Accepted on conditions that QA has not yet confirmed met: release waits for them."""
+        return (
+            self.disposition == DecisionAction.ACCEPT_CONDITIONALLY and self.conditions_met is None
+        )
+
+    def terms(self) -> str | None:
+        """A disposition's terms in words: the step a rework went back to, or the conditions
+        of an acceptance and whether QA has confirmed them met."""
+        if self.reworked_from:
+            return f"reworked from {self.reworked_from}"
+        if self.conditions:
+            met = f"met: {self.conditions_met}" if self.conditions_met else "not yet confirmed met"
+            return f"on conditions: {self.conditions} ({met})"
+        return None
+
+    def choices(self) -> tuple[DecisionAction, ...]:
+        """The dispositions QA may give it: those it allows, conditional acceptance wherever
+        continuing is allowed, and rework where the definition names steps to go back to."""
+        extra: list[DecisionAction] = []
+        if DecisionAction.CONTINUE in self.allowed:
+            extra.append(DecisionAction.ACCEPT_CONDITIONALLY)
+        if self.rework_to:
+            extra.append(DecisionAction.REWORK)
+        return (*self.allowed, *extra)
 
 
 class RecordedResult(Frozen):
@@ -322,3 +361,7 @@ class BatchRecord(BaseModel):
     def open_deviations(self, *, blocking_only: bool = False) -> list[Deviation]:
         """Deviations nobody has disposed of yet (only those that stop the batch, if asked)."""
         return [d for d in self.deviations if d.is_open and (d.blocking or not blocking_only)]
+
+    def unmet_conditions(self) -> list[Deviation]:
+        """Deviations accepted on conditions not yet confirmed met; release waits for them."""
+        return [d for d in self.deviations if d.awaiting_conditions]

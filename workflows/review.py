@@ -39,6 +39,10 @@ MATERIAL: frozenset[str] = frozenset(
         AuditAction.DECISION_RETRY,
         AuditAction.DECISION_CONTINUE,
         AuditAction.DECISION_EXCEPTIONAL_RELEASE,
+        AuditAction.DECISION_ACCEPT_CONDITIONALLY,
+        AuditAction.DECISION_CONDITIONS_MET,
+        AuditAction.DECISION_REWORK,
+        AuditAction.REWORK_STARTED,
     }
 )
 

@@ -24,6 +24,7 @@ from workflows.language import (
     Call,
     Compute,
     Decide,
+    End,
     FollowUp,
     Gate,
     Handoff,
@@ -71,6 +72,7 @@ class Validator(KindRules):
             order.append(step.name)
             self.check_step(stage_name, step)
         self.check_references(order)
+        self.check_reworks()
         for st in self.defn.stages:
             self.check_list(st.steps, nested_in=None, owner=None)
         return self.out
@@ -300,3 +302,53 @@ class Validator(KindRules):
                         "unreachable step",
                         f"judges '{result}', which no earlier step records",
                     )
+
+    def check_reworks(self) -> None:
+        """A rework goes from a step that may deviate back to a top-level step at or before the
+        one containing it, never from inside a parallel group (its siblings would still be
+        running) and never after release (a released batch is not reprocessed)."""
+        top = {
+            s.name: (si, pi)
+            for si, st in enumerate(self.defn.stages)
+            for pi, s in enumerate(st.steps)
+        }
+        in_parallel = {
+            inner.name
+            for _, s in self.defn.steps()
+            if isinstance(s, Parallel)
+            for child in s.steps
+            for _, inner in walk("", child)
+        }
+        releases = [
+            self.defn.top_level_position(s.name)
+            for _, s in self.defn.steps()
+            if isinstance(s, Gate) and s.release
+        ]
+        for rw in self.defn.reworks or ():
+            try:
+                at = self.defn.step(rw.at)
+            except KeyError:
+                self.fail(rw.at, "unknown rework step", "rework(at=...) names no step")
+                continue
+            where = self.defn.top_level_position(rw.at)
+            if isinstance(at, Hold | End):
+                self.fail(rw.at, "rework of a step that never deviates", f"a {at.kind} step")
+            elif rw.at in in_parallel:
+                self.fail(
+                    rw.at,
+                    "rework inside a parallel",
+                    "its siblings would still be running; rework the parallel group instead",
+                )
+            elif releases and where >= min(releases):
+                self.fail(rw.at, "rework after release", "a released batch is not reprocessed")
+            back = top.get(rw.back_to)
+            if back is None:
+                self.fail(
+                    rw.at, "rework to an unknown step", f"'{rw.back_to}' is not a top-level step"
+                )
+            elif back > where:
+                self.fail(
+                    rw.at,
+                    "rework forward",
+                    f"'{rw.back_to}' comes after '{rw.at}'; a rework goes back",
+                )

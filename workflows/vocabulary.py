@@ -51,6 +51,13 @@ class DecisionAction(StrEnum):
     ABANDON = "abandon"
     #: QA holds a deviation open for an investigation: recorded, nothing moves, decided later.
     ON_HOLD = "on_hold"
+    #: QA accepts the deviation on stated conditions: the batch goes on as with `continue`,
+    #: and release waits until QA confirms the conditions met (`CONDITIONS_MET`).
+    ACCEPT_CONDITIONALLY = "accept_conditionally"
+    #: QA confirms that a conditionally accepted deviation's conditions are met.
+    CONDITIONS_MET = "conditions_met"
+    #: QA sends the batch back to an earlier step the definition allows reworking from.
+    REWORK = "rework"
 
 
 class DeviationKind(StrEnum):
@@ -177,6 +184,11 @@ class AuditAction(StrEnum):
     EXCEPTIONAL_RELEASE_REQUESTED = "exceptional_release.requested"
     #: QA put a deviation on hold pending an investigation (it stays open).
     DEVIATION_ON_HOLD = "deviation.on_hold"
+    DECISION_ACCEPT_CONDITIONALLY = "decision.accept_conditionally"
+    DECISION_CONDITIONS_MET = "decision.conditions_met"
+    DECISION_REWORK = "decision.rework"
+    #: The engine went back to a step to rework the batch from there.
+    REWORK_STARTED = "rework.started"
 
     @classmethod
     def step_ended(cls, state: StepState) -> AuditAction:

@@ -238,6 +238,8 @@ def print_record(rec: BatchRecord, console: Console, tz: str = "UTC") -> None:
         for d in rec.deviations:
             # Who signed, when and why is in the signatures table: each fact printed once.
             disp = d.disposition.value if d.disposition else "OPEN"
+            if d.terms():
+                disp = f"{disp}, {d.terms()}"
             devs.add_row(d.deviation_id, d.kind.value, d.step, d.description, disp)
         console.print(devs)
     if rec.signatures:
@@ -315,6 +317,12 @@ def batch_decide(
     capa: str | None = typer.Option(
         None, help="The CAPA a major or critical deviation's disposition names."
     ),
+    conditions: str | None = typer.Option(
+        None, help="What an accept_conditionally waits for before release."
+    ),
+    rework_to: str | None = typer.Option(
+        None, "--rework-to", help="The step a rework sends the batch back to."
+    ),
 ) -> None:
     """Approve or reject a gate, or dispose of a deviation, with an electronic signature."""
     sign_and_submit(
@@ -327,6 +335,8 @@ def batch_decide(
         reason=reason,
         severity=severity,
         capa=capa,
+        conditions=conditions,
+        rework_to=rework_to,
     )
 
 

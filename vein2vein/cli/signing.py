@@ -18,6 +18,8 @@ def sign_and_submit(
     reason: str,
     severity: Severity | None = None,
     capa: str | None = None,
+    conditions: str | None = None,
+    rework_to: str | None = None,
 ) -> None:
     """Check the role may decide `target` (`workflows.authority`), ask the signer's password,
     sign with the deployment key (`vein2vein.signing`) and submit; the workflow has the last
@@ -61,6 +63,8 @@ def sign_and_submit(
             signed_at=datetime.now(UTC),
             severity=severity,
             capa=capa,
+            conditions=conditions,
+            rework_to=rework_to,
         )
         receipt = await decide(client, batch_id, signed)
         after = await settled_record(client, batch_id, receipt.target)

@@ -39,12 +39,13 @@ class DeviationRow(BaseModel):
 def deviation_queue(
     recs: Iterable[BatchRecord], now: datetime, roles: Iterable[Role]
 ) -> list[DeviationRow]:
-    """Every open deviation of `recs`, oldest first; `mine` where a holder of `roles` may
+    """Every open deviation of `recs` and every one accepted on conditions not yet confirmed
+    met, oldest first; `mine` where a holder of `roles` may
     dispose of it (`workflows.authority.deviation_authority`, the one rule)."""
     held = tuple(roles)
     rows = []
     for rec in recs:
-        for d in rec.open_deviations():
+        for d in [*rec.open_deviations(), *rec.unmet_conditions()]:
             auth = deviation_authority(d)
             rows.append(
                 DeviationRow(
@@ -53,7 +54,9 @@ def deviation_queue(
                     product=rec.product,
                     kind=d.kind.value,
                     step=d.step,
-                    description=d.description,
+                    description=d.description
+                    if d.is_open
+                    else f"accepted on conditions, to confirm met: {d.conditions}",
                     opened_at=d.opened_at,
                     age=duration(now - d.opened_at),
                     blocking=d.blocking,

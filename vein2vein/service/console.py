@@ -134,7 +134,9 @@ async def decide_page(
 ) -> HTMLResponse:
     """The decision form for `target`, with `error` and what was `typed` when shown again."""
     # `typed`: what the signer entered before a refusal (never the password), shown again.
-    kept = {"action": "", "role": "", "reason": "", "meaning": "", "severity": "", "capa": ""}
+    kept = dict.fromkeys(
+        ("action", "role", "reason", "meaning", "severity", "capa", "conditions", "rework_to"), ""
+    )
     kept.update(typed or {})
     auth = await authority(ctx, rec, target)
     roles = auth.roles_of(who.roles)
@@ -157,6 +159,10 @@ async def decide_page(
         if auth.kind == TargetKind.DEVIATION
         else list(auth.actions),
         severities=list(Severity) if auth.kind == TargetKind.DEVIATION else [],
+        conditional=DecisionAction.ACCEPT_CONDITIONALLY in auth.actions,
+        rework_to=auth.deviation.rework_to
+        if auth.deviation is not None and DecisionAction.REWORK in auth.actions
+        else (),
         roles=roles,
         meaning=kept["meaning"] or auth.meaning_for(roles[0]),
         typed=kept,
@@ -193,6 +199,8 @@ async def decide(
     record_hash: Annotated[str, Form(max_length=64)] = "",
     severity: Annotated[str, Form(max_length=20)] = "",
     capa: Annotated[str, Form(max_length=80)] = "",
+    conditions: Annotated[str, Form(max_length=2000)] = "",
+    rework_to: Annotated[str, Form(max_length=80)] = "",
 ) -> Response:
     """Sign and submit; on success back to the batch page, else the form with the reason.
 
@@ -211,6 +219,8 @@ async def decide(
                 record_hash=record_hash or None,
                 severity=Severity(severity) if severity else None,
                 capa=capa or None,
+                conditions=conditions or None,
+                rework_to=rework_to or None,
             )
         except (ValueError, ValidationError) as err:
             raise HTTPException(422, f"invalid decision: {err}") from err
@@ -227,6 +237,8 @@ async def decide(
             record_hash=record_hash or None,
             severity=Severity(severity) if severity else None,
             capa=capa or None,
+            conditions=conditions or None,
+            rework_to=rework_to or None,
         )
     except (ValueError, ValidationError) as err:
         raise HTTPException(422, f"invalid decision: {err}") from err
@@ -249,6 +261,8 @@ async def decide(
         "meaning": meaning,
         "severity": severity,
         "capa": capa,
+        "conditions": conditions,
+        "rework_to": rework_to,
     }
     return await decide_page(
         request, ctx, who, rec, target, error=str(detail), status_code=status, typed=typed

@@ -237,6 +237,8 @@ async def _form_again(
         "meaning": decision.meaning or "",
         "severity": decision.severity.value if decision.severity else "",
         "capa": decision.capa or "",
+        "conditions": decision.conditions or "",
+        "rework_to": decision.rework_to or "",
     }
     return await console.decide_page(
         request, ctx, who, rec, decision.target, error=error, status_code=status, typed=typed

@@ -55,6 +55,14 @@ class Decision(BaseModel):
     capa: str | None = Field(
         default=None, max_length=80, description="The CAPA a major or critical deviation names"
     )
+    conditions: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="What a conditional acceptance waits for before release",
+    )
+    rework_to: str | None = Field(
+        default=None, max_length=80, description="The step a rework sends the batch back to"
+    )
 
 
 class DecisionRequest(Decision):
@@ -150,6 +158,8 @@ async def sign_and_submit(
         signed_at=await ctx.clock(),
         severity=req.severity,
         capa=req.capa,
+        conditions=req.conditions,
+        rework_to=req.rework_to,
     )
     try:
         receipt = await decide(ctx.temporal(), batch_id, signed)

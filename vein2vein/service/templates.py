@@ -133,6 +133,7 @@ href="/console/batches/{{ r.batch_id }}/decide?target={{ a.target|urlencode }}">
 <td>{{ d.description }}</td>
 <td>{% if d.disposition %}{{ d.disposition.value }} by {{ d.disposed_by }}: {{ d.reason }}
 {% if d.severity %} [{{ d.severity.value }}{% if d.capa %}, CAPA {{ d.capa }}{% endif %}]{% endif %}
+{% if d.terms() %} <span class="terms">{{ d.terms() }}</span>{% endif %}
 {% else %}<span class="bad">OPEN</span>{% if d.on_hold %} on hold: {{ d.on_hold }}{% endif %}
 {% endif %}</td></tr>
 {% else %}<tr><td colspan="6">None.</td></tr>{% endfor %}</table>
@@ -200,6 +201,14 @@ _DECIDE = """<h1>Decide {{ target }} on <a href="/console/batches/{{ r.batch_id 
 {% endif %}>{{ v.value }}</option>{% endfor %}</select>
 <label for="capa">CAPA reference (required for major and critical)</label>
 <input id="capa" name="capa" value="{{ typed.capa }}" size="30" maxlength="80">{% endif %}
+{% if conditional %}<label for="conditions">Conditions (for accept_conditionally: what release
+waits for)</label>
+<textarea id="conditions" name="conditions" rows="2" maxlength="2000">
+{{- typed.conditions }}</textarea>{% endif %}
+{% if rework_to %}<label for="rework_to">Rework from step (for rework)</label>
+<select id="rework_to" name="rework_to"><option value="">(no rework)</option>
+{% for s in rework_to %}<option value="{{ s }}"{% if s == typed.rework_to %} selected{% endif %}>
+{{- s }}</option>{% endfor %}</select>{% endif %}
 <div class="manifest"><p>Your signature records your printed name <b>{{ who.name }}</b>, the date
 and time, its meaning and your reason, bound to record version
 <code>{{ r.record_hash[:12] }}</code>.

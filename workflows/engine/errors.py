@@ -27,6 +27,16 @@ class EndBatch(Exception):
         self.outcome = outcome
 
 
+class Rework(Exception):
+    """QA disposed of a deviation with a rework: the batch goes back to the top-level step
+    `back_to` and runs again from there (`workflows.engine.workflow`)."""
+
+    def __init__(self, back_to: str, deviation_id: str) -> None:
+        super().__init__(back_to)
+        self.back_to = back_to
+        self.deviation_id = deviation_id
+
+
 class StepFailed(Exception):
     """A step failed; becomes a deviation that a person disposes of.
 

@@ -1,7 +1,8 @@
 """Deviations: opening one, waiting for its disposition, and judging fresh results.
 
-A failed step becomes a deviation that a person disposes of (retry, continue, exceptional
-release, abandon); this module is where that happens for every step kind.
+A failed step becomes a deviation that a person disposes of (retry, continue, conditional
+acceptance, rework, exceptional release, abandon); this module is where that happens for every
+step kind.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 from workflows.engine import calls, journal
-from workflows.engine.errors import CONTINUE_OR_ABANDON, OOS, Abandon, StepFailed
+from workflows.engine.errors import CONTINUE_OR_ABANDON, OOS, Abandon, Rework, StepFailed
 from workflows.engine.state import BatchState
 from workflows.judgement import describe_result, exceptionally_released, out_of_specification
 from workflows.model import AuditAction, DecisionAction, Deviation, DeviationKind
@@ -28,6 +29,7 @@ def open_deviation(
     *,
     blocking: bool = True,
     results: tuple[str, ...] = (),
+    rework_to: tuple[str, ...] = (),
 ) -> Deviation:
     """Record a deviation (blocking ones quarantine or hold the batch) and audit it."""
     rec = state.rec
@@ -40,6 +42,7 @@ def open_deviation(
         allowed=allowed,
         blocking=blocking,
         results=results,
+        rework_to=rework_to,
     )
     rec.deviations.append(dev)
     workflow.logger.warning(
@@ -56,14 +59,23 @@ def open_deviation(
 
 
 async def deviate(state: BatchState, step: str, failure: StepFailed) -> DecisionAction:
-    """Open a deviation for `failure` and wait for its disposition; abandon unwinds."""
+    """Open a deviation for `failure` and wait for its disposition; abandon and rework unwind
+    (a rework to the steps the definition allows going back to from `step`)."""
     dev = open_deviation(
-        state, failure.kind, step, failure.description, failure.allowed, results=failure.results
+        state,
+        failure.kind,
+        step,
+        failure.description,
+        failure.allowed,
+        results=failure.results,
+        rework_to=state.defn.rework_targets(step),
     )
     await calls.wait(state, lambda: dev.deviation_id in state.dispositions)
     decision = state.dispositions[dev.deviation_id]
     if decision.body.action == DecisionAction.ABANDON:
         raise Abandon(f"{dev.deviation_id} disposed: abandon ({decision.body.reason})")
+    if decision.body.action == DecisionAction.REWORK and decision.body.rework_to:
+        raise Rework(decision.body.rework_to, dev.deviation_id)
     return decision.body.action
 
 

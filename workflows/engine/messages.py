@@ -141,6 +141,14 @@ def decide(state: BatchState, decision: SignedDecision) -> DecisionReceipt:
             d.model_copy(update={"on_hold": body.reason}) if d.deviation_id == body.target else d
             for d in rec.deviations
         ]
+    elif body.action == DecisionAction.CONDITIONS_MET:
+        # The deviation was accepted on conditions; now they are met and release may go on.
+        rec.deviations = [
+            d.model_copy(update={"conditions_met": body.reason})
+            if d.deviation_id == body.target
+            else d
+            for d in rec.deviations
+        ]
     elif body.target == RECORD_REVIEW:
         # The signature and its audit entry are the review; nothing waits on it but a release
         # gate's refusal (`workflows.review`).
@@ -162,6 +170,8 @@ def decide(state: BatchState, decision: SignedDecision) -> DecisionReceipt:
                     "reason": body.reason,
                     "severity": body.severity,
                     "capa": body.capa,
+                    "conditions": body.conditions,
+                    "reworked_from": body.rework_to,
                 }
             )
             if d.deviation_id == body.target

@@ -11,7 +11,7 @@ from temporalio import workflow
 
 from workflows.engine import calls, compensation, failures, journal, recording
 from workflows.engine.context import StepContext
-from workflows.engine.errors import ANY_TECHNICAL, Abandon, EndBatch, StepFailed
+from workflows.engine.errors import ANY_TECHNICAL, Abandon, EndBatch, Rework, StepFailed
 from workflows.engine.state import BatchState
 from workflows.engine.steps import handler
 from workflows.language import Step
@@ -36,7 +36,7 @@ async def execute(state: BatchState, step: Step, stage: str, iteration: int) -> 
                 compensation.register(state, step)
                 await kind.run(ctx, step)
                 failures.judge_fresh(state, step.name)
-            except (StepFailed, Abandon, EndBatch, asyncio.CancelledError):
+            except (StepFailed, Abandon, EndBatch, Rework, asyncio.CancelledError):
                 raise
             except Exception as bug:
                 workflow.logger.exception("unexpected error in step %s", step.name)
@@ -45,6 +45,10 @@ async def execute(state: BatchState, step: Step, stage: str, iteration: int) -> 
                     f"internal error: {type(bug).__name__}: {bug}",
                     ANY_TECHNICAL,
                 ) from bug
+        except Rework:
+            # A step inside this one is being reworked from an earlier step: this run ends.
+            recording.end(state, run_index, StepState.FAILED)
+            raise
         except StepFailed as failure:
             recording.end(state, run_index, StepState.FAILED)
             action = await failures.deviate(state, step.name, failure)
@@ -53,7 +57,8 @@ async def execute(state: BatchState, step: Step, stage: str, iteration: int) -> 
                 continue
             if action == DecisionAction.EXCEPTIONAL_RELEASE:
                 state.rec.exceptional_release = True
-            # Continued as is: the step counts as done for what comes after it.
+            # Continued as is (or accepted on conditions release waits for): the step counts
+            # as done for what comes after it.
             state.done_at[step.name] = workflow.now()
             return
         recording.end(state, run_index, StepState.DONE)

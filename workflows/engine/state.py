@@ -71,6 +71,10 @@ class BatchState:
         self.metered_clocks: dict[str, datetime] = {}
         self.near_breach: set[str] = set()
         self.watchers: list[asyncio.Task[None]] = []
+        #: Reworks in this run, and the steps the last one sent back to be done again
+        #: (`workflows.engine.rework`): hold clocks those steps started stop.
+        self.reworks = 0
+        self.redone: frozenset[str] = frozenset()
         #: (stage index, step index) of the top-level step running now.
         self.position: tuple[int, int] = (0, 0)
         self.resume_visit = 1

@@ -15,9 +15,9 @@ from temporalio.exceptions import ApplicationError
 
 from workflows.bounds import check_bounds
 from workflows.definition import CompiledDefinition
-from workflows.engine import calls, compensation, journal, messages, metering, runner
+from workflows.engine import calls, compensation, journal, messages, metering, rework, runner
 from workflows.engine.carrying import CARRY_PATCH
-from workflows.engine.errors import Abandon, EndBatch
+from workflows.engine.errors import Abandon, EndBatch, Rework
 from workflows.engine.projection import project_loop
 from workflows.engine.state import BatchState
 from workflows.model import (
@@ -75,8 +75,12 @@ class BatchInterpreter:
         try:
             try:
                 await self._walk(state)
-                # A batch completes only once QA has disposed of every deviation.
-                await calls.wait(state, lambda: not state.rec.open_deviations())
+                # A batch completes only once QA has disposed of every deviation and confirmed the
+                # conditions of every conditional acceptance met.
+                await calls.wait(
+                    state,
+                    lambda: not state.rec.open_deviations() and not state.rec.unmet_conditions(),
+                )
                 state.rec.completed = True
                 journal.audit(state, SYSTEM, AuditAction.BATCH_COMPLETED, start.batch_id)
             except Abandon as ab:
@@ -94,6 +98,14 @@ class BatchInterpreter:
             return await self._close(projector)
 
     async def _walk(self, state: BatchState) -> None:
+        while True:
+            try:
+                await self._walk_on(state)
+                return
+            except Rework as back:
+                rework.go_back(state, back)
+
+    async def _walk_on(self, state: BatchState) -> None:
         resume = state.start.resume
         for si, st in enumerate(state.defn.stages):
             if (si + 1, 0) <= state.position:
@@ -105,7 +117,7 @@ class BatchInterpreter:
                 if (si, pi) < state.position:
                     continue
                 state.position = (si, pi)
-                await runner.execute(state, step, st.name, 1)
+                await runner.execute(state, step, st.name, rework.rounds(state))
 
     async def _shielded(self, coro: Awaitable[object]) -> BatchOutcome:
         task = asyncio.ensure_future(coro)

@@ -117,6 +117,16 @@ class Option(_Frozen):
     description: str = ""
 
 
+class Rework(_Frozen):
+    """A validated reprocessing path: after a deviation at step `at`, QA may send the batch
+    back to the earlier top-level step `back_to` and run it again from there (GMP allows
+    reprocessing only where the approved process describes it)."""
+
+    at: str
+    back_to: str
+    description: str = ""
+
+
 #: A call parameter's value: text, a number, or yes/no (a duration is ISO 8601 text, "P2D").
 ParamValue = bool | int | float | str
 

@@ -48,12 +48,18 @@ async def _watch(
                 )
             )
 
+    armed = state.reworks
+
+    def superseded() -> bool:
+        # A rework sent the start step back to be done again: this clock starts afresh then.
+        return state.reworks > armed and step.start in state.redone
+
     try:
         remaining = deadline - workflow.now() if deadline is not None else None
         if remaining is not None and remaining <= timedelta(0):
             raise TimeoutError
         await workflow.wait_condition(
-            lambda: state.done_at.get(step.end, started) > started or state.closed,
+            lambda: state.done_at.get(step.end, started) > started or state.closed or superseded(),
             timeout=remaining,
             timeout_summary=f"hold {step.name}",
         )
