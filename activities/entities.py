@@ -250,7 +250,7 @@ class EntityActivities:
         now = _now()
         alloc = await self._reserve(lambda: self._res.allocate(inventory, req, now))
         lots = sorted({d.rsplit("-D", 1)[0] for d in alloc.doses})
-        return StepOutput(lots=lots, data={"doses": ",".join(alloc.doses)})
+        return StepOutput(lots=lots, data={"doses": ",".join(alloc.doses)}, expires=alloc.expires)
 
     async def give_back(self, call: StepCall) -> StepOutput:
         """Return the batch's allocated doses to stock (compensation)."""

@@ -121,6 +121,16 @@ class Reservations(Slots):
         )
         return len(rows.all())
 
+    def _expiry(self, conn: Connection, doses: list[str]) -> datetime | None:
+        """The earliest shelf-life end among `doses`, or None when none has one."""
+        rows = conn.execute(
+            select(inventory_doses.c.expires).where(
+                inventory_doses.c.dose_id.in_(doses), inventory_doses.c.expires.is_not(None)
+            )
+        )
+        ends = [datetime.fromisoformat(r.expires) for r in rows]
+        return min(ends) if ends else None
+
     def allocate(self, product: str, req: AllocateRequest, now: datetime) -> Allocation:
         """Allocate the oldest usable doses to a batch; the same key returns the same doses.
         Raises `OutOfStock` when too few are usable at `now`."""
@@ -130,7 +140,13 @@ class Reservations(Slots):
                 select(inventory_allocations).where(inventory_allocations.c.key == req.key)
             ).first()
             if row is not None:
-                return Allocation(key=row.key, batch_id=row.batch_id, doses=row.doses.split(","))
+                kept = row.doses.split(",")
+                return Allocation(
+                    key=row.key,
+                    batch_id=row.batch_id,
+                    doses=kept,
+                    expires=self._expiry(conn, kept),
+                )
             available = self._available(conn, product, now)
             if len(available) < req.count:
                 expired = self._expired(conn, product, now)
@@ -154,7 +170,12 @@ class Reservations(Slots):
                     key=req.key, product=product, batch_id=req.batch_id, doses=",".join(doses)
                 )
             )
-            return Allocation(key=req.key, batch_id=req.batch_id, doses=doses)
+            return Allocation(
+                key=req.key,
+                batch_id=req.batch_id,
+                doses=doses,
+                expires=self._expiry(conn, doses),
+            )
 
         return self._transact(work)
 

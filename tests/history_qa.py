@@ -2,7 +2,8 @@
 record review made stale and made again before release, an exceptional release at a
 physician's request with a classified, CAPA-bearing disposition, an order refused stock past
 its shelf life, a deviation held for an investigation; and (session 2026-12-02 #6) a rework
-from an earlier step and a conditional acceptance confirmed before release. Recorded like
+from an earlier step, a conditional acceptance confirmed before release and an allocated dose
+expiring before administration. Recorded like
 `tests.history_scenarios`; never re-recorded over."""
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from datetime import timedelta
 
 from tests.harness import Harness
 from tests.history_scenarios import Handle, Scenario
-from tests.products import EXPIRING_LOT, EXPIRING_ORDER, REVIEWED_RELEASE, REWORKED
+from tests.products import (
+    EXPIRING_ADMINISTRATION,
+    EXPIRING_LOT,
+    EXPIRING_ORDER,
+    REVIEWED_RELEASE,
+    REWORKED,
+)
 from tests.test_record_review import _report, _review
 from tests.test_rework import _expanded
 from tests.test_rework import _report as _report_rework
@@ -111,6 +118,21 @@ async def accepted_on_conditions(harness: Harness) -> Handle:
     return h
 
 
+async def allocated_dose_expired(harness: Harness) -> Handle:
+    """A dose allocated from a lot with a 30-day shelf life is not administered in time: the
+    shelf-life clock opens a deviation by itself and QA abandons the batch."""
+    lot = await harness.start(EXPIRING_LOT)
+    await harness.finish(lot)
+    h = await harness.start(EXPIRING_ADMINISTRATION)
+    rec = await harness.advance_until(
+        h, lambda r: bool(r.open_deviations()), step=timedelta(days=1), what="expiry"
+    )
+    dev = rec.open_deviations()[0].deviation_id
+    await harness.decide(h, dev, DecisionAction.ABANDON, reason="expired before administration")
+    await harness.finish(h)
+    return h
+
+
 QA_SCENARIOS: dict[str, Scenario] = {
     "reviewed_release_after_stale_review": reviewed_release_after_stale_review,
     "exceptional_release_requested_classified": exceptional_release_requested_classified,
@@ -118,4 +140,5 @@ QA_SCENARIOS: dict[str, Scenario] = {
     "deviation_held_then_abandoned": deviation_held_then_abandoned,
     "reworked_from_expansion": reworked_from_expansion,
     "accepted_on_conditions": accepted_on_conditions,
+    "allocated_dose_expired": allocated_dose_expired,
 }

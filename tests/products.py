@@ -531,6 +531,28 @@ EXPIRING_ORDER = process(
         )
     ],
 )
+#: An order allocating a dose of the expiring lot and waiting for the centre to administer it.
+EXPIRING_ADMINISTRATION = process(
+    "test-expiring-administration",
+    version="1",
+    title="A dose of the expiring lot, allocated and then administered",
+    specification={},
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+            task(
+                "allocate_dose",
+                call("allocate_doses", timeout=minutes(1), attempts=3, inventory=EXPIRING_STOCK),
+                undo=call("return_doses", timeout=minutes(1), attempts=3, inventory=EXPIRING_STOCK),
+            ),
+            wait_for(
+                "administration", "centre.infusion_recorded", deadline=days(60), infusion=True
+            ),
+        )
+    ],
+)
 
 TEST_PRODUCTS = {
     d.product: d
@@ -541,6 +563,7 @@ TEST_PRODUCTS = {
         REWORKED,
         EXPIRING_LOT,
         EXPIRING_ORDER,
+        EXPIRING_ADMINISTRATION,
         RELEASE_JUDGED,
         MANY_PARTIES,
         ENDS_EARLY,

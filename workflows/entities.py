@@ -149,6 +149,8 @@ class Allocation(_Model):
     key: str
     batch_id: str
     doses: list[str]
+    #: The earliest shelf-life end among the doses (None: no shelf life declared).
+    expires: datetime | None = None
 
 
 class AllocateRequest(_Model):

@@ -311,6 +311,10 @@ class StepOutput(Frozen):
     lots: list[str] = Field(default_factory=list)
     data: dict[str, str] = Field(default_factory=dict)
     coi: str | None = None
+    expires: datetime | None = Field(
+        default=None,
+        description="When the material the call gave the batch (allocated doses) expires",
+    )
     audit_landed: bool = Field(
         default=False, description="The call wrote the audit events it carried into the ledger"
     )

@@ -267,6 +267,8 @@ class ClockKind(StrEnum):
     DEADLINE = "deadline"
     VISIT = "visit"
     TREATMENT_WINDOW = "treatment_window"
+    #: Material the batch holds is usable until then (an allocated dose's shelf life).
+    SHELF_LIFE = "shelf_life"
 
 
 class Clock(Frozen):

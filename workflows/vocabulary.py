@@ -76,6 +76,8 @@ class DeviationKind(StrEnum):
     LOT_RECALLED = "lot_recalled"
     VISIT_MISSED = "visit_missed"
     OCCURRENCE_MISSED = "occurrence_missed"
+    #: Material the batch holds (an allocated dose) passed its shelf life before administration.
+    MATERIAL_EXPIRED = "material_expired"
 
 
 class Severity(StrEnum):

@@ -174,6 +174,16 @@ def clocks(state: BatchState) -> list[Clock]:
                     remaining=earliest - now,
                 )
             )
+    for step_name, (started, expires) in state.expiries.items():
+        out.append(
+            Clock(
+                name=step_name,
+                kind=ClockKind.SHELF_LIFE,
+                started=started,
+                limit=expires,
+                remaining=expires - now,
+            )
+        )
     order = state.start.order
     if order.treatment_window_end is not None and not rec.infused and not state.closed:
         out.append(

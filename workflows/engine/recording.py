@@ -6,7 +6,7 @@ import json
 
 from temporalio import workflow
 
-from workflows.engine import journal
+from workflows.engine import expiry, journal
 from workflows.engine.state import BatchState
 from workflows.language import Step
 from workflows.model import (
@@ -82,6 +82,8 @@ def absorb(state: BatchState, step: str, output: StepOutput) -> None:
         record_result(state, step, name, value.value, value.unit, SYSTEM)
     for lot in output.lots:
         consume_lot(state, step, lot)
+    if output.expires is not None:
+        expiry.watch(state, step, output.expires)
 
 
 def absorb_event(state: BatchState, step: str, event: ExternalEvent) -> None:

@@ -44,6 +44,9 @@ class BatchState:
         self.abandon: str | None = None
         #: Running deadlines (waits, holds, follow-up visits), by step name.
         self.deadlines: dict[str, datetime] = {}
+        #: Shelf lives of material the batch holds, by the step that gave it (`expiry`):
+        #: (when the batch received it, when it expires).
+        self.expiries: dict[str, tuple[datetime, datetime]] = {}
         #: step -> (earliest start, the interval that sets it)
         self.not_before: dict[str, tuple[datetime, str]] = {}
         self.done_at: dict[str, datetime] = {}
