@@ -21,6 +21,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
@@ -75,37 +76,59 @@ kind = "courier"
 """
 
 
-#: (seconds to move again or None, timed-out tasks, slow tasks, moved in the 10 s before)
-Progress = tuple[float | None, int, int, bool]
+class Progress(NamedTuple):
+    """One batch's recovery, read from its history."""
+
+    #: Seconds from the kill to its first workflow task completed after it (None: not yet).
+    back: float | None
+    timed_out: int
+    slow: int
+    moved_before: bool
+    #: For that first task: seconds from the kill until it was scheduled (a task the dead
+    #: worker held times out first), waiting in the queue, and running on the new worker.
+    scheduled: float | None = None
+    queued: float | None = None
+    ran: float | None = None
+    #: Activity tasks that timed out after the kill (calls the dead worker was running).
+    calls_timed_out: int = 0
+
+
 WORKER_ENV = {"VEIN2VEIN_DEFINITIONS": "benchmarks.recovery:PRODUCTS"}
 
 
-async def _progress(
-    client: Client, batch_id: str, killed: datetime
-) -> tuple[float | None, int, int, bool]:
-    """Seconds from the kill to the batch's first completed workflow task after it; workflow
-    tasks timed out and slow (over 5 s) after it; whether it moved in the 10 s before it."""
+async def _progress(client: Client, batch_id: str, killed: datetime) -> Progress:
+    """Read one batch's recovery from its history (`Progress`)."""
     history = await client.get_workflow_handle(batch_id).fetch_history()
     first: float | None = None
-    timed_out = slow = 0
+    timed_out = slow = calls_timed_out = 0
     moved_before = False
-    started_at: dict[int, datetime] = {}
+    at_event: dict[int, datetime] = {}
+    parts: tuple[float | None, float | None, float | None] = (None, None, None)
     for e in history.events:
         at = e.event_time.ToDatetime(tzinfo=UTC)
-        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-            started_at[e.event_id] = at
-        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+        at_event[e.event_id] = at
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
             if killed - timedelta(seconds=10) <= at < killed:
                 moved_before = True
             if at >= killed:
+                attrs = e.workflow_task_completed_event_attributes
+                began = at_event.get(attrs.started_event_id)
                 if first is None:
                     first = (at - killed).total_seconds()
-                began = started_at.get(e.workflow_task_completed_event_attributes.started_event_id)
+                    sched = at_event.get(attrs.scheduled_event_id)
+                    if sched is not None and began is not None:
+                        parts = (
+                            max(0.0, (sched - killed).total_seconds()),
+                            (began - max(sched, killed)).total_seconds(),
+                            (at - began).total_seconds(),
+                        )
                 if began is not None and (at - began).total_seconds() > 5:
                     slow += 1
         elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT and at >= killed:
             timed_out += 1
-    return first, timed_out, slow, moved_before
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT and at >= killed:
+            calls_timed_out += 1
+    return Progress(first, timed_out, slow, moved_before, *parts, calls_timed_out)
 
 
 async def main(batches: int, settle: float, patience: float, workers: int = 1) -> None:
@@ -150,13 +173,11 @@ async def main(batches: int, settle: float, patience: float, workers: int = 1) -
             _print(batches, figures, patience)
 
 
-def _print(
-    batches: int, figures: list[tuple[float | None, int, int, bool]], patience: float
-) -> None:
-    back = [f[0] for f in figures if f[0] is not None]
+def _print(batches: int, figures: list[Progress], patience: float) -> None:
+    back = [f.back for f in figures if f.back is not None]
     print(
-        f"before the kill: {sum(1 for f in figures if f[3])}/{batches} batches completed a "
-        "workflow task in the last 10 s"
+        f"before the kill: {sum(1 for f in figures if f.moved_before)}/{batches} batches "
+        "completed a workflow task in the last 10 s"
     )
     print(
         f"after SIGKILL + immediate new worker(s): moving again p50 {percentile(back, 0.5):.1f} s, "
@@ -164,9 +185,20 @@ def _print(
         f"(mean {statistics.fmean(back) if back else float('nan'):.1f} s); "
         f"{batches - len(back)} not moving after {patience:.0f} s"
     )
+    for label, values in [
+        ("scheduled after the kill", [f.scheduled for f in figures]),
+        ("waiting in the queue", [f.queued for f in figures]),
+        ("running on the new worker", [f.ran for f in figures]),
+    ]:
+        known = [v for v in values if v is not None]
+        print(
+            f"  first task {label}: p50 {percentile(known, 0.5):.1f} s, "
+            f"p95 {percentile(known, 0.95):.1f} s, max {max(known, default=float('nan')):.1f} s"
+        )
     print(
-        f"workflow tasks after the kill: {sum(f[1] for f in figures)} timed out, "
-        f"{sum(f[2] for f in figures)} took over 5 s"
+        f"workflow tasks after the kill: {sum(f.timed_out for f in figures)} timed out, "
+        f"{sum(f.slow for f in figures)} took over 5 s; "
+        f"{sum(f.calls_timed_out for f in figures)} calls timed out"
     )
 
 

@@ -20,12 +20,11 @@ from pathlib import Path
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from definitions import CATALOG
 from tests.products import TEST_PRODUCTS
+from vein2vein.workflow_runner import batch_runner
 from workflows.registry import workflow_type
-from workflows.sandbox import PASSTHROUGH
 
 HISTORIES = Path(__file__).resolve().parents[1] / "tests" / "histories"
 
@@ -34,9 +33,7 @@ async def main(names: list[str], rounds: int) -> None:
     replayer = Replayer(
         workflows=[workflow_type(p) for p in [*CATALOG, *TEST_PRODUCTS]],
         data_converter=pydantic_data_converter,
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-        ),
+        workflow_runner=batch_runner(),
         debug_mode=True,
     )
     paths = sorted(HISTORIES.glob("*.json"))

@@ -18,11 +18,11 @@ from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import SimulatedWorld
 from tests.harness import Harness, order
-from vein2vein.worker import PASSTHROUGH, make_world
+from vein2vein.worker import make_world
+from vein2vein.workflow_runner import batch_runner
 from workflows import activity as declare
 from workflows import call, minutes, process, stage, task
 from workflows.client import new_batch_id, start_batch
@@ -73,9 +73,7 @@ def _worker(harness: Harness, *, naive: bool) -> Worker:
         workflows=[workflow_type(CALLS.product)],
         activities=acts,
         activity_executor=ThreadPoolExecutor(max_workers=4),
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-        ),
+        workflow_runner=batch_runner(),
     )
 
 

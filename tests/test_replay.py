@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from definitions import CATALOG
 from tests.harness import Harness
@@ -18,7 +17,7 @@ from tests.history_qa import QA_SCENARIOS
 from tests.history_scenarios import SCENARIOS as PATHS
 from tests.history_versions import VERSION_SCENARIOS
 from tests.products import TEST_PRODUCTS
-from vein2vein.worker import PASSTHROUGH
+from vein2vein.workflow_runner import batch_runner
 from workflows.codec import EncryptionCodec, data_converter
 from workflows.registry import workflow_type
 
@@ -33,9 +32,7 @@ def _replayer() -> Replayer:
     return Replayer(
         workflows=[workflow_type(p) for p in [*CATALOG, *TEST_PRODUCTS]],
         data_converter=data_converter(codec),
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-        ),
+        workflow_runner=batch_runner(),
         # The deadlock detector (2 s of CPU per activation) judges the machine's speed, not
         # determinism: on a loaded machine a first sandbox's schema building tripped it.
         debug_mode=True,

@@ -24,7 +24,6 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import Activities, SimulatedReport, SimulatedWorld, SitesConfig
 from activities.adapters import DEFAULT_SITES
@@ -39,7 +38,7 @@ from vein2vein.observability import configure_logging, make_client_options
 from vein2vein.payload_keys import codec_for
 from vein2vein.private import restrict_umask
 from vein2vein.settings import DEFAULT_WORKFLOW_CACHE, Settings
-from workflows import sandbox
+from vein2vein.workflow_runner import batch_runner
 from workflows.client import TASK_QUEUE, connect
 from workflows.definition import CompiledDefinition
 from workflows.engine import SEARCH_ATTRIBUTES, metering
@@ -47,9 +46,6 @@ from workflows.entities import Inventory, SiteCapacity
 from workflows.registry import workflow_type
 
 log = logging.getLogger("vein2vein.worker")
-
-#: Modules the workflow sandbox shares with the host (see `workflows.sandbox`).
-PASSTHROUGH = sandbox.PASSTHROUGH
 
 
 def build_worker(
@@ -71,9 +67,7 @@ def build_worker(
         workflows=[*(workflow_type(p) for p in names), SimulatedReport, SiteCapacity, Inventory],
         activities=activities.all(declared),
         activity_executor=ThreadPoolExecutor(max_workers=8),
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-        ),
+        workflow_runner=batch_runner(),
         max_cached_workflows=max_cached_workflows,
         # After a worker dies, its cached workflows move to a live worker in 3 s, not 10 s.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
