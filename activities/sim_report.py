@@ -41,7 +41,9 @@ class SimulatedReport:
         result: str = await workflow.execute_activity(
             "deliver_report",
             event,
-            start_to_close_timeout=timedelta(seconds=30),
+            # An integration retries a call that got no answer: after 10 s, not 30, so a report
+            # whose delivery died with a worker arrives soon after it.
+            start_to_close_timeout=timedelta(seconds=10),
             retry_policy=RetryPolicy(
                 maximum_attempts=20,
                 initial_interval=timedelta(seconds=1),

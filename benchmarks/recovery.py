@@ -1,13 +1,17 @@
-"""Recovery after a worker SIGKILL with batches in flight, on the real dev server.
+"""Recovery after a worker or dev server SIGKILL with batches in flight, on the real dev server.
 
 N batches (default 200) each run a chain of MES operations, every one answered by the simulated
 world within a second, on a worker in its own process (`worker.py`, as deployed). Once every
-batch is moving, the worker is SIGKILLed and a new one starts at once. From each batch's
-history: how long after the kill its first workflow task completed again (p50, p95, max), how
-many workflow tasks timed out after the kill (work thrown away and redone) and how many took
-over 5 s; and, for contrast, how many batches completed a workflow task in the 10 s before it.
+batch is moving, the worker (`--kill worker`, the default) is SIGKILLed and a new one starts at
+once, or the dev server (`--kill server`) is SIGKILLed and restarted on its file while the
+worker keeps running. From each batch's history: how long after the kill its first workflow
+task completed again (p50, p95, max), and for that task how long it took to be scheduled, how
+long it waited in the queue and how long it ran; how many workflow tasks timed out after the
+kill (and how many of those waited on a dead worker's sticky queue) and how many took over
+5 s; and, for contrast, how many batches completed a workflow task in the 10 s before it. The
+machine's load average is printed before the run.
 
-    .venv/bin/python -m benchmarks.recovery [--batches 200]
+    .venv/bin/python -m benchmarks.recovery [--batches 200] [--kill worker|server]
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import statistics
 import tempfile
@@ -23,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import Client
 
 from activities import KNOWN_ACTIVITIES
@@ -91,6 +96,8 @@ class Progress(NamedTuple):
     ran: float | None = None
     #: Activity tasks that timed out after the kill (calls the dead worker was running).
     calls_timed_out: int = 0
+    #: Of `timed_out`, those that waited on a sticky queue too long (not started at all).
+    sticky_timeouts: int = 0
 
 
 WORKER_ENV = {"VEIN2VEIN_DEFINITIONS": "benchmarks.recovery:PRODUCTS"}
@@ -100,7 +107,7 @@ async def _progress(client: Client, batch_id: str, killed: datetime) -> Progress
     """Read one batch's recovery from its history (`Progress`)."""
     history = await client.get_workflow_handle(batch_id).fetch_history()
     first: float | None = None
-    timed_out = slow = calls_timed_out = 0
+    timed_out = slow = calls_timed_out = sticky = 0
     moved_before = False
     at_event: dict[int, datetime] = {}
     parts: tuple[float | None, float | None, float | None] = (None, None, None)
@@ -126,12 +133,16 @@ async def _progress(client: Client, batch_id: str, killed: datetime) -> Progress
                     slow += 1
         elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT and at >= killed:
             timed_out += 1
+            kind = e.workflow_task_timed_out_event_attributes.timeout_type
+            sticky += kind == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START
         elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT and at >= killed:
             calls_timed_out += 1
-    return Progress(first, timed_out, slow, moved_before, *parts, calls_timed_out)
+    return Progress(first, timed_out, slow, moved_before, *parts, calls_timed_out, sticky)
 
 
-async def main(batches: int, settle: float, patience: float, workers: int = 1) -> None:
+async def main(
+    batches: int, settle: float, patience: float, workers: int = 1, kill: str = "worker"
+) -> None:
     # Here, not at the top: the worker process imports this module for PRODUCTS.
     from tests.realserver.conftest import _cluster
 
@@ -155,13 +166,17 @@ async def main(batches: int, settle: float, patience: float, workers: int = 1) -
             await asyncio.sleep(settle)
 
             killed = datetime.now(UTC)
-            assert cluster.kill_worker(signal.SIGKILL) == -signal.SIGKILL
-            cluster.start_worker(None, embedded=False, **env)
-            # More replacement processes share the replay (one Python process replays on one
-            # core at a time).
-            for _ in range(workers - 1):
-                cluster.start_second_worker(**env)
-            await cluster.worker_ready()
+            if kill == "server":
+                cluster.kill_server()
+                cluster.start_server()
+            else:
+                assert cluster.kill_worker(signal.SIGKILL) == -signal.SIGKILL
+                cluster.start_worker(None, embedded=False, **env)
+                # More replacement processes share the replay (one Python process replays on
+                # one core at a time).
+                for _ in range(workers - 1):
+                    cluster.start_second_worker(**env)
+                await cluster.worker_ready()
             client = await cluster.client()
             deadline = time.monotonic() + patience
             while True:
@@ -180,7 +195,7 @@ def _print(batches: int, figures: list[Progress], patience: float) -> None:
         "completed a workflow task in the last 10 s"
     )
     print(
-        f"after SIGKILL + immediate new worker(s): moving again p50 {percentile(back, 0.5):.1f} s, "
+        f"after the SIGKILL: moving again p50 {percentile(back, 0.5):.1f} s, "
         f"p95 {percentile(back, 0.95):.1f} s, max {max(back, default=float('nan')):.1f} s "
         f"(mean {statistics.fmean(back) if back else float('nan'):.1f} s); "
         f"{batches - len(back)} not moving after {patience:.0f} s"
@@ -196,7 +211,8 @@ def _print(batches: int, figures: list[Progress], patience: float) -> None:
             f"p95 {percentile(known, 0.95):.1f} s, max {max(known, default=float('nan')):.1f} s"
         )
     print(
-        f"workflow tasks after the kill: {sum(f.timed_out for f in figures)} timed out, "
+        f"workflow tasks after the kill: {sum(f.timed_out for f in figures)} timed out "
+        f"({sum(f.sticky_timeouts for f in figures)} of them waiting on a sticky queue), "
         f"{sum(f.slow for f in figures)} took over 5 s; "
         f"{sum(f.calls_timed_out for f in figures)} calls timed out"
     )
@@ -213,6 +229,12 @@ if __name__ == "__main__":
     parser.add_argument(
         "--workers", type=int, default=1, help="worker processes started after the kill"
     )
+    parser.add_argument("--kill", choices=("worker", "server"), default="worker")
     args = parser.parse_args()
-    print(f"replacement worker processes: {args.workers}")
-    asyncio.run(main(args.batches, args.settle, args.patience, args.workers))
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"{args.batches} batches; SIGKILL the {args.kill}; replacement worker processes: "
+        f"{args.workers if args.kill == 'worker' else 0}; load average before: {load} "
+        f"on {os.cpu_count()} cores"
+    )
+    asyncio.run(main(args.batches, args.settle, args.patience, args.workers, args.kill))

@@ -15,6 +15,8 @@ from vein2vein.readable import zone
 #: the engine is shared by every batch (`workflows.sandbox`); a batch evicted from the cache is
 #: replayed from its history when it next moves or is read.
 DEFAULT_WORKFLOW_CACHE = 2000
+#: Workflow tasks one worker holds at once (`vein2vein.worker.build_worker`).
+DEFAULT_WORKFLOW_TASK_SLOTS = 10
 
 #: Largest request body the service reads (`Settings.max_body_bytes`): orders, decisions,
 #: forms and results are a few KiB.
@@ -148,6 +150,11 @@ class Settings(BaseModel):
         ge=1,
         description="Batches a worker keeps in memory; more are replayed when they next move",
     )
+    workflow_task_slots: int = Field(
+        default=DEFAULT_WORKFLOW_TASK_SLOTS,
+        ge=1,
+        description="Workflow tasks a worker holds at once; the rest wait on the server",
+    )
     max_body_bytes: int = Field(
         default=DEFAULT_MAX_BODY_BYTES,
         ge=1024,
@@ -204,6 +211,9 @@ class Settings(BaseModel):
             checkpoint_interval=float(e.get("VEIN2VEIN_CHECKPOINT_INTERVAL", "300")),
             trusted_keys_path=path("VEIN2VEIN_TRUSTED_KEYS"),
             workflow_cache=int(e.get("VEIN2VEIN_WORKFLOW_CACHE", str(DEFAULT_WORKFLOW_CACHE))),
+            workflow_task_slots=int(
+                e.get("VEIN2VEIN_WORKFLOW_TASK_SLOTS", str(DEFAULT_WORKFLOW_TASK_SLOTS))
+            ),
             time_zone=e.get("VEIN2VEIN_TIME_ZONE") or "UTC",
             definition_lock_path=path("VEIN2VEIN_DEFINITION_LOCK"),
             require_approval=e.get("VEIN2VEIN_REQUIRE_APPROVAL", "1").lower()

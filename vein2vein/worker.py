@@ -23,7 +23,7 @@ from datetime import timedelta
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities import Activities, SimulatedReport, SimulatedWorld, SitesConfig
 from activities.adapters import DEFAULT_SITES
@@ -37,7 +37,7 @@ from vein2vein.embedded import start_dev_server
 from vein2vein.observability import configure_logging, make_client_options
 from vein2vein.payload_keys import codec_for
 from vein2vein.private import restrict_umask
-from vein2vein.settings import DEFAULT_WORKFLOW_CACHE, Settings
+from vein2vein.settings import DEFAULT_WORKFLOW_CACHE, DEFAULT_WORKFLOW_TASK_SLOTS, Settings
 from vein2vein.workflow_runner import batch_runner
 from workflows.client import TASK_QUEUE, connect
 from workflows.definition import CompiledDefinition
@@ -47,6 +47,13 @@ from workflows.registry import workflow_type
 
 log = logging.getLogger("vein2vein.worker")
 
+#: Polls open at once for workflow tasks and for activity tasks.
+TASK_POLLS = 10
+#: How long a task waits on this worker's sticky queue before any worker may take it: after a
+#: worker dies, the batches it held move on after this long (the SDK's default is 10 s); a
+#: live worker that is merely busy loses its cached copy of a batch it does not poll for.
+STICKY_TIMEOUT = timedelta(seconds=5)
+
 
 def build_worker(
     client: Client,
@@ -55,9 +62,15 @@ def build_worker(
     products: Iterable[CompiledDefinition] | None = None,
     task_queue: str = TASK_QUEUE,
     max_cached_workflows: int = DEFAULT_WORKFLOW_CACHE,
+    workflow_task_slots: int = DEFAULT_WORKFLOW_TASK_SLOTS,
 ) -> Worker:
     """A worker running every product in `products` (default: the catalog), with the
-    framework's activities and those the products declare."""
+    framework's activities and those the products declare.
+
+    `workflow_task_slots` bounds the workflow tasks it holds at once. Workflow code runs on one
+    Python thread, so a worker that took a hundred tasks (the SDK's default) after a restart
+    replayed them all at once, each slower than its timeout; with a few slots the rest wait
+    on the server, where waiting costs nothing, and each task it takes finishes promptly."""
     defns = list(CATALOG.values()) if products is None else list(products)
     names = [d.product for d in defns]
     declared = {a.name: a.description for d in defns for a in d.activities or ()}
@@ -69,8 +82,14 @@ def build_worker(
         activity_executor=ThreadPoolExecutor(max_workers=8),
         workflow_runner=batch_runner(),
         max_cached_workflows=max_cached_workflows,
-        # After a worker dies, its cached workflows move to a live worker in 3 s, not 10 s.
-        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+        max_concurrent_workflow_tasks=workflow_task_slots,
+        # Enough pollers to keep every slot fed, split evenly between this worker's sticky queue
+        # (the batches it holds) and the task queue (batches it must replay): after a restart
+        # all work arrives on the task queue, which the default split (one poll in six) starves.
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=TASK_POLLS),
+        nonsticky_to_sticky_poll_ratio=1.0,
+        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=TASK_POLLS),
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
     )
 
 
@@ -199,6 +218,7 @@ async def serve(
                 acts,
                 products=catalog.values(),
                 max_cached_workflows=settings.workflow_cache,
+                workflow_task_slots=settings.workflow_task_slots,
             ):
                 log.info(
                     "worker running", extra={"task_queue": TASK_QUEUE, "products": list(catalog)}

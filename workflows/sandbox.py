@@ -19,8 +19,10 @@ from __future__ import annotations
 #: Third-party modules: deterministic, slow to import, or C extensions that must load once.
 THIRD_PARTY = ("cryptography", "pydantic", "pydantic_core", "annotated_types")
 
-#: This package: the language, the record, the rules over them, and the engine.
-OWN = ("workflows",)
+#: This package: the language, the record, the rules over them, and the engine; and the
+#: simulated world's report workflow (one per simulated report, so its imports were paid once
+#: per report), which keeps no module state either.
+OWN = ("workflows", "activities.sim_report")
 
 #: Everything `SandboxRestrictions.with_passthrough_modules` is given.
 PASSTHROUGH = (*THIRD_PARTY, *OWN)
