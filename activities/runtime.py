@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -22,6 +22,8 @@ from records.reservations import Reservations
 from workflows.client import TASK_QUEUE, report_event
 from workflows.coi import CoiIssuer, DefaultCoiIssuer
 from workflows.model import AuditEvent, ExternalEvent, StepCall, StepOutput
+
+T = TypeVar("T")
 
 _ALLOCATE_COI_DOC = "Allocate the batch's COI; the same idempotency key always yields the same COI."
 _HAND_TO_EXTERNAL_DOC = (
@@ -207,7 +209,7 @@ class Activities:
         if self._client is None:
             raise ApplicationError("no Temporal client for reports", non_retryable=True)
         try:
-            ack = await report_event(self._client, event)
+            ack = await _beating(report_event(self._client, event))
         except WorkflowUpdateFailedError as err:
             raise ApplicationError(
                 f"refused: {err.cause or err}",
@@ -238,3 +240,18 @@ class Activities:
             task_queue=self._task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
+
+
+async def _beating(work: Awaitable[T]) -> T:
+    """Await `work`, heartbeating every second meanwhile: a delivery that waits on a busy batch
+    stays alive, and one whose worker died is retried after the heartbeat timeout, not after
+    its whole start-to-close timeout."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=1.0)
+            if done:
+                return task.result()
+            activity.heartbeat()
+    finally:
+        task.cancel()

@@ -41,9 +41,10 @@ class SimulatedReport:
         result: str = await workflow.execute_activity(
             "deliver_report",
             event,
-            # An integration retries a call that got no answer: after 10 s, not 30, so a report
-            # whose delivery died with a worker arrives soon after it.
-            start_to_close_timeout=timedelta(seconds=10),
+            # The delivery heartbeats while it waits on the batch: one that died with its
+            # worker is retried after 3 s, as an integration retries a call that went silent.
+            start_to_close_timeout=timedelta(seconds=30),
+            heartbeat_timeout=timedelta(seconds=3),
             retry_policy=RetryPolicy(
                 maximum_attempts=20,
                 initial_interval=timedelta(seconds=1),
