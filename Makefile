@@ -54,7 +54,8 @@ chaos: setup
 
 # Figures, not pass/fail (see benchmarks/): framework overhead against a raw temporalio
 # workflow, report-to-visible latency, 200 bookings at once, 10,000 open batches on the
-# default workflow cache, recovery after a worker SIGKILL with 200 batches in flight, then
+# default workflow cache, recovery after a worker SIGKILL (200 and 1,000 batches in flight)
+# and after a dev server SIGKILL (200), then
 # replay cost per committed history, then a year of a 10-centre network on the simulator.
 bench: setup
 	$(BIN)/python -m benchmarks.overhead --batches 50
@@ -62,6 +63,8 @@ bench: setup
 	$(BIN)/python -m benchmarks.burst --batches 200
 	$(BIN)/python -m benchmarks.open_batches --batches 10000
 	$(BIN)/python -m benchmarks.recovery --batches 200
+	$(BIN)/python -m benchmarks.recovery --batches 200 --kill server
+	$(BIN)/python -m benchmarks.recovery --batches 1000 --patience 400
 	$(BIN)/python -m benchmarks.replay
 	$(BIN)/python -m benchmarks.simulate
 
