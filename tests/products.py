@@ -513,6 +513,15 @@ EXPIRING_LOT = process(
         )
     ],
 )
+#: A COI, then one dose of the expiring lot (given back if the batch is abandoned).
+_DOSE_ALLOCATED = (
+    task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
+    task(
+        "allocate_dose",
+        call("allocate_doses", timeout=minutes(1), attempts=3, inventory=EXPIRING_STOCK),
+        undo=call("return_doses", timeout=minutes(1), attempts=3, inventory=EXPIRING_STOCK),
+    ),
+)
 EXPIRING_ORDER = process(
     "test-expiring-order",
     version="1",
@@ -522,12 +531,7 @@ EXPIRING_ORDER = process(
     stages=[
         stage(
             "only",
-            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
-            task(
-                "allocate_dose",
-                call("allocate_doses", timeout=minutes(1), attempts=3, inventory=EXPIRING_STOCK),
-                undo=call("return_doses", timeout=minutes(1), attempts=3, inventory=EXPIRING_STOCK),
-            ),
+            *_DOSE_ALLOCATED,
         )
     ],
 )
@@ -541,12 +545,7 @@ EXPIRING_ADMINISTRATION = process(
     stages=[
         stage(
             "only",
-            task("allocate_coi", call("allocate_coi", timeout=minutes(1), attempts=2)),
-            task(
-                "allocate_dose",
-                call("allocate_doses", timeout=minutes(1), attempts=3, inventory=EXPIRING_STOCK),
-                undo=call("return_doses", timeout=minutes(1), attempts=3, inventory=EXPIRING_STOCK),
-            ),
+            *_DOSE_ALLOCATED,
             wait_for(
                 "administration", "centre.infusion_recorded", deadline=days(60), infusion=True
             ),
