@@ -23,7 +23,7 @@ from datetime import timedelta
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker import Worker
 
 from activities import Activities, SimulatedReport, SimulatedWorld, SitesConfig
 from activities.adapters import DEFAULT_SITES
@@ -47,12 +47,9 @@ from workflows.registry import workflow_type
 
 log = logging.getLogger("vein2vein.worker")
 
-#: Polls open at once for workflow tasks and for activity tasks.
-TASK_POLLS = 10
 #: How long a task waits on this worker's sticky queue before any worker may take it: after a
-#: worker dies, the batches it held move on after this long (the SDK's default is 10 s); a
-#: live worker that is merely busy loses its cached copy of a batch it does not poll for.
-STICKY_TIMEOUT = timedelta(seconds=5)
+#: worker dies, the batches it held move on after this long (the SDK's default is 10 s).
+STICKY_TIMEOUT = timedelta(seconds=3)
 
 
 def build_worker(
@@ -67,10 +64,10 @@ def build_worker(
     """A worker running every product in `products` (default: the catalog), with the
     framework's activities and those the products declare.
 
-    `workflow_task_slots` bounds the workflow tasks it holds at once. Workflow code runs on one
-    Python thread, so a worker that took a hundred tasks (the SDK's default) after a restart
-    replayed them all at once, each slower than its timeout; with a few slots the rest wait
-    on the server, where waiting costs nothing, and each task it takes finishes promptly."""
+    `workflow_task_slots` bounds the workflow tasks it holds at once (100 by default, the
+    SDK's). Workflow code runs on one Python thread: fewer slots made recovery after a worker
+    SIGKILL faster in `benchmarks.recovery` (README, Performance) but made a server-restart
+    test flaky, so the default stays the SDK's until that is understood."""
     defns = list(CATALOG.values()) if products is None else list(products)
     names = [d.product for d in defns]
     declared = {a.name: a.description for d in defns for a in d.activities or ()}
@@ -83,12 +80,6 @@ def build_worker(
         workflow_runner=batch_runner(),
         max_cached_workflows=max_cached_workflows,
         max_concurrent_workflow_tasks=workflow_task_slots,
-        # Enough pollers to keep every slot fed, split evenly between this worker's sticky queue
-        # (the batches it holds) and the task queue (batches it must replay): after a restart
-        # all work arrives on the task queue, which the default split (one poll in six) starves.
-        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=TASK_POLLS),
-        nonsticky_to_sticky_poll_ratio=1.0,
-        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=TASK_POLLS),
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
     )
 

@@ -58,6 +58,20 @@ _TRANSIENT = {
     RPCStatusCode.RESOURCE_EXHAUSTED,
     RPCStatusCode.ABORTED,
 }
+#: How the server answers an update whose workflow task failed before the batch accepted or
+#: refused it (seen after a server restart: the worker refused a redelivered, already completed
+#: update and its task failed). Sent again under the same id, the update is answered with its
+#: recorded outcome, or offered to the batch afresh.
+_TASK_FAILED = "unexpected workflow task failure"
+
+
+def _transient(err: RPCError) -> bool:
+    """Whether an update RPC's error means "not yet" rather than "no"."""
+    if err.status in _TRANSIENT:
+        return True
+    return err.status == RPCStatusCode.FAILED_PRECONDITION and _TASK_FAILED in err.message
+
+
 DEFAULT_NAMESPACE = "default"
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -138,11 +152,11 @@ async def send_update(
 ) -> T:
     """Send an update to a batch, waiting out a slow machine or a busy server: an RPC that
     timed out is sent again under the same update id (Temporal runs it once and returns its
-    outcome), one refused for a busy or unavailable server is sent again after a pause, each
-    up to `UPDATE_ATTEMPTS` times. A refusal by the batch (`WorkflowUpdateFailedError`) and
-    any other error pass straight through: "update not found" means the server lost an
-    update it never accepted, which the caller may send afresh (`deliver_report` does, as an
-    activity retry)."""
+    outcome); one refused for a busy or unavailable server, or failed with the workflow task
+    that carried it, is sent again after a pause; each up to `UPDATE_ATTEMPTS` times. A
+    refusal by the batch (`WorkflowUpdateFailedError`) and any other error pass straight
+    through: "update not found" means the server lost an update it never accepted, which the
+    caller may send afresh (`deliver_report` does, as an activity retry)."""
     handle = client.get_workflow_handle(batch_id)
     update_id = str(uuid.uuid4())
     for attempt in range(1, UPDATE_ATTEMPTS + 1):
@@ -156,7 +170,7 @@ async def send_update(
             if attempt == UPDATE_ATTEMPTS or (task is not None and task.cancelling()):
                 raise
         except RPCError as err:
-            if attempt == UPDATE_ATTEMPTS or err.status not in _TRANSIENT:
+            if attempt == UPDATE_ATTEMPTS or not _transient(err):
                 raise
             await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
     raise AssertionError("unreachable")
