@@ -331,6 +331,34 @@ class Harness:
         )
         return (key or self.key).sign(body)
 
+    async def report_example(
+        self,
+        definition: CompiledDefinition,
+        handle: WorkflowHandle[Any, Any],
+        step: str,
+        *,
+        reporter: str = "lims",
+        event_id: str | None = None,
+        **values: float,
+    ) -> None:
+        """Report the product's example event for `step` (`vein2vein definitions
+        example-event`) for this batch, now; `values` replace its results' values and
+        `event_id` its id (a step reported again needs a new one)."""
+        from vein2vein.examples import example_event
+        from workflows.client import report_event
+        from workflows.model import ExternalEvent
+
+        rec = await self.record(handle)
+        body = example_event(definition, step, batch_id=handle.id, coi=rec.coi)
+        body["occurred_at"] = (await self.env.get_current_time()).isoformat()
+        if event_id is not None:
+            body["event_id"] = event_id
+        for name, value in values.items():
+            body["results"][name]["value"] = value
+        await report_event(
+            self.client, ExternalEvent.model_validate({**body, "reporter": reporter})
+        )
+
     async def decide(
         self, handle: WorkflowHandle[Any, Any], target: str, action: DecisionAction, **kw: Any
     ) -> DecisionReceipt:

@@ -10,21 +10,16 @@ from temporalio.client import WorkflowHandle
 
 from tests.harness import Harness
 from tests.products import REPORTED_BY_HAND, REVIEWED_RELEASE
-from vein2vein.examples import example_event
 from workflows import DefinitionError, gate, process, stage
 from workflows.authority import TargetKind, target_authority
-from workflows.client import report_event
-from workflows.model import BatchRecord, DecisionAction, ExternalEvent, Role
+from workflows.model import BatchRecord, DecisionAction, Role
 from workflows.offers import open_decisions
 from workflows.review import RECORD_REVIEW, REVIEW_MEANING
 
 
 async def _report(harness: Harness, handle: WorkflowHandle[Any, Any], step: str) -> None:
     """The product's example report for `step`, for this batch, in specification."""
-    rec = await harness.record(handle)
-    body = example_event(REVIEWED_RELEASE, step, batch_id=handle.id, coi=rec.coi)
-    body["occurred_at"] = (await harness.env.get_current_time()).isoformat()
-    await report_event(harness.client, ExternalEvent.model_validate({**body, "reporter": "lims"}))
+    await harness.report_example(REVIEWED_RELEASE, handle, step)
 
 
 async def at_release(harness: Harness) -> WorkflowHandle[Any, Any]:

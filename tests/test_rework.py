@@ -13,7 +13,6 @@ from temporalio.client import WorkflowHandle
 from records.ebr_html import render_html
 from tests.harness import Harness
 from tests.products import REWORKED
-from vein2vein.examples import example_event
 from workflows import (
     DefinitionError,
     gate,
@@ -25,13 +24,11 @@ from workflows import (
     wait_for,
     within,
 )
-from workflows.client import report_event
 from workflows.model import (
     AuditAction,
     BatchStatus,
     DecisionAction,
     DeviationKind,
-    ExternalEvent,
     Role,
 )
 from workflows.offers import open_decisions
@@ -41,13 +38,9 @@ async def _report(
     harness: Harness, handle: WorkflowHandle[Any, Any], step: str, n: int, **value: float
 ) -> None:
     """The product's example report for `step` (the `n`th), with `value`s for its results."""
-    rec = await harness.record(handle)
-    body = example_event(REWORKED, step, batch_id=handle.id, coi=rec.coi)
-    body["event_id"] = f"{handle.id}:{step}:{n}"
-    body["occurred_at"] = (await harness.env.get_current_time()).isoformat()
-    for name, v in value.items():
-        body["results"][name]["value"] = v
-    await report_event(harness.client, ExternalEvent.model_validate({**body, "reporter": "lims"}))
+    await harness.report_example(
+        REWORKED, handle, step, event_id=f"{handle.id}:{step}:{n}", **value
+    )
 
 
 async def _expanded(harness: Harness, handle: WorkflowHandle[Any, Any], n: int) -> None:

@@ -12,15 +12,12 @@ from temporalio.client import WorkflowHandle
 
 from tests.harness import Harness
 from tests.products import EXPIRING_ADMINISTRATION, EXPIRING_LOT, EXPIRING_ORDER
-from vein2vein.examples import example_event
-from workflows.client import report_event
 from workflows.model import (
     BatchRecord,
     BatchStatus,
     ClockKind,
     DecisionAction,
     DeviationKind,
-    ExternalEvent,
 )
 
 
@@ -50,10 +47,7 @@ async def test_doses_past_their_shelf_life_are_never_allocated(harness: Harness)
 
 
 async def _administer(harness: Harness, handle: WorkflowHandle[Any, Any]) -> None:
-    rec = await harness.record(handle)
-    body = example_event(EXPIRING_ADMINISTRATION, "administration", batch_id=handle.id, coi=rec.coi)
-    body["occurred_at"] = (await harness.env.get_current_time()).isoformat()
-    await report_event(harness.client, ExternalEvent.model_validate({**body, "reporter": "ctc"}))
+    await harness.report_example(EXPIRING_ADMINISTRATION, handle, "administration", reporter="ctc")
 
 
 @pytest.mark.requirement("C1271-290")
