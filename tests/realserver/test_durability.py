@@ -19,7 +19,7 @@ import pytest
 from temporalio.api.enums.v1 import PendingActivityState
 
 from tests.realserver.conftest import Cluster, alive, eventually
-from tests.realserver.products import DEADLINE, RELAY, TIMERS
+from tests.realserver.products import DEADLINE, HOLD, RELAY, TIMERS
 from vein2vein.embedded import listening
 from workflows import client as client_module
 from workflows.client import decide as submit
@@ -163,6 +163,22 @@ async def test_worker_killed_mid_activity_and_mid_wait(cluster: Cluster) -> None
     _assert_ledger_complete(cluster, records)
 
 
+async def _report(cluster: Cluster, batch_id: str, step: str, event_type: str) -> None:
+    """Report `step`'s event as its site would, now; the batch must not have seen it before."""
+    ack = await report_event(
+        await cluster.client(),
+        ExternalEvent(
+            event_id=f"{batch_id}:{step}",
+            batch_id=batch_id,
+            step=step,
+            type=event_type,
+            reporter="TC-NORTH/operator",
+            occurred_at=datetime.now(UTC),
+        ),
+    )
+    assert not ack.duplicate
+
+
 @pytest.mark.requirement("A11-16", "PROD-HOLD")
 async def test_server_killed_timers_fire_after_restart(cluster: Cluster) -> None:
     """(b) SIGKILL the server while batches wait; a hold and a deadline expire while it is
@@ -173,12 +189,20 @@ async def test_server_killed_timers_fire_after_restart(cluster: Cluster) -> None
     timed = await cluster.start(TIMERS)
     relay = await cluster.start(RELAY)
     await cluster.until_quiet(relay, "event ")
+    await cluster.until_quiet(timed, "event mes.operation_done at dispatch")
+    # The hold starts when the test reports the dispatch, so however slowly the batches got
+    # here, the kill follows it by one workflow task.
+    await _report(cluster, timed, "dispatch", "mes.operation_done")
     armed = await cluster.until_quiet(timed, "event site.arrived at arrival")
     arrival = next(s for s in armed.steps if s.step == "arrival")
     assert armed.next_deadline is not None and not armed.deviations
 
     cluster.kill_server()
     killed_at = datetime.now(UTC)
+    dispatched = next(s for s in armed.steps if s.step == "dispatch")
+    assert dispatched.ended_at is not None and killed_at < dispatched.ended_at + HOLD, (
+        f"the hold expired before the kill ({killed_at - dispatched.ended_at} after dispatch)"
+    )
     # Stay down until both the hold and the arrival deadline have passed.
     expires = (arrival.started_at + DEADLINE - datetime.now(UTC)).total_seconds()
     await asyncio.sleep(max(expires, 0) + 0.5)
@@ -201,18 +225,7 @@ async def test_server_killed_timers_fire_after_restart(cluster: Cluster) -> None
     await cluster.decide(timed, breach.deviation_id, DecisionAction.CONTINUE, reason="assessed")
     await cluster.decide(timed, missed.deviation_id, DecisionAction.RETRY, reason="chased")
     await cluster.until_waiting(timed, "event site.arrived at arrival")
-    ack = await report_event(
-        await cluster.client(),
-        ExternalEvent(
-            event_id=f"{timed}:arrived",
-            batch_id=timed,
-            step="arrival",
-            type="site.arrived",
-            reporter="TC-NORTH/operator",
-            occurred_at=datetime.now(UTC),
-        ),
-    )
-    assert not ack.duplicate
+    await _report(cluster, timed, "arrival", "site.arrived")
     timed_rec = await _approve_and_finish(cluster, timed)
     relay_rec = await _approve_and_finish(cluster, relay)
 
