@@ -19,7 +19,7 @@ from activities.sim_report import REPORT_WORKFLOW, ScheduledReport
 from records.batch_record import RECORD_CLOSED
 from records.external_tasks import register_external_task
 from records.reservations import Reservations
-from workflows.client import TASK_QUEUE, report_event
+from workflows.client import TASK_QUEUE, report_event, unprocessed
 from workflows.coi import CoiIssuer, DefaultCoiIssuer
 from workflows.model import AuditEvent, ExternalEvent, StepCall, StepOutput
 
@@ -211,6 +211,8 @@ class Activities:
         try:
             ack = await _beating(report_event(self._client, event))
         except WorkflowUpdateFailedError as err:
+            if unprocessed(err):
+                raise  # no worker handled it: not the batch's answer, so the retry delivers it
             raise ApplicationError(
                 f"refused: {err.cause or err}",
                 type="ReportRefused",

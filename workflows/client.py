@@ -22,6 +22,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.converter import PayloadCodec
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.bounds import check_bounds
@@ -63,6 +64,18 @@ _TRANSIENT = {
 #: update and its task failed). Sent again under the same id, the update is answered with its
 #: recorded outcome, or offered to the batch afresh.
 _TASK_FAILED = "unexpected workflow task failure"
+
+
+#: The server's failure type for an update the worker never handled: the workflow task that
+#: carried it completed without it (the SDK dropped it while a restarted worker caught up).
+#: The batch never saw it, so it is offered again under a new id (an id's outcome is final).
+_UNPROCESSED = "UnprocessedUpdate"
+
+
+def unprocessed(err: WorkflowUpdateFailedError) -> bool:
+    """Whether an update failed because no worker handled it, not because the batch refused."""
+    cause = err.cause
+    return isinstance(cause, ApplicationError) and cause.type == _UNPROCESSED
 
 
 def _transient(err: RPCError) -> bool:
@@ -153,10 +166,12 @@ async def send_update(
     """Send an update to a batch, waiting out a slow machine or a busy server: an RPC that
     timed out is sent again under the same update id (Temporal runs it once and returns its
     outcome); one refused for a busy or unavailable server, or failed with the workflow task
-    that carried it, is sent again after a pause; each up to `UPDATE_ATTEMPTS` times. A
-    refusal by the batch (`WorkflowUpdateFailedError`) and any other error pass straight
-    through: "update not found" means the server lost an update it never accepted, which the
-    caller may send afresh (`deliver_report` does, as an activity retry)."""
+    that carried it, is sent again after a pause, and one the server rejected because no
+    worker handled it (`unprocessed`) is offered again under a new id; each up to
+    `UPDATE_ATTEMPTS` times. A refusal by the batch (`WorkflowUpdateFailedError`) and any
+    other error pass straight through: "update not found" means the server lost an update it
+    never accepted, which the caller may send afresh (`deliver_report` does, as an activity
+    retry)."""
     handle = client.get_workflow_handle(batch_id)
     update_id = str(uuid.uuid4())
     for attempt in range(1, UPDATE_ATTEMPTS + 1):
@@ -165,6 +180,11 @@ async def send_update(
                 update, arg, id=update_id, result_type=result_type, rpc_timeout=UPDATE_RPC_TIMEOUT
             )
             return result
+        except WorkflowUpdateFailedError as err:
+            if attempt == UPDATE_ATTEMPTS or not unprocessed(err):
+                raise
+            update_id = str(uuid.uuid4())
+            await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             task = asyncio.current_task()
             if attempt == UPDATE_ATTEMPTS or (task is not None and task.cancelling()):
