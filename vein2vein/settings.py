@@ -15,8 +15,11 @@ from vein2vein.readable import zone
 #: the engine is shared by every batch (`workflows.sandbox`); a batch evicted from the cache is
 #: replayed from its history when it next moves or is read.
 DEFAULT_WORKFLOW_CACHE = 2000
-#: Workflow tasks one worker holds at once (`vein2vein.worker.build_worker`; the SDK's default).
-DEFAULT_WORKFLOW_TASK_SLOTS = 100
+#: Workflow tasks one worker holds at once (`vein2vein.worker.build_worker`). Workflow code
+#: runs on one Python thread, so more slots only make each task wait longer for it: after a
+#: worker SIGKILL, 10 instead of the SDK's 100 roughly halved the time until every batch moved
+#: again (`benchmarks.recovery`, README Performance).
+DEFAULT_WORKFLOW_TASK_SLOTS = 10
 
 #: Largest request body the service reads (`Settings.max_body_bytes`): orders, decisions,
 #: forms and results are a few KiB.

@@ -48,8 +48,15 @@ from workflows.registry import workflow_type
 log = logging.getLogger("vein2vein.worker")
 
 #: How long a task waits on this worker's sticky queue before any worker may take it: after a
-#: worker dies, the batches it held move on after this long (the SDK's default is 10 s).
-STICKY_TIMEOUT = timedelta(seconds=3)
+#: worker dies, the batches it held move on after this long (the SDK's default is 10 s). 3 s
+#: was too short for a busy live worker: in `benchmarks.recovery` twice as many tasks missed
+#: it (499 against 244), each batch then replayed from its history elsewhere.
+STICKY_TIMEOUT = timedelta(seconds=5)
+#: Workflow task polls kept open at once, and the share of them on the task queue rather than
+#: this worker's sticky queue. The SDK's default (1 in 6 on the task queue) starves the task
+#: queue, where every task arrives after a restart; an even split lets a cold worker catch up.
+WORKFLOW_TASK_POLLS = 10
+NONSTICKY_TO_STICKY_POLL_RATIO = 1.0
 
 
 def build_worker(
@@ -64,10 +71,9 @@ def build_worker(
     """A worker running every product in `products` (default: the catalog), with the
     framework's activities and those the products declare.
 
-    `workflow_task_slots` bounds the workflow tasks it holds at once (100 by default, the
-    SDK's). Workflow code runs on one Python thread: fewer slots made recovery after a worker
-    SIGKILL faster in `benchmarks.recovery` (README, Performance) but made a server-restart
-    test flaky, so the default stays the SDK's until that is understood."""
+    `workflow_task_slots` bounds the workflow tasks it holds at once (10 by default, see
+    `vein2vein.settings.DEFAULT_WORKFLOW_TASK_SLOTS`); the polls and the sticky timeout are
+    set for recovery after a restart (README, Performance)."""
     defns = list(CATALOG.values()) if products is None else list(products)
     names = [d.product for d in defns]
     declared = {a.name: a.description for d in defns for a in d.activities or ()}
@@ -81,6 +87,8 @@ def build_worker(
         max_cached_workflows=max_cached_workflows,
         max_concurrent_workflow_tasks=workflow_task_slots,
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        max_concurrent_workflow_task_polls=WORKFLOW_TASK_POLLS,
+        nonsticky_to_sticky_poll_ratio=NONSTICKY_TO_STICKY_POLL_RATIO,
     )
 
 
