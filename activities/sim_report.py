@@ -1,9 +1,11 @@
 """The simulated outside world reporting back later, as a durable Temporal workflow.
 
 A real courier, MES or LIMS reports days after it was asked. The simulated adapter schedules
-each such report as a small workflow that sleeps (a durable timer, so time-skipping tests and
-crashes behave like the real world) and then delivers the report through the same client call
-an integration service uses (`workflows.client.report_event`).
+each such report as a small workflow the server starts after the delay (a workflow start
+delay, durable like a timer, so time-skipping tests and crashes behave like the real world);
+it delivers the report through the same client call an integration service uses
+(`workflows.client.report_event`). A report scheduled before start delays were used carries
+its delay in its input and sleeps for it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ REPORT_WORKFLOW = "vein2vein-simulated-report"
 
 
 class ScheduledReport(BaseModel):
-    """A report the outside world will make after `delay`; `occurred_at` is set on delivery."""
+    """A report the outside world will make after `delay`; `occurred_at` is set on delivery.
+    The workflow sleeps for `delay` (zero when the server already held it back)."""
 
     model_config = ConfigDict(frozen=True)
 

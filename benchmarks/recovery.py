@@ -9,7 +9,8 @@ task completed again (p50, p95, max), and for that task how long it took to be s
 long it waited in the queue and how long it ran; how many workflow tasks timed out after the
 kill (and how many of those waited on a dead worker's sticky queue) and how many took over
 5 s; and, for contrast, how many batches completed a workflow task in the 10 s before it. The
-machine's load average is printed before the run.
+machine's load average is printed before the run. The histories are first read
+`--observe-after` seconds after the kill (reading them loads the server being measured).
 
     .venv/bin/python -m benchmarks.recovery [--batches 200] [--kill worker|server]
 """
@@ -25,6 +26,7 @@ import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,6 +34,7 @@ from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import Client
 
 from activities import KNOWN_ACTIVITIES
+from activities.sim_tables import DURATIONS_H
 from benchmarks.server import percentile
 from workflows import call, minutes, process, stage, task, wait_for
 
@@ -98,6 +101,9 @@ class Progress(NamedTuple):
     calls_timed_out: int = 0
     #: Of `timed_out`, those that waited on a sticky queue too long (not started at all).
     sticky_timeouts: int = 0
+    #: The longest it went without completing a workflow task in the 20 s before the kill:
+    #: how long a batch waits for its turn when nothing failed.
+    gap_before: float | None = None
 
 
 WORKER_ENV = {"VEIN2VEIN_DEFINITIONS": "benchmarks.recovery:PRODUCTS"}
@@ -111,12 +117,15 @@ async def _progress(client: Client, batch_id: str, killed: datetime) -> Progress
     moved_before = False
     at_event: dict[int, datetime] = {}
     parts: tuple[float | None, float | None, float | None] = (None, None, None)
+    before: list[datetime] = []
     for e in history.events:
         at = e.event_time.ToDatetime(tzinfo=UTC)
         at_event[e.event_id] = at
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
             if killed - timedelta(seconds=10) <= at < killed:
                 moved_before = True
+            if killed - timedelta(seconds=20) <= at < killed:
+                before.append(at)
             if at >= killed:
                 attrs = e.workflow_task_completed_event_attributes
                 began = at_event.get(attrs.started_event_id)
@@ -137,12 +146,22 @@ async def _progress(client: Client, batch_id: str, killed: datetime) -> Progress
             sticky += kind == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START
         elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT and at >= killed:
             calls_timed_out += 1
-    return Progress(first, timed_out, slow, moved_before, *parts, calls_timed_out, sticky)
+    gaps = [(b - a).total_seconds() for a, b in pairwise(before)]
+    return Progress(
+        first,
+        timed_out,
+        slow,
+        moved_before,
+        *parts,
+        calls_timed_out,
+        sticky,
+        max(gaps, default=None),
+    )
 
 
-async def main(
-    batches: int, settle: float, patience: float, workers: int = 1, kill: str = "worker"
-) -> None:
+async def main(args: argparse.Namespace) -> None:
+    """One run as the command line asks (`--help`)."""
+    batches, settle, patience, kill = args.batches, args.settle, args.patience, args.kill
     # Here, not at the top: the worker process imports this module for PRODUCTS.
     from tests.realserver.conftest import _cluster
 
@@ -154,6 +173,8 @@ async def main(
             env = {
                 "VEIN2VEIN_SITES": str(sites),
                 "VEIN2VEIN_DEFINITIONS": "benchmarks.recovery:PRODUCTS",
+                # Every operation takes the simulated world's default duration.
+                "VEIN2VEIN_SIM_SPEED": str(DURATIONS_H["default"] * 3600 / args.answer_seconds),
             }
             cluster.start_worker(None, embedded=False, **env)
             await cluster.worker_ready()
@@ -174,31 +195,47 @@ async def main(
                 cluster.start_worker(None, embedded=False, **env)
                 # More replacement processes share the replay (one Python process replays on
                 # one core at a time).
-                for _ in range(workers - 1):
+                for _ in range(args.workers - 1):
                     cluster.start_second_worker(**env)
                 await cluster.worker_ready()
             client = await cluster.client()
             deadline = time.monotonic() + patience
+            # Reading every history is work for the server: not while the batches recover.
+            await asyncio.sleep(min(args.observe_after, patience))
             while True:
                 figures = [await _progress(client, b, killed) for b in ids]
                 waiting = sum(1 for f in figures if f[0] is None)
                 if not waiting or time.monotonic() > deadline:
                     break
-                await asyncio.sleep(5)
+                await asyncio.sleep(10)
             _print(batches, figures, patience)
 
 
 def _print(batches: int, figures: list[Progress], patience: float) -> None:
     back = [f.back for f in figures if f.back is not None]
+    gaps = [f.gap_before for f in figures if f.gap_before is not None]
     print(
         f"before the kill: {sum(1 for f in figures if f.moved_before)}/{batches} batches "
-        "completed a workflow task in the last 10 s"
+        "completed a workflow task in the last 10 s; longest wait between two of a batch's "
+        f"tasks in the last 20 s p50 {percentile(gaps, 0.5):.1f} s, "
+        f"p95 {percentile(gaps, 0.95):.1f} s, max {max(gaps, default=float('nan')):.1f} s"
     )
     print(
         f"after the SIGKILL: moving again p50 {percentile(back, 0.5):.1f} s, "
         f"p95 {percentile(back, 0.95):.1f} s, max {max(back, default=float('nan')):.1f} s "
         f"(mean {statistics.fmean(back) if back else float('nan'):.1f} s); "
         f"{batches - len(back)} not moving after {patience:.0f} s"
+    )
+    # What the kill cost a batch: from the kill (or, if it had nothing to do then, from when
+    # its next task was due) until that task completed.
+    delayed = [
+        f.back if not f.scheduled else (f.queued or 0.0) + (f.ran or 0.0)
+        for f in figures
+        if f.back is not None
+    ]
+    print(
+        f"  delayed by the kill: p50 {percentile(delayed, 0.5):.1f} s, "
+        f"p95 {percentile(delayed, 0.95):.1f} s, max {max(delayed, default=float('nan')):.1f} s"
     )
     for label, values in [
         ("scheduled after the kill", [f.scheduled for f in figures]),
@@ -230,11 +267,24 @@ if __name__ == "__main__":
         "--workers", type=int, default=1, help="worker processes started after the kill"
     )
     parser.add_argument("--kill", choices=("worker", "server"), default="worker")
+    parser.add_argument(
+        "--observe-after",
+        type=float,
+        default=45.0,
+        help="seconds after the kill before the histories are first read",
+    )
+    parser.add_argument(
+        "--answer-seconds",
+        type=float,
+        default=0.4,
+        help="about how long the simulated world takes to answer each operation",
+    )
     args = parser.parse_args()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"{args.batches} batches; SIGKILL the {args.kill}; replacement worker processes: "
-        f"{args.workers if args.kill == 'worker' else 0}; load average before: {load} "
+        f"{args.workers if args.kill == 'worker' else 0}; each operation answered after about "
+        f"{args.answer_seconds:g} s; load average before: {load} "
         f"on {os.cpu_count()} cores"
     )
-    asyncio.run(main(args.batches, args.settle, args.patience, args.workers, args.kill))
+    asyncio.run(main(args))
