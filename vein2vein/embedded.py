@@ -79,6 +79,10 @@ def _die_with_parent() -> Callable[[], None] | None:
     return arm
 
 
+#: Starts of the dev server when a port it picked itself was taken before it bound it.
+PORT_RACE_ATTEMPTS = 3
+
+
 def start_dev_server(
     data_dir: Path,
     *,
@@ -124,20 +128,43 @@ def start_dev_server(
         args.append("--headless")
     for key in SEARCH_ATTRIBUTES:
         args += ["--search-attribute", f"{key.name}=Keyword"]
+    # The server picks its HTTP API and metrics ports itself (a free port it binds later): a
+    # connection opened meanwhile can take one, and it exits. Only then is it started again.
+    for attempt in range(1, PORT_RACE_ATTEMPTS + 1):
+        proc, log_path, offset = _spawn(args, data_dir)
+        try:
+            wait_for_port("127.0.0.1", port, proc=proc)
+        except (TimeoutError, RuntimeError) as err:
+            proc.kill()
+            proc.wait(timeout=10)
+            if attempt < PORT_RACE_ATTEMPTS and _lost_port_race(log_path, offset, port):
+                continue
+            raise RuntimeError(f"{err}; see {log_path}") from err
+        return proc
+    raise AssertionError("unreachable")
+
+
+def _spawn(args: list[str], data_dir: Path) -> tuple[subprocess.Popen[bytes], Path, int]:
+    """Start the server process, its output appended to `temporal.log`; returns the process,
+    the log and where this start's output begins in it."""
+    path = data_dir / "temporal.log"
     # Owned by the child process; private like everything in the data directory.
-    log = os.fdopen(
-        os.open(data_dir / "temporal.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab"
-    )
-    proc = subprocess.Popen(
-        args,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        preexec_fn=_die_with_parent(),
-        umask=PRIVATE_UMASK,  # the server creates temporal.db itself: 0600, whoever calls
-    )
-    try:
-        wait_for_port("127.0.0.1", port, proc=proc)
-    except (TimeoutError, RuntimeError) as err:
-        proc.kill()
-        raise RuntimeError(f"{err}; see {data_dir / 'temporal.log'}") from err
-    return proc
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    offset = os.fstat(fd).st_size
+    with os.fdopen(fd, "ab") as log:  # the child keeps its own copy
+        proc = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent(),
+            umask=PRIVATE_UMASK,  # the server creates temporal.db itself: 0600, whoever calls
+        )
+    return proc, path, offset
+
+
+def _lost_port_race(log_path: Path, offset: int, port: int) -> bool:
+    """Whether this start failed binding a port other than the one it was asked for."""
+    with log_path.open("rb") as f:
+        f.seek(offset)
+        text = f.read().decode(errors="replace")
+    return "address already in use" in text and f":{port}:" not in text
