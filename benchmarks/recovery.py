@@ -13,6 +13,7 @@ machine's load average is printed before the run. The histories are first read
 `--observe-after` seconds after the kill (reading them loads the server being measured).
 
     .venv/bin/python -m benchmarks.recovery [--batches 200] [--kill worker|server]
+        [--answer-seconds 0.4] [--settle 20] [--observe-after 45] [--patience 300]
 """
 
 from __future__ import annotations
@@ -211,18 +212,24 @@ async def main(args: argparse.Namespace) -> None:
             _print(batches, figures, patience)
 
 
+def _spread(values: list[float]) -> str:
+    """p50, p95 and max of `values`, in seconds."""
+    return (
+        f"p50 {percentile(values, 0.5):.1f} s, p95 {percentile(values, 0.95):.1f} s, "
+        f"max {max(values, default=float('nan')):.1f} s"
+    )
+
+
 def _print(batches: int, figures: list[Progress], patience: float) -> None:
     back = [f.back for f in figures if f.back is not None]
     gaps = [f.gap_before for f in figures if f.gap_before is not None]
     print(
         f"before the kill: {sum(1 for f in figures if f.moved_before)}/{batches} batches "
         "completed a workflow task in the last 10 s; longest wait between two of a batch's "
-        f"tasks in the last 20 s p50 {percentile(gaps, 0.5):.1f} s, "
-        f"p95 {percentile(gaps, 0.95):.1f} s, max {max(gaps, default=float('nan')):.1f} s"
+        f"tasks in the last 20 s {_spread(gaps)}"
     )
     print(
-        f"after the SIGKILL: moving again p50 {percentile(back, 0.5):.1f} s, "
-        f"p95 {percentile(back, 0.95):.1f} s, max {max(back, default=float('nan')):.1f} s "
+        f"after the SIGKILL: moving again {_spread(back)} "
         f"(mean {statistics.fmean(back) if back else float('nan'):.1f} s); "
         f"{batches - len(back)} not moving after {patience:.0f} s"
     )
@@ -233,20 +240,14 @@ def _print(batches: int, figures: list[Progress], patience: float) -> None:
         for f in figures
         if f.back is not None
     ]
-    print(
-        f"  delayed by the kill: p50 {percentile(delayed, 0.5):.1f} s, "
-        f"p95 {percentile(delayed, 0.95):.1f} s, max {max(delayed, default=float('nan')):.1f} s"
-    )
+    print(f"  delayed by the kill: {_spread(delayed)}")
     for label, values in [
         ("scheduled after the kill", [f.scheduled for f in figures]),
         ("waiting in the queue", [f.queued for f in figures]),
         ("running on the new worker", [f.ran for f in figures]),
     ]:
         known = [v for v in values if v is not None]
-        print(
-            f"  first task {label}: p50 {percentile(known, 0.5):.1f} s, "
-            f"p95 {percentile(known, 0.95):.1f} s, max {max(known, default=float('nan')):.1f} s"
-        )
+        print(f"  first task {label}: {_spread(known)}")
     print(
         f"workflow tasks after the kill: {sum(f.timed_out for f in figures)} timed out "
         f"({sum(f.sticky_timeouts for f in figures)} of them waiting on a sticky queue), "

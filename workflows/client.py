@@ -78,6 +78,11 @@ def unprocessed(err: WorkflowUpdateFailedError) -> bool:
     return isinstance(cause, ApplicationError) and cause.type == _UNPROCESSED
 
 
+async def _pause(attempt: int) -> None:
+    """Wait before sending an update again: 1 s, 2 s, 4 s, then 8 s at most."""
+    await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
+
+
 def _transient(err: RPCError) -> bool:
     """Whether an update RPC's error means "not yet" rather than "no"."""
     if err.status in _TRANSIENT:
@@ -184,7 +189,7 @@ async def send_update(
             if attempt == UPDATE_ATTEMPTS or not unprocessed(err):
                 raise
             update_id = str(uuid.uuid4())
-            await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
+            await _pause(attempt)
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             task = asyncio.current_task()
             if attempt == UPDATE_ATTEMPTS or (task is not None and task.cancelling()):
@@ -192,7 +197,7 @@ async def send_update(
         except RPCError as err:
             if attempt == UPDATE_ATTEMPTS or not _transient(err):
                 raise
-            await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
+            await _pause(attempt)
     raise AssertionError("unreachable")
 
 
