@@ -20,7 +20,7 @@ from activities.sim_report import REPORT_WORKFLOW, ScheduledReport
 from records.batch_record import RECORD_CLOSED
 from records.external_tasks import register_external_task
 from records.reservations import Reservations
-from workflows.client import TASK_QUEUE, report_event, unprocessed
+from workflows.client import TASK_QUEUE, gone, report_event, unprocessed
 from workflows.coi import CoiIssuer, DefaultCoiIssuer
 from workflows.model import AuditEvent, ExternalEvent, StepCall, StepOutput
 
@@ -220,12 +220,7 @@ class Activities:
                 non_retryable=True,
             ) from err
         except RPCError as err:
-            text = str(err).lower()
-            if text.startswith("update ") and "not found" in text:
-                # An update whose RPC timed out under load can be "not found" afterwards: not a
-                # refusal. Retry; the batch acknowledges a repeated event id as a duplicate.
-                raise
-            if "not found" in text or "completed" in text:
+            if gone(err):
                 raise ApplicationError(str(err), type="ReportRefused", non_retryable=True) from err
             raise
         return "duplicate" if ack.duplicate else "delivered"

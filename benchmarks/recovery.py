@@ -36,6 +36,7 @@ from temporalio.client import Client
 
 from activities import KNOWN_ACTIVITIES
 from activities.sim_tables import DURATIONS_H
+from benchmarks.outside_world import PORT_VARIABLE, OutsideWorld
 from benchmarks.server import percentile
 from workflows import call, minutes, process, stage, task, wait_for
 
@@ -105,7 +106,13 @@ class Progress(NamedTuple):
     #: The longest it went without completing a workflow task in the 20 s before the kill:
     #: how long a batch waits for its turn when nothing failed.
     gap_before: float | None = None
+    #: Seconds after the kill at which its sticky-queue timeouts happened.
+    sticky_at: tuple[float, ...] = ()
 
+
+#: The server sends tasks to a dead worker's sticky queue until it has seen no poll there for
+#: 10 s (fixed in the server), and each waits out its schedule-to-start timeout (5 s) there.
+STICKY_DEAD_WINDOW = 15.0
 
 WORKER_ENV = {"VEIN2VEIN_DEFINITIONS": "benchmarks.recovery:PRODUCTS"}
 
@@ -119,6 +126,7 @@ async def _progress(client: Client, batch_id: str, killed: datetime) -> Progress
     at_event: dict[int, datetime] = {}
     parts: tuple[float | None, float | None, float | None] = (None, None, None)
     before: list[datetime] = []
+    sticky_at: list[float] = []
     for e in history.events:
         at = e.event_time.ToDatetime(tzinfo=UTC)
         at_event[e.event_id] = at
@@ -144,7 +152,9 @@ async def _progress(client: Client, batch_id: str, killed: datetime) -> Progress
         elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT and at >= killed:
             timed_out += 1
             kind = e.workflow_task_timed_out_event_attributes.timeout_type
-            sticky += kind == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START
+            if kind == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START:
+                sticky += 1
+                sticky_at.append((at - killed).total_seconds())
         elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT and at >= killed:
             calls_timed_out += 1
     gaps = [(b - a).total_seconds() for a, b in pairwise(before)]
@@ -157,6 +167,7 @@ async def _progress(client: Client, batch_id: str, killed: datetime) -> Progress
         calls_timed_out,
         sticky,
         max(gaps, default=None),
+        tuple(sticky_at),
     )
 
 
@@ -177,7 +188,13 @@ async def main(args: argparse.Namespace) -> None:
                 # Every operation takes the simulated world's default duration.
                 "VEIN2VEIN_SIM_SPEED": str(DURATIONS_H["default"] * 3600 / args.answer_seconds),
             }
-            cluster.start_worker(None, embedded=False, **env)
+            module, world = None, None
+            if args.world == "outside":
+                world = OutsideWorld(await cluster.client())
+                await world.serve()
+                env[PORT_VARIABLE] = str(world.port)
+                module = "benchmarks.outside_world"
+            cluster.start_worker(module, embedded=False, **env)
             await cluster.worker_ready()
             t0 = time.perf_counter()
             ids = [await cluster.start(CHAIN) for _ in range(batches)]
@@ -193,11 +210,11 @@ async def main(args: argparse.Namespace) -> None:
                 cluster.start_server()
             else:
                 assert cluster.kill_worker(signal.SIGKILL) == -signal.SIGKILL
-                cluster.start_worker(None, embedded=False, **env)
+                cluster.start_worker(module, embedded=False, **env)
                 # More replacement processes share the replay (one Python process replays on
                 # one core at a time).
                 for _ in range(args.workers - 1):
-                    cluster.start_second_worker(**env)
+                    cluster.start_second_worker(module, **env)
                 await cluster.worker_ready()
             client = await cluster.client()
             deadline = time.monotonic() + patience
@@ -210,6 +227,12 @@ async def main(args: argparse.Namespace) -> None:
                     break
                 await asyncio.sleep(10)
             _print(batches, figures, patience)
+            if world is not None:
+                await world.close()
+                print(
+                    f"outside world: {world.delivered} reports delivered, {world.refused} "
+                    f"refused, {world.given_up} given up"
+                )
 
 
 def _spread(values: list[float]) -> str:
@@ -254,6 +277,12 @@ def _print(batches: int, figures: list[Progress], patience: float) -> None:
         f"{sum(f.slow for f in figures)} took over 5 s; "
         f"{sum(f.calls_timed_out for f in figures)} calls timed out"
     )
+    sticky_at = [t for f in figures for t in f.sticky_at]
+    early = sum(1 for t in sticky_at if t < STICKY_DEAD_WINDOW)
+    print(
+        f"  sticky-queue timeouts within {STICKY_DEAD_WINDOW:.0f} s of the kill (the dead "
+        f"worker's queue): {early}; later (the new worker's own queue): {len(sticky_at) - early}"
+    )
 
 
 if __name__ == "__main__":
@@ -268,6 +297,13 @@ if __name__ == "__main__":
         "--workers", type=int, default=1, help="worker processes started after the kill"
     )
     parser.add_argument("--kill", choices=("worker", "server"), default="worker")
+    parser.add_argument(
+        "--world",
+        choices=("outside", "temporal"),
+        default="outside",
+        help="the simulated world in a process of its own, reporting as an integration "
+        "would (outside), or as report workflows on the measured server and worker",
+    )
     parser.add_argument(
         "--observe-after",
         type=float,

@@ -78,6 +78,17 @@ def unprocessed(err: WorkflowUpdateFailedError) -> bool:
     return isinstance(cause, ApplicationError) and cause.type == _UNPROCESSED
 
 
+def gone(err: RPCError) -> bool:
+    """Whether an update's RPC error means its batch can never take it (no such batch, or it
+    has closed). An update whose RPC timed out under load can be "not found" afterwards: that
+    is not final, and resending it is safe (a batch acknowledges a repeated event id as a
+    duplicate)."""
+    text = str(err).lower()
+    if text.startswith("update ") and "not found" in text:
+        return False
+    return "not found" in text or "completed" in text
+
+
 async def _pause(attempt: int) -> None:
     """Wait before sending an update again: 1 s, 2 s, 4 s, then 8 s at most."""
     await asyncio.sleep(min(0.5 * 2**attempt, 8.0))

@@ -134,9 +134,10 @@ class Cluster:
         assert self.worker is None, "a worker is already running"
         self.worker, self.worker_log = self._spawn(module, embedded, extra_env)
 
-    def start_second_worker(self, **extra_env: str) -> Path:
-        """Start one more `worker.py` on the same task queue; returns its log file."""
-        proc, log = self._spawn(None, False, extra_env)
+    def start_second_worker(self, module: str | None = None, **extra_env: str) -> Path:
+        """Start one more `worker.py` (or `python -m module`) on the same task queue; returns
+        its log file."""
+        proc, log = self._spawn(module, False, extra_env)
         self.others.append(proc)
         return log
 
