@@ -1,7 +1,10 @@
 """Recovery after a worker or dev server SIGKILL with batches in flight, on the real dev server.
 
 N batches (default 200) each run a chain of MES operations, every one answered by the simulated
-world within a second, on a worker in its own process (`worker.py`, as deployed). Once every
+world after about `--answer-seconds`, on a worker in its own process (`worker.py`, as
+deployed). The simulated world runs in this process and reports through the integration path,
+as a real MES would (`benchmarks.outside_world`; `--world temporal`: as report workflows on the
+measured server and worker, the simulator's default, which doubles their work). Once every
 batch is moving, the worker (`--kill worker`, the default) is SIGKILLed and a new one starts at
 once, or the dev server (`--kill server`) is SIGKILLed and restarted on its file while the
 worker keeps running. From each batch's history: how long after the kill its first workflow
@@ -13,7 +16,8 @@ machine's load average is printed before the run. The histories are first read
 `--observe-after` seconds after the kill (reading them loads the server being measured).
 
     .venv/bin/python -m benchmarks.recovery [--batches 200] [--kill worker|server]
-        [--answer-seconds 0.4] [--settle 20] [--observe-after 45] [--patience 300]
+        [--answer-seconds 0.4] [--world outside|temporal] [--workers 1] [--settle 20]
+        [--observe-after 45] [--patience 300]
 """
 
 from __future__ import annotations
@@ -114,8 +118,6 @@ class Progress(NamedTuple):
 #: 10 s (fixed in the server), and each waits out its schedule-to-start timeout (5 s) there.
 STICKY_DEAD_WINDOW = 15.0
 
-WORKER_ENV = {"VEIN2VEIN_DEFINITIONS": "benchmarks.recovery:PRODUCTS"}
-
 
 async def _progress(client: Client, batch_id: str, killed: datetime) -> Progress:
     """Read one batch's recovery from its history (`Progress`)."""
@@ -179,7 +181,7 @@ async def main(args: argparse.Namespace) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        async for cluster in _cluster(root, server=True):
+        async for cluster in _cluster(root, server=True, quiet=True):
             sites = root / "sites.toml"
             sites.write_text(SITES)
             env = {
@@ -271,6 +273,13 @@ def _print(batches: int, figures: list[Progress], patience: float) -> None:
     ]:
         known = [v for v in values if v is not None]
         print(f"  first task {label}: {_spread(known)}")
+    slowest = sorted((f for f in figures if f.back is not None), key=lambda f: f.back or 0.0)
+    for f in slowest[-3:]:
+        print(
+            f"  a slowest batch: back after {f.back:.1f} s: scheduled {f.scheduled or 0:.1f} s "
+            f"after the kill, queued {f.queued or 0:.1f} s, ran {f.ran or 0:.1f} s; "
+            f"{f.timed_out} of its tasks timed out ({f.sticky_timeouts} on a sticky queue)"
+        )
     print(
         f"workflow tasks after the kill: {sum(f.timed_out for f in figures)} timed out "
         f"({sum(f.sticky_timeouts for f in figures)} of them waiting on a sticky queue), "
@@ -320,7 +329,8 @@ if __name__ == "__main__":
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"{args.batches} batches; SIGKILL the {args.kill}; replacement worker processes: "
-        f"{args.workers if args.kill == 'worker' else 0}; each operation answered after about "
+        f"{args.workers if args.kill == 'worker' else 0}; world: {args.world}; each operation "
+        "answered after about "
         f"{args.answer_seconds:g} s; load average before: {load} "
         f"on {os.cpu_count()} cores"
     )

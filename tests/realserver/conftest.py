@@ -345,16 +345,20 @@ class Cluster:
         return Ledger.from_url(f"sqlite:///{self.root / 'ledger.db'}")
 
 
-async def _cluster(root: Path, *, server: bool) -> AsyncIterator[Cluster]:
+async def _cluster(root: Path, *, server: bool, quiet: bool = False) -> AsyncIterator[Cluster]:
+    """A cluster in `root`; unless `quiet` (a benchmark), its pending calls and log tails are
+    printed at the end (pytest shows teardown output when a test failed)."""
     c = Cluster(root)
     try:
         if server:
             c.start_server()
         yield c
-        print(await c.pending_activities())  # pytest shows teardown output when a test failed
+        if not quiet:
+            print(await c.pending_activities())
     finally:
         c.close()
-        print(c.log_tails())
+        if not quiet:
+            print(c.log_tails())
 
 
 @pytest.fixture
