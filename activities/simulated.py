@@ -70,6 +70,12 @@ class SimulatedWorld:
         if store is not None:
             private_file(store)
         self._db = sqlite3.connect(str(store) if store else ":memory:", check_same_thread=False)
+        if store is not None:
+            # A stand-in for other systems: it must survive the worker's crash (a retried call
+            # gets the first answer), which write-ahead logging without a sync per commit does;
+            # a sync per commit only guards against the machine losing power.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(
             "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, activity TEXT, n INTEGER);"
             "CREATE TABLE IF NOT EXISTS call_sites (key TEXT PRIMARY KEY, site TEXT);"
@@ -118,6 +124,24 @@ class SimulatedWorld:
 
     async def perform(self, call: StepCall) -> StepOutput:
         """Carry out `call` once per idempotency key; later calls return the first answer."""
+        # The store's writes run beside the event loop, which the worker's every task shares.
+        n, done = await asyncio.to_thread(self._count_call, call)
+        if done is not None:
+            return StepOutput.model_validate_json(done)
+        if self._fault("flaky", call) is not None:
+            raise AdapterUnavailable(f"simulated outage at {call.site} (call {n} for this key)")
+        if call.activity == "book_slot" and self._fault("no_capacity", call):
+            raise BusinessRefusal(
+                BusinessError.NO_CAPACITY, f"no manufacturing slot at {call.site}"
+            )
+        output = self._answer(call)
+        if call.expects is not None and not self._fault("silent", call):
+            await self._report_later(call)
+        await asyncio.to_thread(self._keep_effect, call.idempotency_key, output.model_dump_json())
+        return output
+
+    def _count_call(self, call: StepCall) -> tuple[int, str | None]:
+        """Count one more call for its key; how many so far, and the first answer if any."""
         with self._lock:
             self._db.execute(
                 "INSERT INTO calls (key, activity, n) VALUES (?, ?, 1) "
@@ -129,28 +153,17 @@ class SimulatedWorld:
                 (call.idempotency_key, call.site),
             )
             self._db.commit()
-            n = self.calls(call.idempotency_key)
             done = self._db.execute(
                 "SELECT output FROM effects WHERE key = ?", (call.idempotency_key,)
             ).fetchone()
-        if done:
-            return StepOutput.model_validate_json(done[0])
-        if self._fault("flaky", call) is not None:
-            raise AdapterUnavailable(f"simulated outage at {call.site} (call {n} for this key)")
-        if call.activity == "book_slot" and self._fault("no_capacity", call):
-            raise BusinessRefusal(
-                BusinessError.NO_CAPACITY, f"no manufacturing slot at {call.site}"
-            )
-        output = self._answer(call)
-        if call.expects is not None and not self._fault("silent", call):
-            await self._report_later(call)
+            return self.calls(call.idempotency_key), done[0] if done else None
+
+    def _keep_effect(self, key: str, output: str) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR IGNORE INTO effects (key, output) VALUES (?, ?)",
-                (call.idempotency_key, output.model_dump_json()),
+                "INSERT OR IGNORE INTO effects (key, output) VALUES (?, ?)", (key, output)
             )
             self._db.commit()
-        return output
 
     def _answer(self, call: StepCall) -> StepOutput:
         if call.activity == "book_slot":
