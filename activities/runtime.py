@@ -128,6 +128,10 @@ class Activities:
         (`workflows.engine.carrying`), then act; the output says they landed."""
 
         async def run(call: StepCall) -> StepOutput:
+            # Heartbeats show the call alive (`workflows.policy.CALL_HEARTBEAT_TIMEOUT`).
+            return await _beating(act(call))
+
+        async def act(call: StepCall) -> StepOutput:
             if call.audit:
                 try:
                     await asyncio.to_thread(self._write_audit, call.audit, "call")
@@ -248,9 +252,9 @@ class Activities:
 
 
 async def _beating(work: Awaitable[T]) -> T:
-    """Await `work`, heartbeating every second meanwhile: a delivery that waits on a busy batch
-    stays alive, and one whose worker died is retried after the heartbeat timeout, not after
-    its whole start-to-close timeout."""
+    """Await `work`, heartbeating every second meanwhile: a call that takes its time (a
+    delivery waiting on a busy batch) stays alive, and one whose worker died is retried after
+    the heartbeat timeout, not after its whole start-to-close timeout."""
     task = asyncio.ensure_future(work)
     try:
         while True:

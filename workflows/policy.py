@@ -15,10 +15,16 @@ from workflows.vocabulary import BusinessError
 BUSINESS_ERROR_TYPES = frozenset(e.value for e in BusinessError)
 
 
+#: A call heartbeats while it runs (`activities.runtime`, from its first second on); one silent
+#: this long is taken as lost with its worker and tried again, not only after its whole timeout.
+CALL_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+
+
 class ActivityOptions(TypedDict):
     """Keyword arguments for `workflow.execute_activity`."""
 
     start_to_close_timeout: timedelta
+    heartbeat_timeout: timedelta | None
     retry_policy: RetryPolicy
     cancellation_type: ActivityCancellationType
 
@@ -29,6 +35,9 @@ def activity_options(policy: Policy) -> ActivityOptions:
         raise ValueError("policy without timeout or attempts reached the interpreter")
     return ActivityOptions(
         start_to_close_timeout=policy.timeout,
+        heartbeat_timeout=(
+            CALL_HEARTBEAT_TIMEOUT if policy.timeout > CALL_HEARTBEAT_TIMEOUT else None
+        ),
         # On withdrawal, do not wait for calls in flight: the step's compensation (registered
         # when the step started, idempotent by key) undoes whatever they did.
         cancellation_type=ActivityCancellationType.ABANDON,
