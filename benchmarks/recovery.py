@@ -237,6 +237,15 @@ async def main(args: argparse.Namespace) -> None:
                 )
 
 
+def _wait_for_idle(limit: float, patience: float) -> float:
+    """Wait until the 1-minute load average is below `limit` (the previous run's processes
+    have gone, but the average lags them), at most `patience` seconds; the seconds waited."""
+    start = time.monotonic()
+    while os.getloadavg()[0] >= limit and time.monotonic() - start < patience:
+        time.sleep(5)
+    return time.monotonic() - start
+
+
 def _spread(values: list[float]) -> str:
     """p50, p95 and max of `values`, in seconds."""
     return (
@@ -325,13 +334,20 @@ if __name__ == "__main__":
         default=0.4,
         help="about how long the simulated world takes to answer each operation",
     )
+    parser.add_argument(
+        "--idle-load",
+        type=float,
+        default=1.0,
+        help="first wait (up to 3 min) until the 1-minute load average is below this",
+    )
     args = parser.parse_args()
+    waited = _wait_for_idle(args.idle_load, patience=180.0)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"{args.batches} batches; SIGKILL the {args.kill}; replacement worker processes: "
         f"{args.workers if args.kill == 'worker' else 0}; world: {args.world}; each operation "
         "answered after about "
         f"{args.answer_seconds:g} s; load average before: {load} "
-        f"on {os.cpu_count()} cores"
+        f"on {os.cpu_count()} cores (after waiting {waited:.0f} s for it to settle)"
     )
     asyncio.run(main(args))

@@ -102,4 +102,24 @@ TIMERS = process(
     ],
 )
 
-PRODUCTS = {d.product: d for d in (RELAY, TIMERS)}
+#: A booking allowed half an hour: lost with its worker, it must be tried again once its
+#: heartbeats stop (`workflows.policy.CALL_HEARTBEAT_TIMEOUT`), not after the half hour.
+PATIENT_CALL = process(
+    "rs-patient-call",
+    version="1",
+    title="Real-server patient call: one booking with a long timeout",
+    specification={},
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "only",
+            task("allocate_coi", _call("allocate_coi", at="system")),
+            task(
+                "book_slot",
+                call("book_slot", at="manufacturing_site", timeout=minutes(30), attempts=3),
+            ),
+        )
+    ],
+)
+
+PRODUCTS = {d.product: d for d in (RELAY, TIMERS, PATIENT_CALL)}
