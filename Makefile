@@ -55,10 +55,10 @@ chaos: setup
 # Figures, not pass/fail (see benchmarks/): framework overhead against a raw temporalio
 # workflow, report-to-visible latency, 200 bookings at once, 10,000 open batches on the
 # default workflow cache, recovery after a worker SIGKILL (200 batches answered within a
-# second, with one and with two replacement workers; 1,000 answered after ~30 s) and after a
-# dev server SIGKILL (200), then the first again with the simulated world on the measured
-# server and worker, then replay cost per committed history, then a year of a 10-centre
-# network on the simulator. Each recovery run first waits for the machine to be idle.
+# second, then 1,000 answered after ~30 s, each with one and with two replacement workers)
+# and after a dev server SIGKILL (200), then the first again with the simulated world on the
+# measured server and worker, then replay cost per committed history, then a year of a
+# 10-centre network on the simulator. Each recovery run first waits for the machine to idle.
 bench: setup
 	$(BIN)/python -m benchmarks.overhead --batches 50
 	$(BIN)/python -m benchmarks.latency --samples 50
@@ -69,6 +69,8 @@ bench: setup
 	$(BIN)/python -m benchmarks.recovery --batches 200 --kill server
 	$(BIN)/python -m benchmarks.recovery --batches 1000 --answer-seconds 30 --settle 40 \
 		--observe-after 70 --patience 400
+	$(BIN)/python -m benchmarks.recovery --batches 1000 --answer-seconds 30 --settle 40 \
+		--observe-after 70 --patience 400 --workers 2
 	$(BIN)/python -m benchmarks.recovery --batches 200 --world temporal
 	$(BIN)/python -m benchmarks.replay
 	$(BIN)/python -m benchmarks.simulate
