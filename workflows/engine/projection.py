@@ -32,7 +32,7 @@ from workflows.engine.state import BatchState
 from workflows.model import DecisionAction, DeviationKind
 
 #: The ledger projection is a local write; bounded like every other call.
-PROJECT_TIMEOUT = timedelta(seconds=5)
+PROJECT_TIMEOUT = timedelta(seconds=10)
 PROJECT_RETRY = RetryPolicy(maximum_attempts=20, maximum_interval=timedelta(minutes=1))
 
 
