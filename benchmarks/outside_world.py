@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 from datetime import UTC, datetime
 from functools import partial
 
@@ -140,26 +139,20 @@ async def hand_over(port: int, report: ScheduledReport) -> None:
         raise AdapterUnavailable("the outside world did not acknowledge the report")
 
 
-async def _run() -> None:
-    from vein2vein.observability import configure_logging
-    from vein2vein.worker import serve
-
-    settings = Settings.from_env()
-    configure_logging(settings.log_level)
+def _world(settings: Settings) -> SimulatedWorld:
+    """The simulated world as `vein2vein.worker` builds it, handing its reports over."""
     world = SimulatedWorld(
         seed=settings.sim_seed,
         store=settings.data_dir / "simulated.db",
         speed=settings.sim_speed,
     )
     world.schedule = partial(hand_over, int(os.environ[PORT_VARIABLE]))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await serve(settings, stop, world=world)
+    return world
 
 
 if __name__ == "__main__":
-    asyncio.run(_run())
+    from vein2vein.worker import run
+
+    asyncio.run(run(_world))
     logging.shutdown()
     os._exit(0)

@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -236,15 +236,16 @@ async def serve(
             server.wait(timeout=10)
 
 
-async def run() -> None:
-    """Run the worker from environment settings until SIGTERM or SIGINT."""
+async def run(world_for: Callable[[Settings], SimulatedWorld] | None = None) -> None:
+    """Run the worker from environment settings until SIGTERM or SIGINT; `world_for` builds
+    a simulated world of its own from the settings (a benchmark's or a test's)."""
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await serve(settings, stop)
+    await serve(settings, stop, world=world_for(settings) if world_for else None)
 
 
 def main(argv: list[str] | None = None) -> None:
