@@ -2,7 +2,9 @@
 every version a batch may still be pinned to replays against the engine (`test_replay`).
 
 The paths are those of `tests.history_scenarios`, recorded again under a name that carries the
-version they pinned. A new product version comes with its entry here, recorded once with
+version they pinned, and again when the engine changes, behind a patch, what new batches record
+(the old histories keep replaying the old way, the new ones the new way). A new product version
+comes with its entry here, recorded once with
 `VEIN2VEIN_RECORD_HISTORIES=<name> pytest tests/test_replay.py -k record`; the lock test
 refuses a locked version without a history.
 """
@@ -16,7 +18,9 @@ from tests.history_scenarios import (
     Scenario,
     allogeneic_lot_released,
     allogeneic_order_infused,
+    car_t_withdrawn,
     hsc_pooled_and_engrafted,
+    in_vivo_follow_up_continued_as_new,
     in_vivo_lot_released,
     in_vivo_not_eligible,
 )
@@ -42,4 +46,10 @@ VERSION_SCENARIOS: dict[str, Scenario] = {
     "in_vivo_lot_1_1_0_released": in_vivo_lot_released,
     "in_vivo_1_4_0_not_eligible": in_vivo_not_eligible,
     "hsc_1_1_0_pooled_and_engrafted": hsc_pooled_and_engrafted,
+    # Session 2026-12-03 #9: a satisfied wait returns at once (`calls.PROMPT_PATCH`), so a
+    # report's events ride with the next call instead of a projection of their own.
+    "car_t_prompt_waits_released": car_t_released,
+    "car_t_prompt_waits_withdrawn": car_t_withdrawn,
+    "hsc_prompt_waits_pooled_and_engrafted": hsc_pooled_and_engrafted,
+    "in_vivo_prompt_waits_continued_as_new": in_vivo_follow_up_continued_as_new,
 }

@@ -2,7 +2,8 @@
 
 A batch moving from call to call spends no Temporal round trip on its audit trail: each call
 carries the events recorded since the last confirmed write, and only the close (or a wait) has a
-`project_audit` of its own. A call that does not say it wrote its events (an implementation
+`project_audit` of its own. A report that answers a wait is carried by the call the batch makes
+next, in the same workflow task. A call that does not say it wrote its events (an implementation
 that ignores them) leaves them to the projection loop: the ledger still holds every event once,
 in order.
 """
@@ -19,13 +20,14 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.worker import Worker
 
-from activities import SimulatedWorld
+from activities import KNOWN_ACTIVITIES, SimulatedReport, SimulatedWorld
 from tests.harness import Harness, order
 from vein2vein.worker import make_world
 from vein2vein.workflow_runner import batch_runner
 from workflows import activity as declare
-from workflows import call, minutes, process, stage, task
+from workflows import call, days, minutes, process, stage, task, wait_for
 from workflows.client import new_batch_id, start_batch
+from workflows.definition import CompiledDefinition
 from workflows.model import BatchRecord, BatchStatus, StepCall, StepOutput
 from workflows.registry import workflow_type
 
@@ -52,13 +54,43 @@ CALLS = process(
 )
 
 
+#: Three operations, each asked of the MES and answered by its report.
+REPORTED = process(
+    "test-carried-reports",
+    version="1",
+    title="Three operations in a row, each answered by a report",
+    specification={},
+    known_activities=KNOWN_ACTIVITIES,
+    stages=[
+        stage(
+            "only",
+            *(
+                wait_for(
+                    f"op{n}",
+                    "mes.operation_done",
+                    ask=call(
+                        "start_operation",
+                        at="manufacturing_site",
+                        timeout=minutes(1),
+                        attempts=3,
+                        operation=f"op{n}",
+                    ),
+                    deadline=days(2),
+                )
+                for n in range(1, 4)
+            ),
+        )
+    ],
+)
+
+
 @activity.defn(name="carry_step")
 async def ignores_its_audit(call: StepCall) -> StepOutput:
     """An implementation written without the framework's wrapper: it never writes `call.audit`."""
     return StepOutput(data={"done": call.step})
 
 
-def _worker(harness: Harness, *, naive: bool) -> Worker:
+def _worker(harness: Harness, *, naive: bool, product: str = CALLS.product) -> Worker:
     # A world of its own: `make_world` points a world's reports at its task queue, and the
     # shared one must keep reporting to the shared worker.
     world = SimulatedWorld(seed=5)
@@ -70,17 +102,19 @@ def _worker(harness: Harness, *, naive: bool) -> Worker:
     return Worker(
         harness.client,
         task_queue=QUEUE,
-        workflows=[workflow_type(CALLS.product)],
+        workflows=[workflow_type(product), SimulatedReport],
         activities=acts,
         activity_executor=ThreadPoolExecutor(max_workers=4),
         workflow_runner=batch_runner(),
     )
 
 
-async def _run(harness: Harness, naive: bool) -> tuple[BatchRecord, list[str]]:
-    async with _worker(harness, naive=naive):
+async def _run(
+    harness: Harness, naive: bool, definition: CompiledDefinition = CALLS
+) -> tuple[BatchRecord, list[str]]:
+    async with _worker(harness, naive=naive, product=definition.product):
         handle: WorkflowHandle[Any, Any] = await start_batch(
-            harness.client, CALLS, order(), batch_id=new_batch_id(), task_queue=QUEUE
+            harness.client, definition, order(), batch_id=new_batch_id(), task_queue=QUEUE
         )
         # Not `handle.result()`: on the shared time-skipping server, awaiting a result unlocks
         # time skipping, and the tests after this one stalled.
@@ -109,6 +143,17 @@ async def test_calls_carry_the_audit_trail_and_only_the_close_projects_alone(
 
     assert rec.status == BatchStatus.COMPLETED
     assert scheduled.count("carry_step") == 4
+    assert scheduled.count("project_audit") == 1
+    _assert_ledger_holds_the_record(harness, rec)
+
+
+async def test_a_report_rides_with_the_next_call(harness: Harness) -> None:
+    rec, scheduled = await _run(harness, naive=False, definition=REPORTED)
+
+    assert rec.status == BatchStatus.COMPLETED
+    assert scheduled.count("start_operation") == 3
+    # Each report's events (the event received, the step done) went with the next operation's
+    # call, the last ones with the close: no projection of their own in between.
     assert scheduled.count("project_audit") == 1
     _assert_ledger_holds_the_record(harness, rec)
 

@@ -18,12 +18,26 @@ from workflows.language import Call, param_text
 from workflows.model import DeviationKind, ExternalEvent, StepCall, StepOutput
 from workflows.policy import BUSINESS_ERROR_TYPES, activity_options
 
+#: Patch id: a wait whose condition already holds returns at once (`wait`).
+PROMPT_PATCH = "satisfied-wait-returns-at-once"
+
 
 async def wait(
     state: BatchState, pred: Callable[[], bool], timeout: timedelta | None = None
 ) -> None:
-    """Wait for `pred`; abandonment requested meanwhile unwinds the batch."""
-    await workflow.wait_condition(lambda: pred() or state.abandon is not None, timeout=timeout)
+    """Wait for `pred`; abandonment requested meanwhile unwinds the batch.
+
+    A condition that already holds returns without yielding (batches started with
+    `PROMPT_PATCH`): a condition is only checked once nothing else is ready, so yielding here
+    let the projection loop find the events of a report the step's next call was about to
+    carry, and send them by an activity of their own (a workflow task and an activity more per
+    operation)."""
+
+    def done() -> bool:
+        return pred() or state.abandon is not None
+
+    if not (state.prompt and done()):
+        await workflow.wait_condition(done, timeout=timeout)
     if state.abandon is not None:
         raise Abandon(state.abandon)
 

@@ -61,6 +61,8 @@ class BatchState:
         self.carried = 0
         #: Whether the batch's calls carry its audit events (`projection.CARRY_PATCH`).
         self.carry = False
+        #: Whether a wait whose condition holds returns without yielding (`calls.PROMPT_PATCH`).
+        self.prompt = False
         self.closed = False
         #: When each thing awaited (by target) and each clock (by name) began, as first seen.
         self.since: dict[str, datetime] = {}

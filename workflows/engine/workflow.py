@@ -60,10 +60,12 @@ class BatchInterpreter:
         if start.resume is not None:
             state = self._state = BatchState.restored(start, defn, start.resume)
             state.carry = workflow.patched(CARRY_PATCH)
+            state.prompt = workflow.patched(calls.PROMPT_PATCH)
             journal.refresh(state)
         else:
             state = self._state = BatchState(start, defn, _new_record(start, defn))
             state.carry = workflow.patched(CARRY_PATCH)
+            state.prompt = workflow.patched(calls.PROMPT_PATCH)
             journal.audit(
                 state,
                 SYSTEM,
