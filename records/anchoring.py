@@ -105,9 +105,17 @@ class Checkpointer:
 async def checkpoint_periodically(
     checkpointer: Checkpointer, interval: float, stop: asyncio.Event
 ) -> None:
-    """Checkpoint every moved chain now, then every `interval` seconds, and once more when
-    `stop` is set. A failed pass is logged and retried at the next interval."""
+    """Checkpoint every moved chain every `interval` seconds, and once more when `stop` is
+    set. A failed pass is logged and retried at the next interval.
+
+    The first pass waits one interval: a worker just started is replaying every batch it
+    picks up again (after a restart, all of them), and a pass then re-verified every moved
+    chain beside that work, slowing the batches' recovery (`benchmarks.recovery`). A chain
+    left unsigned by a worker that died is signed at the first pass of the next one, or at the
+    batch's close, whichever comes first."""
     while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
         stopping = stop.is_set()  # set during a pass: one more pass sees what came in meanwhile
         try:
             await asyncio.to_thread(checkpointer.checkpoint)
@@ -115,8 +123,6 @@ async def checkpoint_periodically(
             log.exception("ledger checkpoint pass failed; retrying in %s s", interval)
         if stopping:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
 
 
 def _heads(conn: Connection, batch_ids: Sequence[str] | None) -> dict[str, int]:

@@ -279,6 +279,22 @@ async def test_the_worker_task_checkpoints_periodically_and_once_more_at_stop(
     assert {c.checkpoint_id for c in _checkpoints(ledger)} == {f"{BATCH}@2", f"{OTHER}@1"}
 
 
+async def test_a_starting_worker_leaves_the_first_pass_for_one_interval_later(
+    ledger: Ledger, checkpointer: Checkpointer
+) -> None:
+    # A worker just started replays every batch it picks up; a pass over every moved chain
+    # then would compete with that (`benchmarks.recovery`). The stop's pass still signs.
+    ledger.append(events(BATCH, 2))
+    stop = asyncio.Event()
+    task = asyncio.create_task(checkpoint_periodically(checkpointer, 3600, stop))
+    for _ in range(20):
+        await asyncio.sleep(0.1)
+        assert _checkpoints(ledger) == []
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert [c.checkpoint_id for c in _checkpoints(ledger)] == [f"{BATCH}@2"]
+
+
 def key_map(key: SigningKey) -> dict[str, str]:
     """The public keys verification trusts: `{key_id: public_hex}`."""
     return {key.key_id: key.public_hex()}

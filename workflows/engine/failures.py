@@ -84,6 +84,8 @@ def judge_fresh(state: BatchState, step: str, *, blocking: bool = True) -> None:
     enclosing repeat judges them: an out-of-specification one is a deviation at once, so a
     computed dose over its limit stops the batch before administration."""
     names = state.fresh.pop(step, [])
+    if not names:
+        return  # most steps record no specified result: no walk over the definition
     later = state.defn.judged_later()
     rec = state.rec
     failing = [
