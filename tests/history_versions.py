@@ -52,4 +52,8 @@ VERSION_SCENARIOS: dict[str, Scenario] = {
     "car_t_prompt_waits_withdrawn": car_t_withdrawn,
     "hsc_prompt_waits_pooled_and_engrafted": hsc_pooled_and_engrafted,
     "in_vivo_prompt_waits_continued_as_new": in_vivo_follow_up_continued_as_new,
+    # The same session: events recorded while a call is in flight wait for it a while
+    # (`projection.AWAIT_CALL_PATCH`), so the next call carries them.
+    "car_t_await_calls_released": car_t_released,
+    "hsc_await_calls_pooled_and_engrafted": hsc_pooled_and_engrafted,
 }

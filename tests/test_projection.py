@@ -10,6 +10,7 @@ in order.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,15 +21,15 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.worker import Worker
 
-from activities import KNOWN_ACTIVITIES, SimulatedReport, SimulatedWorld
+from activities import KNOWN_ACTIVITIES, Activities, SimulatedReport, SimulatedWorld
 from tests.harness import Harness, order
 from vein2vein.worker import make_world
 from vein2vein.workflow_runner import batch_runner
 from workflows import activity as declare
 from workflows import call, days, minutes, process, stage, task, wait_for
-from workflows.client import new_batch_id, start_batch
+from workflows.client import new_batch_id, report_event, start_batch
 from workflows.definition import CompiledDefinition
-from workflows.model import BatchRecord, BatchStatus, StepCall, StepOutput
+from workflows.model import BatchRecord, BatchStatus, ExternalEvent, StepCall, StepOutput
 from workflows.registry import workflow_type
 
 QUEUE = "carried-audit"
@@ -84,6 +85,45 @@ REPORTED = process(
 )
 
 
+#: An operation whose call the test holds while the MES reports it, then a call after it.
+HELD = process(
+    "test-held-call",
+    version="1",
+    title="A report arriving while the call that asked for it is still running",
+    specification={},
+    activities=[declare("carry_step", "A trivial call to the site")],
+    stages=[
+        stage(
+            "only",
+            wait_for(
+                "asked",
+                "mes.operation_done",
+                ask=call("carry_step", at="manufacturing_site", timeout=minutes(1), attempts=3),
+                deadline=days(2),
+            ),
+            task(
+                "after", call("carry_step", at="manufacturing_site", timeout=minutes(1), attempts=3)
+            ),
+        )
+    ],
+)
+
+
+class HeldSite:
+    """A site whose first call waits until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.called = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def perform(self, call: StepCall) -> StepOutput:
+        """Answer at once, except the first step's call, which waits for `release`."""
+        if call.step == "asked":
+            self.called.set()
+            await self.release.wait()
+        return StepOutput(data={"done": call.step})
+
+
 @activity.defn(name="carry_step")
 async def ignores_its_audit(call: StepCall) -> StepOutput:
     """An implementation written without the framework's wrapper: it never writes `call.audit`."""
@@ -119,13 +159,7 @@ async def _run(
         # Not `handle.result()`: on the shared time-skipping server, awaiting a result unlocks
         # time skipping, and the tests after this one stalled.
         rec = await harness.finish(handle)
-        history = await handle.fetch_history()
-    scheduled = [
-        e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    ]
-    return rec, scheduled
+        return rec, await _scheduled(handle)
 
 
 def _assert_ledger_holds_the_record(harness: Harness, rec: BatchRecord) -> None:
@@ -145,6 +179,61 @@ async def test_calls_carry_the_audit_trail_and_only_the_close_projects_alone(
     assert scheduled.count("carry_step") == 4
     assert scheduled.count("project_audit") == 1
     _assert_ledger_holds_the_record(harness, rec)
+
+
+async def test_a_report_arriving_while_its_call_runs_rides_with_the_next_call(
+    harness: Harness,
+) -> None:
+    # Under load the MES's report often reaches the batch before (or with) the result of the
+    # call that asked for it: its events wait for that call, and the next call carries them.
+    site = HeldSite()
+    acts = Activities(
+        adapter_for=lambda _site: site, ledger=harness.ledger, client=harness.client
+    ).all({"carry_step": "A trivial call to the site"})
+    async with Worker(
+        harness.client,
+        task_queue=QUEUE,
+        workflows=[workflow_type(HELD.product)],
+        activities=acts,
+        activity_executor=ThreadPoolExecutor(max_workers=4),
+        workflow_runner=batch_runner(),
+    ):
+        handle: WorkflowHandle[Any, Any] = await start_batch(
+            harness.client, HELD, order(), batch_id=new_batch_id(), task_queue=QUEUE
+        )
+        await asyncio.wait_for(site.called.wait(), 30)
+        rec = await harness.record(handle)
+        await report_event(
+            harness.client,
+            ExternalEvent(
+                event_id=f"{handle.id}-done",
+                batch_id=handle.id,
+                step="asked",
+                type="mes.operation_done",
+                reporter="mes",
+                occurred_at=rec.audit[-1].at,
+            ),
+        )
+        assert await _scheduled(handle) == ["carry_step"]  # nothing projected alone
+        site.release.set()
+        # Real time, not skipped: the report is in, nothing waits on a clock.
+        await harness.settle([handle], lambda r: r.finished)
+        rec = await harness.finish(handle)
+        scheduled = await _scheduled(handle)
+
+    assert rec.status == BatchStatus.COMPLETED
+    assert scheduled == ["carry_step", "carry_step", "project_audit"]
+    _assert_ledger_holds_the_record(harness, rec)
+
+
+async def _scheduled(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    """The activity types the batch scheduled, in order."""
+    history = await handle.fetch_history()
+    return [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
 
 
 async def test_a_report_rides_with_the_next_call(harness: Harness) -> None:

@@ -147,6 +147,7 @@ async def call(
     audit, end = carrying.carry(state)
     if audit:
         arg = arg.model_copy(update={"audit": audit})
+    state.calls_in_flight += 1
     try:
         output: StepOutput = await workflow.execute_activity(
             c.activity,
@@ -158,5 +159,7 @@ async def call(
     except BaseException:
         carrying.carried(state, end, landed=False)
         raise
+    finally:
+        state.calls_in_flight -= 1
     carrying.carried(state, end, landed=output.audit_landed)
     return output

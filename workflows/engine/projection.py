@@ -5,12 +5,14 @@ Events ride with the batch's next activity (`workflows.engine.carrying`): the st
 writes the events recorded since the last confirmed write before it acts (`activities.runtime`),
 so a batch that moves from call to call spends no extra Temporal round trip on its audit trail.
 Only events no call is about to carry (the batch waits for a person, a report or a timer, or it
-closes) go by a `project_audit` activity of their own. Either way the carrier is an ordinary
-activity, scheduled by a committed workflow task, so it only ever carries events the history
-holds; a local activity would run inside the task that produced the events, before that task is
-committed, and a worker killed mid-task would leave events in the ledger that the retried task
-then produces differently (the chaos test, `tests/realserver/test_chaos.py`, caught exactly
-that).
+closes) go by a `project_audit` activity of their own; events a message recorded while a call
+was in flight wait a little for that call first (`AWAIT_CALL_PATCH`), since under load a report
+and the result of the call that asked for it often reach the batch in one workflow task.
+Either way the carrier is an ordinary activity, scheduled by a committed workflow task, so it
+only ever carries events the history holds; a local activity would run inside the task that
+produced the events, before that task is committed, and a worker killed mid-task would leave
+events in the ledger that the retried task then produces differently (the chaos test,
+`tests/realserver/test_chaos.py`, caught exactly that).
 
 Every carrier writes from the last confirmed event on, and the ledger skips events it already
 holds, so two carriers in flight at once, or a carrier whose outcome is unknown, cost a repeated
@@ -20,6 +22,7 @@ batch of events (`workflows.engine.carrying.CARRY_PATCH`).
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -30,6 +33,11 @@ from workflows.engine import search
 from workflows.engine.failures import open_deviation
 from workflows.engine.state import BatchState
 from workflows.model import DecisionAction, DeviationKind
+
+#: Patch id: events recorded while a step's call is in flight wait up to `CARRY_GRACE` for it.
+AWAIT_CALL_PATCH = "events-await-the-call-in-flight"
+#: How long such events wait for the call in flight (and the next call to carry them).
+CARRY_GRACE = timedelta(seconds=30)
 
 #: The ledger projection is a local write; bounded like every other call.
 PROJECT_TIMEOUT = timedelta(seconds=10)
@@ -46,6 +54,16 @@ async def project_loop(state: BatchState) -> None:
 
     while True:
         await workflow.wait_condition(lambda: uncarried() or state.closed or state.search_due)
+        if state.await_calls and uncarried() and state.calls_in_flight and not state.closed:
+            # A message (a report, a signature) recorded events while a call was in flight; its
+            # result is often in the same workflow task, applied after the message, and the
+            # batch's next call carries them. A timer bounds the wait (started and cancelled in
+            # tasks the batch has anyway) for a call that takes its time.
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: not uncarried() or not state.calls_in_flight or state.closed,
+                    timeout=CARRY_GRACE,
+                )
         if state.carry:
             # Let every other coroutine of this task run until it blocks (conditions are only
             # checked when nothing else is ready): a call scheduled meanwhile carries the

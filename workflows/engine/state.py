@@ -63,6 +63,10 @@ class BatchState:
         self.carry = False
         #: Whether a wait whose condition holds returns without yielding (`calls.PROMPT_PATCH`).
         self.prompt = False
+        #: Whether events recorded while a call is in flight wait for it a while
+        #: (`projection.AWAIT_CALL_PATCH`), and how many of the batch's step calls are.
+        self.await_calls = False
+        self.calls_in_flight = 0
         self.closed = False
         #: When each thing awaited (by target) and each clock (by name) began, as first seen.
         self.since: dict[str, datetime] = {}

@@ -18,7 +18,7 @@ from workflows.definition import CompiledDefinition
 from workflows.engine import calls, compensation, journal, messages, metering, rework, runner
 from workflows.engine.carrying import CARRY_PATCH
 from workflows.engine.errors import Abandon, EndBatch, Rework
-from workflows.engine.projection import project_loop
+from workflows.engine.projection import AWAIT_CALL_PATCH, project_loop
 from workflows.engine.state import BatchState
 from workflows.model import (
     AuditAction,
@@ -61,11 +61,13 @@ class BatchInterpreter:
             state = self._state = BatchState.restored(start, defn, start.resume)
             state.carry = workflow.patched(CARRY_PATCH)
             state.prompt = workflow.patched(calls.PROMPT_PATCH)
+            state.await_calls = workflow.patched(AWAIT_CALL_PATCH)
             journal.refresh(state)
         else:
             state = self._state = BatchState(start, defn, _new_record(start, defn))
             state.carry = workflow.patched(CARRY_PATCH)
             state.prompt = workflow.patched(calls.PROMPT_PATCH)
+            state.await_calls = workflow.patched(AWAIT_CALL_PATCH)
             journal.audit(
                 state,
                 SYSTEM,
