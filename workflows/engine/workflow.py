@@ -48,6 +48,15 @@ def _new_record(start: BatchStart, defn: CompiledDefinition) -> BatchRecord:
     )
 
 
+def _adopt_patches(state: BatchState) -> None:
+    """Which engine changes this run follows: all of them for a batch started on this code,
+    those its history records for one started before (each check records a marker, so they
+    stay here, in this order, before the run's first command)."""
+    state.carry = workflow.patched(CARRY_PATCH)
+    state.prompt = workflow.patched(calls.PROMPT_PATCH)
+    state.await_calls = workflow.patched(AWAIT_CALL_PATCH)
+
+
 class BatchInterpreter:
     """Runs one batch of any compiled definition. Subclassed once per product."""
 
@@ -59,15 +68,11 @@ class BatchInterpreter:
         defn = CompiledDefinition.model_validate(start.definition)
         if start.resume is not None:
             state = self._state = BatchState.restored(start, defn, start.resume)
-            state.carry = workflow.patched(CARRY_PATCH)
-            state.prompt = workflow.patched(calls.PROMPT_PATCH)
-            state.await_calls = workflow.patched(AWAIT_CALL_PATCH)
+            _adopt_patches(state)
             journal.refresh(state)
         else:
             state = self._state = BatchState(start, defn, _new_record(start, defn))
-            state.carry = workflow.patched(CARRY_PATCH)
-            state.prompt = workflow.patched(calls.PROMPT_PATCH)
-            state.await_calls = workflow.patched(AWAIT_CALL_PATCH)
+            _adopt_patches(state)
             journal.audit(
                 state,
                 SYSTEM,
