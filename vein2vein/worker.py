@@ -52,11 +52,18 @@ log = logging.getLogger("vein2vein.worker")
 #: was too short for a busy live worker: in `benchmarks.recovery` twice as many tasks missed
 #: it (499 against 244), each batch then replayed from its history elsewhere.
 STICKY_TIMEOUT = timedelta(seconds=5)
-#: Workflow task polls kept open at once, and the share of them on the task queue rather than
-#: this worker's sticky queue. The SDK's default (1 in 6 on the task queue) starves the task
-#: queue, where every task arrives after a restart; an even split lets a cold worker catch up.
+#: Workflow task polls kept open at once, and how the SDK splits them: the task queue gets
+#: polls x ratio of them, the sticky queue the rest, each at least one. So 1.0 keeps ten open
+#: on the task queue, where every task arrives after a restart, and one on this worker's
+#: sticky queue. The SDK's default (one of five on the task queue) starves the task queue; five
+#: and five (0.5) let the new worker's own batches crowd out those still waiting to be
+#: replayed, and in `benchmarks.recovery` the last of them moved later (README, Performance).
 WORKFLOW_TASK_POLLS = 10
 NONSTICKY_TO_STICKY_POLL_RATIO = 1.0
+#: The longest a call's heartbeat waits in the worker before it is sent to the server. The
+#: SDK's throttle is 80% of the heartbeat timeout, which left 1 s of slack against
+#: `workflows.policy.CALL_HEARTBEAT_TIMEOUT`; sent each second, a heartbeat may be 4 s late.
+HEARTBEAT_EVERY = timedelta(seconds=1)
 
 
 def build_worker(
@@ -89,6 +96,7 @@ def build_worker(
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         max_concurrent_workflow_task_polls=WORKFLOW_TASK_POLLS,
         nonsticky_to_sticky_poll_ratio=NONSTICKY_TO_STICKY_POLL_RATIO,
+        max_heartbeat_throttle_interval=HEARTBEAT_EVERY,
     )
 
 

@@ -15,9 +15,13 @@ from workflows.vocabulary import BusinessError
 BUSINESS_ERROR_TYPES = frozenset(e.value for e in BusinessError)
 
 
-#: A call heartbeats while it runs (`activities.runtime`, from its first second on); one silent
-#: this long is taken as lost with its worker and tried again, not only after its whole timeout.
-CALL_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+#: A call heartbeats every second while it runs (`activities.runtime`; the worker sends each
+#: on, `vein2vein.worker.HEARTBEAT_EVERY`); one silent this long is taken as lost with its
+#: worker and tried again, not only after its whole timeout. After a worker dies, the batches
+#: whose call it held wait this long before anything else can happen (README, Performance);
+#: four missed heartbeats in a row on a live worker are needed for a spurious retry, which
+#: the call's idempotency key makes harmless.
+CALL_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
 
 
 class ActivityOptions(TypedDict):
