@@ -12,7 +12,8 @@ judged against the specification like any result. The definition pins the functi
 hash, which also covers the module constants it reads (numbers, texts, tuples of them): a batch
 that started with one version of the function refuses (as a deviation) to run a changed one.
 The function must be pure: no clock, randomness, I/O or global state, because it runs again,
-with the same inputs, every time the batch's history is replayed.
+with the same inputs, every time the batch's history is replayed; registration refuses one
+that is not (`workflows.purity`).
 
 This module is shared with the workflow sandbox (`workflows.sandbox`), so the registry the
 worker filled when it imported the products is the one every batch sees.
@@ -24,6 +25,8 @@ import hashlib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+from workflows.purity import require_pure
 
 #: What a computation takes and gives: numbers or short texts, like any recorded result.
 Value = float | str
@@ -100,6 +103,7 @@ def computation(
     decorator is part of the source the definition pins."""
 
     def register(fn: Callable[[Mapping[str, Value]], Mapping[str, Value]]) -> Computation:
+        require_pure(name, fn)
         c = Computation(
             name=name,
             fn=fn,
