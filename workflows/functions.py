@@ -26,7 +26,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from workflows.purity import require_pure
+from workflows.purity import is_plain, require_pure
 
 #: What a computation takes and gives: numbers or short texts, like any recorded result.
 Value = float | str
@@ -59,7 +59,6 @@ class Computation:
 
 _REGISTRY: dict[str, Computation] = {}
 
-_Constant = int | float | str | bool | None
 _ABSENT = object()
 
 
@@ -72,12 +71,6 @@ def _names(code: object) -> set[str]:
     return names
 
 
-def _is_constant(value: object) -> bool:
-    if isinstance(value, tuple | frozenset):
-        return all(_is_constant(v) for v in value)
-    return isinstance(value, _Constant)
-
-
 def fingerprint(fn: Callable[..., object]) -> str:
     """What a definition pins of a function: its source and, because a dose's factor usually
     lives in a module constant, the values of the constants it reads. A function that reads
@@ -86,7 +79,7 @@ def fingerprint(fn: Callable[..., object]) -> str:
     module_globals = getattr(fn, "__globals__", {})
     for name in sorted(_names(getattr(fn, "__code__", None))):
         value = module_globals.get(name, _ABSENT)  # builtins are not module globals
-        if value is not _ABSENT and _is_constant(value):
+        if value is not _ABSENT and is_plain(value):
             digest.update(f"\n{name}={value!r}".encode())
     return digest.hexdigest()
 

@@ -69,10 +69,10 @@ def _codes(code: types.CodeType) -> Iterator[types.CodeType]:
             yield from _codes(const)
 
 
-def _is_plain(value: object) -> bool:
+def is_plain(value: object) -> bool:
     """A number, a text, None, or a tuple or frozenset of them: nothing a call could change."""
     if isinstance(value, tuple | frozenset):
-        return all(_is_plain(v) for v in value)
+        return all(is_plain(v) for v in value)
     return value is None or isinstance(value, bool | int | float | str)
 
 
@@ -81,7 +81,7 @@ def _allowed_global(name: str, fn_globals: dict[str, object]) -> bool:
         value = fn_globals[name]
         if isinstance(value, types.ModuleType):
             return value.__name__ in PURE_MODULES
-        return _is_plain(value)
+        return is_plain(value)
     return name in PURE_BUILTINS and hasattr(builtins, name)
 
 
@@ -102,12 +102,12 @@ def impurities(fn: Callable[..., object]) -> list[str]:
             elif ins.opname in _READS and not _allowed_global(name, fn_globals):
                 found.append(f"reads '{name}'")
     for cell in getattr(fn, "__closure__", None) or ():
-        if not _is_plain(cell.cell_contents):
+        if not is_plain(cell.cell_contents):
             found.append(f"keeps {type(cell.cell_contents).__name__} in its closure")
     for default in (getattr(fn, "__defaults__", None) or ()) + tuple(
         (getattr(fn, "__kwdefaults__", None) or {}).values()
     ):
-        if not _is_plain(default):
+        if not is_plain(default):
             found.append(f"has a {type(default).__name__} default")
     return sorted(set(found))
 
