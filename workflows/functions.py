@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from workflows.purity import is_plain, require_pure
+from workflows.purity import code_objects, is_plain, require_pure
 
 #: What a computation takes and gives: numbers or short texts, like any recorded result.
 Value = float | str
@@ -64,11 +65,9 @@ _ABSENT = object()
 
 def _names(code: object) -> set[str]:
     """Global names a function's code (and the code nested in it) reads."""
-    names = set(getattr(code, "co_names", ()))
-    for const in getattr(code, "co_consts", ()):
-        if inspect.iscode(const):
-            names |= _names(const)
-    return names
+    if not isinstance(code, types.CodeType):
+        return set()
+    return {name for part in code_objects(code) for name in part.co_names}
 
 
 def fingerprint(fn: Callable[..., object]) -> str:

@@ -62,11 +62,12 @@ class ImpureFunction(ValueError):
     """A product function that could give a different value on replay."""
 
 
-def _codes(code: types.CodeType) -> Iterator[types.CodeType]:
+def code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
+    """A function's code and the code of every function or comprehension nested in it."""
     yield code
     for const in code.co_consts:
         if inspect.iscode(const):
-            yield from _codes(const)
+            yield from code_objects(const)
 
 
 def is_plain(value: object) -> bool:
@@ -92,7 +93,7 @@ def impurities(fn: Callable[..., object]) -> list[str]:
         return ["it is not a Python function"]
     fn_globals: dict[str, object] = getattr(fn, "__globals__", {})
     found: list[str] = []
-    for part in _codes(code):
+    for part in code_objects(code):
         for ins in dis.get_instructions(part):
             name = str(ins.argval)
             if ins.opname == "IMPORT_NAME":
