@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
 from records.genealogy import record_origin
 from records.reservation_store import (
@@ -95,10 +95,18 @@ class Reservations(Slots):
 
         return self._transact(work)
 
-    def _available(self, conn: Connection, product: str, now: datetime) -> list[str]:
+    def _available(
+        self, conn: Connection, product: str, now: datetime, key: str | None = None
+    ) -> list[str]:
+        """Unexpired doses of `product` free at `now`, oldest first. Doses already held under
+        `key` count as free: a retry that looked up its key just before its first try committed
+        must not be refused for the doses it holds (it then loses the race and reads again)."""
         usable = and_(
             inventory_doses.c.product == product,
-            inventory_doses.c.allocation_key.is_(None),
+            or_(
+                inventory_doses.c.allocation_key.is_(None),
+                inventory_doses.c.allocation_key == key,
+            ),
         )
         rows = conn.execute(
             select(inventory_doses.c.dose_id, inventory_doses.c.expires)
@@ -147,7 +155,7 @@ class Reservations(Slots):
                     doses=kept,
                     expires=self._expiry(conn, kept),
                 )
-            available = self._available(conn, product, now)
+            available = self._available(conn, product, now, req.key)
             if len(available) < req.count:
                 expired = self._expired(conn, product, now)
                 past = f" ({expired} past their shelf life)" if expired else ""

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import create_engine
+import pytest
+from sqlalchemy import create_engine, event
 
 from records.reservations import NoCapacity, OutOfStock, Reservations
 from workflows.entities import AddLot, AllocateRequest, SlotRequest
@@ -134,3 +135,49 @@ def test_expired_doses_are_never_allocated(ledger_url: str) -> None:
         raise AssertionError("an expired dose was allocated")
     except OutOfStock as err:
         assert "0 dose(s) available" in str(err)
+
+
+def _interleave(res: Reservations, table: str, other: Callable[[], object]) -> list[object]:
+    """Run `other` to completion, in another thread and transaction, right after this thread's
+    next read of `table`: the moment a retried request has looked up its key and found none."""
+    done: list[object] = []
+    mine = threading.get_ident()
+
+    def after(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if done or threading.get_ident() != mine or not statement.lstrip().startswith("SELECT"):
+            return
+        if f"FROM {table}" in statement:
+            worker = threading.Thread(target=lambda: done.append(other()))
+            worker.start()
+            worker.join(timeout=60)
+            assert done, "the other request did not finish"
+
+    event.listen(res.engine, "after_cursor_execute", after)
+    return done
+
+
+def test_a_retry_racing_its_first_try_for_the_last_dose_gets_the_same_dose(
+    ledger_url: str,
+) -> None:
+    if ledger_url.startswith("sqlite"):
+        pytest.skip("SQLite takes the write lock before the first read: no such interleaving")
+    res = _store(ledger_url)
+    res.add_lot("allo", AddLot(key="LOT-1:lot", lot_id="LOT-1", doses=1))
+    req = AllocateRequest(key="B-0001:dose", batch_id="B-0001", count=1)
+    # The first try commits the last dose after the retry found no allocation under its key:
+    # the retry must still answer with that dose, never "out of stock".
+    first = _interleave(res, "inventory_allocations", lambda: res.allocate("allo", req, MONDAY))
+    again = res.allocate("allo", req, MONDAY)
+    assert first == [again] and again.doses == ["LOT-1-D001"]
+
+
+def test_a_retry_racing_its_first_try_for_the_last_lane_gets_the_same_slot(
+    ledger_url: str,
+) -> None:
+    if ledger_url.startswith("sqlite"):
+        pytest.skip("SQLite takes the write lock before the first read: no such interleaving")
+    res = _store(ledger_url)
+    req = _request(1)
+    first = _interleave(res, "slot_bookings", lambda: res.book("MFG-ONE", 1, req))
+    again = res.book("MFG-ONE", 1, req)
+    assert first == [again] and again.lane == 1
