@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -42,6 +43,7 @@ from activities import KNOWN_ACTIVITIES
 from activities.sim_tables import DURATIONS_H
 from benchmarks.outside_world import PORT_VARIABLE, OutsideWorld
 from benchmarks.server import percentile
+from vein2vein.sticky import RELEASED
 from workflows import call, minutes, process, stage, task, wait_for
 
 #: Operations per batch: long enough that every batch is mid-chain when the worker dies.
@@ -215,8 +217,9 @@ async def main(args: argparse.Namespace) -> None:
                 cluster.start_worker(module, embedded=False, **env)
                 # More replacement processes share the replay (one Python process replays on
                 # one core at a time).
+                logs = [cluster.worker_log]
                 for _ in range(args.workers - 1):
-                    cluster.start_second_worker(module, **env)
+                    logs.append(cluster.start_second_worker(module, **env))
                 await cluster.worker_ready()
             client = await cluster.client()
             deadline = time.monotonic() + patience
@@ -229,12 +232,29 @@ async def main(args: argparse.Namespace) -> None:
                     break
                 await asyncio.sleep(10)
             _print(batches, figures, patience)
+            if kill == "worker":
+                _print_starts(logs, killed)
             if world is not None:
                 await world.close()
                 print(
                     f"outside world: {world.delivered} reports delivered, {world.refused} "
                     f"refused, {world.given_up} given up"
                 )
+
+
+def _print_starts(logs: list[Path], killed: datetime) -> None:
+    """When each replacement worker released the sticky batches and began to poll."""
+    for n, path in enumerate(logs, 1):
+        seen = []
+        for line in path.read_text(errors="replace").splitlines():
+            if not line.startswith("{"):
+                continue
+            entry = json.loads(line)
+            event = str(entry.get("event", ""))
+            if event.startswith(RELEASED) or event == "worker running":
+                at = (datetime.fromisoformat(entry["timestamp"]) - killed).total_seconds()
+                seen.append(f"{event} (+{at:.1f} s)")
+        print(f"  replacement worker {n}: " + "; ".join(seen))
 
 
 def _wait_for_idle(limit: float, patience: float) -> float:

@@ -158,6 +158,11 @@ class Settings(BaseModel):
         ge=1,
         description="Workflow tasks a worker holds at once; the rest wait on the server",
     )
+    release_sticky: bool = Field(
+        default=True,
+        description="On start, take running batches off other workers' sticky queues "
+        "(vein2vein.sticky): a dead worker's batches move at once instead of after 5-15 s",
+    )
     max_body_bytes: int = Field(
         default=DEFAULT_MAX_BODY_BYTES,
         ge=1024,
@@ -217,6 +222,8 @@ class Settings(BaseModel):
             workflow_task_slots=int(
                 e.get("VEIN2VEIN_WORKFLOW_TASK_SLOTS", str(DEFAULT_WORKFLOW_TASK_SLOTS))
             ),
+            release_sticky=e.get("VEIN2VEIN_RELEASE_STICKY", "1").lower()
+            not in ("0", "false", "no", "off"),
             time_zone=e.get("VEIN2VEIN_TIME_ZONE") or "UTC",
             definition_lock_path=path("VEIN2VEIN_DEFINITION_LOCK"),
             require_approval=e.get("VEIN2VEIN_REQUIRE_APPROVAL", "1").lower()

@@ -38,6 +38,7 @@ from vein2vein.observability import configure_logging, make_client_options
 from vein2vein.payload_keys import codec_for
 from vein2vein.private import restrict_umask
 from vein2vein.settings import DEFAULT_WORKFLOW_CACHE, DEFAULT_WORKFLOW_TASK_SLOTS, Settings
+from vein2vein.sticky import release_sticky_batches
 from vein2vein.workflow_runner import batch_runner
 from workflows.client import TASK_QUEUE, connect
 from workflows.definition import CompiledDefinition
@@ -223,6 +224,8 @@ async def serve(
         catalog = load_catalog(settings.extra_definitions)
         reloading = asyncio.create_task(watcher.run(stop))
         try:
+            if settings.release_sticky:
+                await release_sticky_batches(client, TASK_QUEUE)
             async with build_worker(
                 client,
                 acts,
