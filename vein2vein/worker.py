@@ -5,7 +5,8 @@ Worker construction lives here (`build_worker`, `make_world`, `serve`); the top-
 
 Connects to `TEMPORAL_ADDRESS` or, when it is unset, starts the embedded Temporal dev server
 with a persistent SQLite file in the data directory. Before it polls it installs the deployment's
-key registry (`VEIN2VEIN_TRUSTED_KEYS`), and reloads it whenever the file changes. Run it with
+key registry (`VEIN2VEIN_TRUSTED_KEYS`), reloaded whenever the file changes, and takes the
+running batches off other workers' sticky queues (`vein2vein.sticky`). Run it with
 `python worker.py` or `vein2vein worker`; it stops cleanly on SIGTERM and SIGINT.
 """
 
