@@ -196,6 +196,10 @@ class Settings(BaseModel):
         def path(name: str) -> Path | None:
             return Path(e[name]) if e.get(name) else None
 
+        def flag(name: str) -> bool:
+            """On unless set to 0, false, no or off."""
+            return e.get(name, "1").lower() not in ("0", "false", "no", "off")
+
         return cls(
             data_dir=Path(e.get("VEIN2VEIN_DATA_DIR", ".vein2vein")),
             temporal_address=e.get("TEMPORAL_ADDRESS") or None,
@@ -222,12 +226,10 @@ class Settings(BaseModel):
             workflow_task_slots=int(
                 e.get("VEIN2VEIN_WORKFLOW_TASK_SLOTS", str(DEFAULT_WORKFLOW_TASK_SLOTS))
             ),
-            release_sticky=e.get("VEIN2VEIN_RELEASE_STICKY", "1").lower()
-            not in ("0", "false", "no", "off"),
+            release_sticky=flag("VEIN2VEIN_RELEASE_STICKY"),
             time_zone=e.get("VEIN2VEIN_TIME_ZONE") or "UTC",
             definition_lock_path=path("VEIN2VEIN_DEFINITION_LOCK"),
-            require_approval=e.get("VEIN2VEIN_REQUIRE_APPROVAL", "1").lower()
-            not in ("0", "false", "no", "off"),
+            require_approval=flag("VEIN2VEIN_REQUIRE_APPROVAL"),
             max_body_bytes=int(e.get("VEIN2VEIN_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES))),
             max_event_body_bytes=int(
                 e.get("VEIN2VEIN_MAX_EVENT_BODY_BYTES", str(DEFAULT_MAX_EVENT_BODY_BYTES))

@@ -30,7 +30,7 @@ from tests.harness import awaits, order
 from vein2vein.embedded import listening, start_dev_server
 from vein2vein.keys import register_key
 from vein2vein.settings import Settings
-from workflows.client import connect, start_batch
+from workflows.client import connect, report_event, start_batch
 from workflows.client import decide as submit
 from workflows.definition import CompiledDefinition
 from workflows.model import (
@@ -38,6 +38,7 @@ from workflows.model import (
     DecisionAction,
     DecisionBody,
     DecisionReceipt,
+    ExternalEvent,
     Role,
 )
 from workflows.signatures import SigningKey
@@ -327,6 +328,21 @@ class Cluster:
         """Sign the current record and submit the decision."""
         rec = await self.record(batch_id)
         return await submit(await self.client(), batch_id, self.sign(rec, target, action, **kw))
+
+    async def report(self, batch_id: str, step: str, event_type: str) -> None:
+        """Report `step`'s event as its site would, now; the batch must not have seen it."""
+        ack = await report_event(
+            await self.client(),
+            ExternalEvent(
+                event_id=f"{batch_id}:{step}",
+                batch_id=batch_id,
+                step=step,
+                type=event_type,
+                reporter="TC-NORTH/operator",
+                occurred_at=datetime.now(UTC),
+            ),
+        )
+        assert not ack.duplicate
 
     async def outcome(self, batch_id: str, timeout: float = PATIENCE) -> Any:
         """The batch workflow's result, waiting at most `timeout` seconds."""

@@ -23,7 +23,7 @@ from tests.realserver.products import DEADLINE, HOLD, RELAY, TIMERS
 from vein2vein.embedded import listening
 from workflows import client as client_module
 from workflows.client import decide as submit
-from workflows.client import new_batch_id, report_event
+from workflows.client import new_batch_id
 from workflows.model import (
     AwaitKind,
     BatchOutcome,
@@ -31,7 +31,6 @@ from workflows.model import (
     BatchStatus,
     DecisionAction,
     DeviationKind,
-    ExternalEvent,
     StepState,
 )
 
@@ -163,22 +162,6 @@ async def test_worker_killed_mid_activity_and_mid_wait(cluster: Cluster) -> None
     _assert_ledger_complete(cluster, records)
 
 
-async def _report(cluster: Cluster, batch_id: str, step: str, event_type: str) -> None:
-    """Report `step`'s event as its site would, now; the batch must not have seen it before."""
-    ack = await report_event(
-        await cluster.client(),
-        ExternalEvent(
-            event_id=f"{batch_id}:{step}",
-            batch_id=batch_id,
-            step=step,
-            type=event_type,
-            reporter="TC-NORTH/operator",
-            occurred_at=datetime.now(UTC),
-        ),
-    )
-    assert not ack.duplicate
-
-
 @pytest.mark.requirement("A11-16", "PROD-HOLD")
 async def test_server_killed_timers_fire_after_restart(cluster: Cluster) -> None:
     """(b) SIGKILL the server while batches wait; a hold and a deadline expire while it is
@@ -192,7 +175,7 @@ async def test_server_killed_timers_fire_after_restart(cluster: Cluster) -> None
     await cluster.until_quiet(timed, "event mes.operation_done at dispatch")
     # The hold starts when the test reports the dispatch, so however slowly the batches got
     # here, the kill follows it by one workflow task.
-    await _report(cluster, timed, "dispatch", "mes.operation_done")
+    await cluster.report(timed, "dispatch", "mes.operation_done")
     armed = await cluster.until_quiet(timed, "event site.arrived at arrival")
     arrival = next(s for s in armed.steps if s.step == "arrival")
     assert armed.next_deadline is not None and not armed.deviations
@@ -225,7 +208,7 @@ async def test_server_killed_timers_fire_after_restart(cluster: Cluster) -> None
     await cluster.decide(timed, breach.deviation_id, DecisionAction.CONTINUE, reason="assessed")
     await cluster.decide(timed, missed.deviation_id, DecisionAction.RETRY, reason="chased")
     await cluster.until_waiting(timed, "event site.arrived at arrival")
-    await _report(cluster, timed, "arrival", "site.arrived")
+    await cluster.report(timed, "arrival", "site.arrived")
     timed_rec = await _approve_and_finish(cluster, timed)
     relay_rec = await _approve_and_finish(cluster, relay)
 

@@ -15,8 +15,6 @@ from temporalio.api.history.v1 import HistoryEvent
 
 from tests.realserver.conftest import Cluster, eventually
 from tests.realserver.products import TIMERS
-from workflows.client import report_event
-from workflows.model import ExternalEvent
 
 pytestmark = pytest.mark.realserver
 
@@ -39,15 +37,7 @@ async def test_a_timer_firing_right_after_a_worker_crash_goes_to_the_new_worker(
     await cluster.worker_ready()
     batch_id = await cluster.start(TIMERS)
     await cluster.until_quiet(batch_id, "event mes.operation_done at dispatch")
-    event = ExternalEvent(
-        event_id=f"{batch_id}:dispatch",
-        batch_id=batch_id,
-        step="dispatch",
-        type="mes.operation_done",
-        reporter="TC-NORTH/operator",
-        occurred_at=datetime.now(UTC),
-    )
-    await report_event(await cluster.client(), event)  # starts the hold's timer
+    await cluster.report(batch_id, "dispatch", "mes.operation_done")  # starts the hold
     armed = await cluster.until_quiet(batch_id, "event site.arrived at arrival")
     assert armed.next_deadline is not None
     until_kill = armed.next_deadline - KILL_BEFORE_TIMER - datetime.now(UTC)

@@ -156,12 +156,19 @@ def _interleave(res: Reservations, table: str, other: Callable[[], object]) -> l
     return done
 
 
-def test_a_retry_racing_its_first_try_for_the_last_dose_gets_the_same_dose(
-    ledger_url: str,
-) -> None:
+@pytest.fixture
+def interleavable_url(ledger_url: str) -> str:
+    """A database where a transaction may read before another commits: PostgreSQL. SQLite
+    takes the write lock before the first read, so no such interleaving exists there."""
     if ledger_url.startswith("sqlite"):
         pytest.skip("SQLite takes the write lock before the first read: no such interleaving")
-    res = _store(ledger_url)
+    return ledger_url
+
+
+def test_a_retry_racing_its_first_try_for_the_last_dose_gets_the_same_dose(
+    interleavable_url: str,
+) -> None:
+    res = _store(interleavable_url)
     res.add_lot("allo", AddLot(key="LOT-1:lot", lot_id="LOT-1", doses=1))
     req = AllocateRequest(key="B-0001:dose", batch_id="B-0001", count=1)
     # The first try commits the last dose after the retry found no allocation under its key:
@@ -172,11 +179,9 @@ def test_a_retry_racing_its_first_try_for_the_last_dose_gets_the_same_dose(
 
 
 def test_a_retry_racing_its_first_try_for_the_last_lane_gets_the_same_slot(
-    ledger_url: str,
+    interleavable_url: str,
 ) -> None:
-    if ledger_url.startswith("sqlite"):
-        pytest.skip("SQLite takes the write lock before the first read: no such interleaving")
-    res = _store(ledger_url)
+    res = _store(interleavable_url)
     req = _request(1)
     first = _interleave(res, "slot_bookings", lambda: res.book("MFG-ONE", 1, req))
     again = res.book("MFG-ONE", 1, req)
